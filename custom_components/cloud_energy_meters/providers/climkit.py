@@ -1,0 +1,714 @@
+"""Climkit: Swiss self-consumption communities (ZEV/RCP), https://api.climkit.io/api/v1.
+
+What the API document leaves out and this module handles (see NOTES.md):
+- `/auth` gives a 15-minute token and no refresh token: log in again before
+  `valid_until` (epoch ms in `{"$date": …}`; 14 minutes when missing).
+- `/all_installations` is a list of objects, or on older servers a list of id strings.
+- `prim_ad` may be a string; `virtual` may replace `is_rule_meter`; installation
+  addresses may use `city_name`/`city_ref` instead of `city`.
+- Timestamps come as `YYYY-MM-DD HH:MM:SS+01:00` in the site's local time; at `15T`
+  they label the END of the interval, at `H`/`D` its START.
+- Window bounds are undocumented (inclusive ends happen): rows are de-duplicated by
+  timestamp and each window is asked a little wider than needed, then trimmed.
+- Sensor timestamps are integers, in seconds or milliseconds: told apart by magnitude.
+- The document sets no maximum history span: ask for all of it at once and halve the
+  span only when the cloud refuses.
+"""
+
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from yarl import URL
+
+from .errors import AuthError, InvalidResponse, RequestRejected
+from .model import (
+    Account,
+    Channel,
+    Interval,
+    Inventory,
+    Kind,
+    Quantity,
+    Reading,
+    Role,
+    Site,
+    Unit,
+)
+from .provider import Provider
+from .ratelimit import RatePolicy
+from .tokens import Token
+from .transport import Transport
+
+_LOGGER = logging.getLogger(__name__)
+
+API_URL = "https://api.climkit.io/api/v1"
+PORTAL_URL = "https://app.climkit.io"
+DEFAULT_TIMEZONE = "Europe/Zurich"
+
+TOKEN_LIFETIME_FALLBACK = timedelta(minutes=14)
+LATEST_WINDOW = timedelta(hours=24)
+"""How far back the latest value of a meter, a site total or a register is looked for."""
+MIN_SPAN = timedelta(days=1)
+"""The smallest history window asked for when the cloud refuses larger ones."""
+QUARTER = timedelta(minutes=15)
+
+# Sampling frequencies: how long an interval lasts and whether its label is its end.
+_FREQUENCIES: dict[str, tuple[timedelta | None, bool]] = {
+    "15T": (QUARTER, True),
+    "H": (timedelta(hours=1), False),
+    "D": (None, False),  # a local day: 23, 24 or 25 hours
+}
+
+_MODE_ROLES = {
+    "consumption": Role.CONSUMPTION,
+    "production": Role.PRODUCTION,
+    "introduction": Role.GRID_IMPORT,
+    "battery": Role.BATTERY_CHARGE,
+}
+# The export register counts what leaves the meter; only these modes ever export.
+_EXPORT_ROLES = {
+    "production": Role.PRODUCTION,
+    "introduction": Role.GRID_EXPORT,
+    "battery": Role.BATTERY_DISCHARGE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _MeterType:
+    """How one Climkit meter type is measured."""
+
+    quantity: Quantity
+    unit: Unit
+    registers: tuple[str, ...]
+    word: str
+
+
+_METER_TYPES = {
+    "electricity": _MeterType(Quantity.ENERGY, Unit.KWH, ("en_im", "en_ex"), "energy"),
+    "heating": _MeterType(Quantity.ENERGY, Unit.KWH, ("heat_energy_kwh",), "energy"),
+    "cooling": _MeterType(Quantity.ENERGY, Unit.KWH, ("heat_energy_kwh",), "energy"),
+    "cold_water": _MeterType(Quantity.VOLUME, Unit.CUBIC_METER, ("vol_m3",), "volume"),
+    "hot_water": _MeterType(Quantity.VOLUME, Unit.CUBIC_METER, ("vol_m3",), "volume"),
+}
+_OTHER_TYPE = _MeterType(Quantity.ENERGY, Unit.KWH, (), "energy")
+
+_REGISTER_LABELS = {
+    "en_im": ("import_register", "energy imported"),
+    "en_ex": ("export_register", "energy exported"),
+    "heat_energy_kwh": ("heat_register", "heat energy"),
+    "vol_m3": ("volume_register", "volume"),
+}
+
+# site_data fields: (role, whether only a site with producers has it, enabled).
+_SITE_FIELDS: dict[str, tuple[Role, str | None]] = {
+    "conso_total": (Role.CONSUMPTION, None),
+    "from_ext": (Role.GRID_IMPORT, None),
+    "prod_total": (Role.PRODUCTION, "production"),
+    "self": (Role.SELF_CONSUMPTION, "production"),
+    "to_ext": (Role.GRID_EXPORT, "production"),
+    "storage_charging_total": (Role.BATTERY_CHARGE, "battery"),
+    "storage_discharging_total": (Role.BATTERY_DISCHARGE, "battery"),
+}
+_SITE_ROLE_NAMES = {
+    Role.CONSUMPTION: "consumption",
+    Role.GRID_IMPORT: "grid import",
+    Role.PRODUCTION: "production",
+    Role.SELF_CONSUMPTION: "self-consumption",
+    Role.GRID_EXPORT: "grid export",
+    Role.BATTERY_CHARGE: "battery charging",
+    Role.BATTERY_DISCHARGE: "battery discharging",
+}
+
+# Climkit sensor units (free text) → quantity and our unit string.
+_SENSOR_UNITS: dict[str, tuple[Quantity, Unit]] = {
+    "°c": (Quantity.TEMPERATURE, Unit.CELSIUS),
+    "c": (Quantity.TEMPERATURE, Unit.CELSIUS),
+    "degc": (Quantity.TEMPERATURE, Unit.CELSIUS),
+    "celsius": (Quantity.TEMPERATURE, Unit.CELSIUS),
+    "°f": (Quantity.TEMPERATURE, Unit.FAHRENHEIT),
+    "%": (Quantity.HUMIDITY, Unit.PERCENT),
+    "%rh": (Quantity.HUMIDITY, Unit.PERCENT),
+    "ppm": (Quantity.CO2, Unit.PPM),
+    "w": (Quantity.POWER, Unit.W),
+    "kw": (Quantity.POWER, Unit.KW),
+    "hpa": (Quantity.PRESSURE, Unit.HPA),
+    "mbar": (Quantity.PRESSURE, Unit.HPA),
+    "lx": (Quantity.ILLUMINANCE, Unit.LUX),
+    "lux": (Quantity.ILLUMINANCE, Unit.LUX),
+    "v": (Quantity.VOLTAGE, Unit.VOLT),
+    "a": (Quantity.CURRENT, Unit.AMPERE),
+}
+# A percentage or ppm is only a humidity or a CO2 level if the sensor's type says so.
+_SENSOR_TYPE_WORDS = {
+    Quantity.HUMIDITY: ("hum",),
+    Quantity.CO2: ("co2", "carbon"),
+}
+
+
+def _naive_utc(moment: datetime) -> str:
+    """Format an instant as the API's request timestamps: tz-naive UTC ISO."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except ZoneInfoNotFoundError, ValueError:
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def parse_timestamp(value: Any, zone: ZoneInfo) -> datetime:
+    """Parse a Climkit timestamp into an aware UTC datetime.
+
+    Offsets are honoured; a timestamp without one is read in the site's time zone;
+    integers are epoch seconds or milliseconds, told apart by magnitude.
+    """
+    if isinstance(value, bool):
+        raise InvalidResponse(f"timestamp {value!r} is not a time")
+    if isinstance(value, int | float):
+        seconds = value / 1000 if abs(value) >= 1e11 else value
+        return datetime.fromtimestamp(seconds, UTC)
+    if isinstance(value, dict) and "$date" in value:
+        return parse_timestamp(value["$date"], zone)
+    if not isinstance(value, str):
+        raise InvalidResponse(f"timestamp {value!r} is not a time")
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as err:
+        raise InvalidResponse(f"timestamp {value!r} is not a time") from err
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC)
+
+
+def interval_of(
+    label: datetime, frequency: str, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """Return [start, end) in UTC of the row labelled `label` at `frequency`."""
+    length, labelled_by_end = _FREQUENCIES[frequency]
+    if length is None:  # a local calendar day
+        local = label.astimezone(zone)
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = (start + timedelta(days=1)).replace(tzinfo=zone)
+        return start.astimezone(UTC), end.astimezone(UTC)
+    if labelled_by_end:
+        return label - length, label
+    return label, label + length
+
+
+def _number(row: Mapping[str, Any], key: str) -> float | None:
+    """Return a row's numeric field; None when absent or null (no data, never 0)."""
+    value = row.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidResponse(f"field {key!r} is {value!r}, not a number")
+    try:
+        return float(value)
+    except ValueError as err:
+        raise InvalidResponse(f"field {key!r} is {value!r}, not a number") from err
+
+
+def _rows(payload: Any, what: str) -> list[Mapping[str, Any]]:
+    """Return the list of row objects of a time-series answer, or say what is wrong."""
+    if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
+        raise InvalidResponse(f"Climkit {what} is not a list of objects")
+    return payload
+
+
+def _required(row: Mapping[str, Any], keys: Sequence[str], what: str) -> None:
+    """Reject a row that lacks a key the document promises on every row."""
+    if missing := [key for key in keys if key not in row]:
+        raise InvalidResponse(f"Climkit {what} has a row without {', '.join(missing)}")
+
+
+def _int_or_none(value: Any) -> int | None:
+    """Read `prim_ad`, seen as an int and as a string."""
+    try:
+        return int(value)
+    except TypeError, ValueError:
+        return None
+
+
+def _address(info: Mapping[str, Any]) -> str | None:
+    """Format an installation's address; older payloads say city_name or city_ref."""
+    address = info.get("address")
+    if not isinstance(address, dict):
+        return None
+    street = " ".join(
+        str(part)
+        for part in (address.get("street_name"), address.get("street_number"))
+        if part
+    )
+    city = address.get("city") or address.get("city_name") or address.get("city_ref")
+    town = " ".join(str(part) for part in (address.get("postal_code"), city) if part)
+    return ", ".join(part for part in (street, town) if part) or None
+
+
+@dataclass(frozen=True, slots=True)
+class _Meter:
+    """A meter as /meter_info describes it, quirks resolved."""
+
+    id: str
+    name: str
+    type: str
+    mode: str
+    bus_address: int | None
+    rule: bool
+
+    @classmethod
+    def parse(cls, raw: Any) -> _Meter:
+        if not isinstance(raw, dict) or not raw.get("id"):
+            raise InvalidResponse("Climkit meter_info has a meter without id")
+        bus_address = _int_or_none(raw.get("prim_ad"))
+        mode = str(raw.get("mode") or "")
+        if mode not in _MODE_ROLES and bus_address is not None:
+            # Installer convention: 10 grid intake, 11… consumers, 101… producers.
+            mode = (
+                "introduction"
+                if bus_address == 10
+                else "production"
+                if bus_address > 100
+                else "consumption"
+            )
+        return cls(
+            id=str(raw["id"]),
+            name=str(raw.get("name") or raw["id"]),
+            type=str(raw.get("type") or "electricity"),
+            mode=mode or "consumption",
+            bus_address=bus_address,
+            rule=bool(raw.get("is_rule_meter", raw.get("virtual", False))),
+        )
+
+
+class ClimkitProvider(Provider):
+    """Climkit through one API user."""
+
+    key = "climkit"
+    name = "Climkit"
+    default_url = API_URL
+    policy = RatePolicy(min_interval=1.0, default_retry_after=1.0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Set up the transport; site time zones are learnt at discovery."""
+        super().__init__(*args, **kwargs)
+        self._transport = Transport(
+            self.session, self.api_url, self.state.limiter, name=self.name
+        )
+        self._zones: dict[str, ZoneInfo] = {}
+        self._span: timedelta | None = None
+
+    @classmethod
+    def account_key(cls, api_url: str, credentials: Mapping[str, Any]) -> str:
+        """Climkit counts requests per API user."""
+        host = URL(api_url).host or api_url
+        return f"{cls.key}:{host}:{str(credentials['username']).casefold()}"
+
+    # Authentication -----------------------------------------------------------------
+
+    async def _authenticate(self, _previous: Token | None = None) -> Token:
+        """Log in with username and password (Climkit has no refresh token)."""
+        try:
+            payload = await self._transport.request_json(
+                "POST",
+                "/auth",
+                json_body={
+                    "username": self.credentials["username"],
+                    "password": self.credentials["password"],
+                },
+            )
+        except RequestRejected as err:
+            # A malformed login (e.g. an empty password) is refused with 400: to the
+            # user it is the same as a wrong password.
+            raise AuthError("Climkit refused the login") from err
+        if not isinstance(payload, dict) or not isinstance(
+            payload.get("access_token"), str
+        ):
+            raise InvalidResponse("Climkit /auth answered without an access token")
+        try:
+            expires_at = parse_timestamp(payload.get("valid_until"), _zone(None))
+        except InvalidResponse:
+            expires_at = datetime.now(UTC) + TOKEN_LIFETIME_FALLBACK
+        return Token(access_token=payload["access_token"], expires_at=expires_at)
+
+    async def async_login(self) -> Account:
+        """Log in now and keep the token for the requests that follow."""
+        self.state.tokens.set(await self._authenticate())
+        username = str(self.credentials["username"])
+        return Account(id=username.casefold(), name=username)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send an authorised request; a refused token is renewed once, silently."""
+        for attempt in range(2):
+            token = await self.state.tokens.get(self._authenticate)
+            try:
+                return await self._transport.request_json(
+                    method,
+                    path,
+                    json_body=json_body,
+                    params=params,
+                    headers={
+                        "Authorization": f"Bearer {token.access_token}",
+                        "Content-Type": "application/json",
+                    },
+                )
+            except AuthError:
+                if attempt:
+                    raise
+                _LOGGER.debug("Climkit refused the token; logging in again")
+                self.state.tokens.invalidate(token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # Sites and channels ---------------------------------------------------------------
+
+    async def async_list_sites(self) -> tuple[Site, ...]:
+        """List the account's sites (names from the list, or one call each if absent)."""
+        payload = await self._call("GET", "/all_installations")
+        if not isinstance(payload, list):
+            raise InvalidResponse("Climkit all_installations is not a list")
+        sites: list[Site] = []
+        for item in payload:
+            if isinstance(item, str) and item:
+                sites.append(await self._site(item))
+            elif isinstance(item, dict) and (item.get("id") or item.get("_id")):
+                site_id = str(item.get("id") or item.get("_id"))
+                sites.append(
+                    Site(
+                        id=site_id,
+                        name=str(item.get("name") or site_id),
+                        reference=item.get("site_ref"),
+                    )
+                )
+            else:
+                raise InvalidResponse("Climkit all_installations has a site without id")
+        return tuple(sites)
+
+    async def _site(self, site_id: str) -> Site:
+        """Read a site's description and learn its time zone."""
+        info = await self._call("GET", f"/installation_infos/{site_id}")
+        if not isinstance(info, dict):
+            raise InvalidResponse("Climkit installation_infos is not an object")
+        self._zones[site_id] = _zone(info.get("timezone"))
+        return Site(
+            id=site_id,
+            name=str(info.get("name") or info.get("site_ref") or site_id),
+            timezone=str(self._zones[site_id]),
+            address=_address(info),
+            reference=info.get("site_ref"),
+            configuration_url=PORTAL_URL,
+        )
+
+    async def async_discover(self, site_ids: Collection[str]) -> Inventory:
+        """Describe the chosen sites: 3 requests per site."""
+        account = Account(
+            id=str(self.credentials["username"]).casefold(),
+            name=str(self.credentials["username"]),
+        )
+        sites: list[Site] = []
+        channels: list[Channel] = []
+        for site_id in site_ids:
+            site = await self._site(site_id)
+            raw_meters = await self._call("GET", f"/meter_info/{site_id}")
+            if not isinstance(raw_meters, list):
+                raise InvalidResponse("Climkit meter_info is not a list")
+            meters = [_Meter.parse(raw) for raw in raw_meters]
+            raw_sensors = await self._call("GET", f"/{site_id}/sensors_list")
+            if not isinstance(raw_sensors, list):
+                raise InvalidResponse("Climkit sensors_list is not a list")
+            sites.append(site)
+            for meter in meters:
+                channels.extend(_meter_channels(site_id, meter))
+            channels.extend(_site_channels(site_id, meters))
+            channels.extend(_sensor_channel(site_id, raw) for raw in raw_sensors)
+        return Inventory(account=account, sites=tuple(sites), channels=tuple(channels))
+
+    def refresh_cost(self, channels: Sequence[Channel]) -> int:
+        """One request per meter endpoint, site type and sensor the channels need."""
+        return len({channel.ref[:3] for channel in channels})
+
+    # Latest values --------------------------------------------------------------------
+
+    async def async_latest(self, channels: Sequence[Channel]) -> dict[str, Reading]:
+        """Fetch each endpoint the channels need once and read its last row."""
+        groups: dict[tuple[str, ...], list[Channel]] = {}
+        for channel in channels:
+            groups.setdefault(channel.ref[:3], []).append(channel)
+        now = datetime.now(UTC)
+        readings: dict[str, Reading] = {}
+        for (endpoint, site_id, ident), members in groups.items():
+            zone = self._zones.get(site_id, _zone(None))
+            if endpoint == "sensor_data":
+                rows = await self._sensor_rows(site_id, ident)
+                if rows:
+                    time, value = rows[-1]
+                    readings[members[0].key] = Reading(value=value, time=time)
+                continue
+            fields = [channel.ref[3] for channel in members]
+            latest = await self._latest_rows(
+                endpoint, site_id, ident, fields, zone, now
+            )
+            for channel in members:
+                if (reading := latest.get(channel.ref[3])) is not None:
+                    readings[channel.key] = reading
+        return readings
+
+    async def _latest_rows(
+        self,
+        endpoint: str,
+        site_id: str,
+        ident: str,
+        fields: Sequence[str],
+        zone: ZoneInfo,
+        now: datetime,
+    ) -> dict[str, Reading]:
+        """Return, per field, the value of the last row that has one."""
+        body: dict[str, str] = {
+            "t_s": _naive_utc(now - LATEST_WINDOW),
+            "t_e": _naive_utc(now),
+        }
+        if endpoint != "meter_data_raw":
+            body["sampling_frequency"] = "15T"
+        rows = await self._series(endpoint, site_id, ident, body, zone)
+        latest: dict[str, Reading] = {}
+        for start, end, row in reversed(rows):
+            for field in fields:
+                if field in latest or (value := _number(row, field)) is None:
+                    continue
+                latest[field] = Reading(
+                    value=value,
+                    time=end,
+                    start=None if endpoint == "meter_data_raw" else start,
+                )
+            if len(latest) == len(fields):
+                break
+        return latest
+
+    async def _series(
+        self,
+        endpoint: str,
+        site_id: str,
+        ident: str,
+        body: Mapping[str, str],
+        zone: ZoneInfo,
+    ) -> list[tuple[datetime, datetime, Mapping[str, Any]]]:
+        """POST a time-series request; return (start, end, row), sorted, de-duplicated."""
+        path = (
+            f"/site_data/{site_id}/{ident}"
+            if endpoint == "site_data"
+            else f"/{endpoint}/{site_id}/{ident}"
+        )
+        what = endpoint.replace("_", " ")
+        required = {
+            "meter_data": ("timestamp", "total"),
+            "site_data": ("timestamp", "conso_total"),
+        }.get(endpoint, ("timestamp",))
+        frequency = body.get("sampling_frequency", "15T")
+        by_start: dict[datetime, tuple[datetime, datetime, Mapping[str, Any]]] = {}
+        for row in _rows(await self._call("POST", path, json_body=dict(body)), what):
+            _required(row, required, what)
+            start, end = interval_of(
+                parse_timestamp(row["timestamp"], zone), frequency, zone
+            )
+            by_start[start] = (start, end, row)
+        return [by_start[start] for start in sorted(by_start)]
+
+    async def _sensor_rows(
+        self, site_id: str, sensor_id: str
+    ) -> list[tuple[datetime, float]]:
+        """Return a sensor's latest points (no period asked: the cloud gives the last)."""
+        payload = await self._call("GET", f"/{site_id}/sensor_data/{sensor_id}")
+        points: list[tuple[datetime, float]] = []
+        for row in _rows(payload, "sensor data"):
+            _required(row, ("timestamp", "value"), "sensor data")
+            if (value := _number(row, "value")) is not None:
+                points.append((parse_timestamp(row["timestamp"], _zone(None)), value))
+        return sorted(points)
+
+    # History --------------------------------------------------------------------------
+
+    async def async_history(
+        self, channel: Channel, start: datetime, end: datetime
+    ) -> AsyncIterator[list[Interval]]:
+        """Yield the 15-minute amounts of a meter or site total in as few requests as allowed.
+
+        Each window is asked 15 minutes wider at its end (in case the cloud's end bound
+        is exclusive) and trimmed back to [cursor, window end), so the windows tile time
+        with nothing counted twice.
+        """
+        endpoint, site_id, ident, field = channel.ref[:4]
+        zone = self._zones.get(site_id, _zone(None))
+        cursor = start
+        while cursor < end:
+            window_end = end if self._span is None else min(end, cursor + self._span)
+            body = {
+                "t_s": _naive_utc(cursor),
+                "t_e": _naive_utc(window_end + QUARTER),
+                "sampling_frequency": "15T",
+            }
+            try:
+                rows = await self._series(endpoint, site_id, ident, body, zone)
+            except RequestRejected:
+                span = window_end - cursor
+                if span <= MIN_SPAN:
+                    raise
+                self._span = max(MIN_SPAN, timedelta(hours=span // timedelta(hours=2)))
+                _LOGGER.debug(
+                    "Climkit refused %s of history; asking %s", span, self._span
+                )
+                continue
+            batch = [
+                Interval(start=first, end=last, value=value)
+                for first, last, row in rows
+                if cursor <= first < window_end
+                and (value := _number(row, field)) is not None
+            ]
+            yield batch
+            cursor = window_end
+
+
+def _meter_channels(site_id: str, meter: _Meter) -> list[Channel]:
+    """Describe one meter: its registers (physical meters) and interval amounts."""
+    kind = _METER_TYPES.get(meter.type, _OTHER_TYPE)
+    role = _MODE_ROLES.get(meter.mode, Role.CONSUMPTION)
+    attributes: dict[str, str | int | float | bool] = {
+        "meter_id": meter.id,
+        "meter_type": meter.type,
+        "mode": meter.mode,
+        "rule_meter": meter.rule,
+    }
+    if meter.bus_address is not None:
+        attributes["bus_address"] = meter.bus_address
+    total = Channel(
+        key=f"{site_id}:{meter.id}:total",
+        site_id=site_id,
+        name=f"{meter.name} {kind.word}",
+        label=f"interval_{kind.word}",
+        quantity=kind.quantity,
+        kind=Kind.INTERVAL,
+        unit=kind.unit,
+        role=role,
+        source=meter.name,
+        source_id=meter.id,
+        history=True,
+        statistic=f"{site_id}_{meter.id}_{kind.word}",
+        attributes=attributes,
+        ref=("meter_data", site_id, meter.id, "total"),
+    )
+    channels = [total]
+    if meter.type == "electricity" and meter.mode == "consumption":
+        channels.extend(
+            replace(
+                total,
+                key=f"{site_id}:{meter.id}:{field}",
+                name=f"{meter.name} energy {words}",
+                label=f"interval_{field}",
+                role=field_role,
+                history=False,
+                statistic=None,
+                enabled=False,
+                ref=("meter_data", site_id, meter.id, field),
+            )
+            for field, words, field_role in (
+                ("self", "from solar", Role.SELF_CONSUMPTION),
+                ("ext", "from the grid", Role.GRID_IMPORT),
+            )
+        )
+    if meter.rule:
+        return channels  # raw registers exist only for physical meters
+    for field in kind.registers:
+        if field == "en_ex" and meter.mode not in _EXPORT_ROLES:
+            continue
+        label, words = _REGISTER_LABELS[field]
+        channels.append(
+            replace(
+                total,
+                key=f"{site_id}:{meter.id}:{field}",
+                name=f"{meter.name} {words}",
+                label=label,
+                kind=Kind.REGISTER,
+                role=_EXPORT_ROLES[meter.mode] if field == "en_ex" else role,
+                history=False,
+                statistic=None,
+                ref=("meter_data_raw", site_id, meter.id, field),
+            )
+        )
+    return channels
+
+
+def _site_channels(site_id: str, meters: Sequence[_Meter]) -> list[Channel]:
+    """Describe the site totals of each metering type the site has meters of."""
+    channels: list[Channel] = []
+    modes = {meter.mode for meter in meters if meter.type == "electricity"}
+    for meter_type in dict.fromkeys(meter.type for meter in meters):
+        kind = _METER_TYPES.get(meter_type, _OTHER_TYPE)
+        for field, (role, needs) in _SITE_FIELDS.items():
+            if meter_type != "electricity" and field != "conso_total":
+                continue
+            if needs is not None and needs not in modes:
+                continue
+            words = _SITE_ROLE_NAMES[role]
+            what = meter_type.replace("_", " ")
+            channels.append(
+                Channel(
+                    key=f"{site_id}:site:{meter_type}:{field}",
+                    site_id=site_id,
+                    name=f"{what.capitalize()} {words}"
+                    if field == "conso_total"
+                    else f"Site {words}",
+                    label=f"site_{meter_type}_{role.value}"
+                    if field == "conso_total"
+                    else f"site_{role.value}",
+                    quantity=kind.quantity,
+                    kind=Kind.INTERVAL,
+                    unit=kind.unit,
+                    role=role,
+                    history=True,
+                    statistic=f"{site_id}_site_{meter_type}_{role.value}",
+                    ref=("site_data", site_id, meter_type, field),
+                )
+            )
+    return channels
+
+
+def _sensor_channel(site_id: str, raw: Any) -> Channel:
+    """One Climkit sensor (temperature, humidity, CO2 …) as a measurement channel."""
+    if not isinstance(raw, dict) or not raw.get("id"):
+        raise InvalidResponse("Climkit sensors_list has a sensor without id")
+    sensor_id = str(raw["id"])
+    name = str(raw.get("name") or sensor_id)
+    unit_text = str(raw.get("unit") or "").strip()
+    sensor_type = str(raw.get("type") or "").casefold()
+    quantity, unit = _SENSOR_UNITS.get(
+        unit_text.casefold(), (Quantity.OTHER, unit_text)
+    )
+    if (words := _SENSOR_TYPE_WORDS.get(quantity)) and not any(
+        word in sensor_type for word in words
+    ):
+        quantity = Quantity.OTHER
+    return Channel(
+        key=f"{site_id}:sensor:{sensor_id}",
+        site_id=site_id,
+        name=name,
+        label="sensor",
+        quantity=quantity,
+        kind=Kind.INSTANT,
+        unit=str(unit),
+        source=name,
+        source_id=sensor_id,
+        attributes={
+            "sensor_id": sensor_id,
+            "sensor_type": str(raw.get("type") or ""),
+            "model": str(raw.get("model") or ""),
+        },
+        ref=("sensor_data", site_id, sensor_id),
+    )

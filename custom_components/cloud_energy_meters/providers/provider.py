@@ -1,0 +1,90 @@
+"""The one surface every cloud module offers, and what its instances share per account."""
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import aiohttp
+
+from .model import Account, Channel, Interval, Inventory, Reading, Site
+from .ratelimit import RateLimiter, RatePolicy
+from .tokens import TokenCache
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What all users of one cloud account share: its pacing and its token."""
+
+    limiter: RateLimiter
+    tokens: TokenCache = field(default_factory=TokenCache)
+
+    @classmethod
+    def for_policy(cls, policy: RatePolicy) -> AccountState:
+        """Return a fresh state for an account of a cloud with this policy."""
+        return cls(limiter=RateLimiter(policy))
+
+
+class Provider(ABC):
+    """A cloud, seen through one account.
+
+    Subclasses normalise everything their cloud does differently: timestamps become
+    aware UTC, intervals are labelled by their start, units are the `Unit` strings,
+    a value the cloud does not give is absent, never 0.
+    """
+
+    key: ClassVar[str]
+    name: ClassVar[str]
+    default_url: ClassVar[str]
+    policy: ClassVar[RatePolicy]
+    max_history_days: ClassVar[int] = 365
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_url: str,
+        credentials: Mapping[str, Any],
+        state: AccountState,
+    ) -> None:
+        """Bind the session, the API root, the credentials and the shared account state."""
+        self.session = session
+        self.api_url = api_url
+        self.credentials = credentials
+        self.state = state
+
+    @classmethod
+    @abstractmethod
+    def account_key(cls, api_url: str, credentials: Mapping[str, Any]) -> str:
+        """Return who the cloud counts requests against: entries of one key share limits."""
+
+    @abstractmethod
+    async def async_login(self) -> Account:
+        """Prove the credentials now (not from a cached token) and name the account."""
+
+    @abstractmethod
+    async def async_list_sites(self) -> tuple[Site, ...]:
+        """Return every site the account may read, as cheaply as the API allows."""
+
+    @abstractmethod
+    async def async_discover(self, site_ids: Collection[str]) -> Inventory:
+        """Return those sites with all their channels, as they are now."""
+
+    @abstractmethod
+    async def async_latest(self, channels: Sequence[Channel]) -> dict[str, Reading]:
+        """Return the latest value of each channel that has one, by channel key."""
+
+    @abstractmethod
+    def async_history(
+        self, channel: Channel, start: datetime, end: datetime
+    ) -> AsyncIterator[list[Interval]]:
+        """Yield, oldest first, the intervals of `channel` starting in [start, end).
+
+        Batches come as the cloud delivers them, so a long backfill can be stored as it
+        arrives; each batch's intervals are sorted and unique.
+        """
+
+    @abstractmethod
+    def refresh_cost(self, channels: Sequence[Channel]) -> int:
+        """Return how many requests one `async_latest` of these channels sends."""

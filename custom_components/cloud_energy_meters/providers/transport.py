@@ -1,0 +1,208 @@
+"""HTTP to a cloud on an injected aiohttp session: pacing, timeouts, status → error.
+
+Every provider sends every request through here, so rate limits, timeouts, error
+mapping and logging behave the same for all clouds. Log lines name the method, the path
+and the status, never headers or bodies: those carry passwords and tokens.
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from .errors import (
+    AuthError,
+    CannotConnect,
+    InvalidResponse,
+    RateLimited,
+    RequestRejected,
+)
+from .ratelimit import RateLimiter
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a whole JSON request may take."""
+
+RATE_LIMIT_RETRIES = 2
+"""429 answers absorbed (after waiting Retry-After) before RateLimited reaches the caller."""
+
+_MESSAGE_KEYS = ("message", "error_description", "error", "detail", "errors")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Return Retry-After in seconds (it may be seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except TypeError, ValueError:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _message_of(body: bytes) -> str:
+    """Return a short, human message from an error body (JSON or text)."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text[:200]
+    if isinstance(payload, dict):
+        for key in _MESSAGE_KEYS:
+            if payload.get(key):
+                return str(payload[key])[:200]
+    return text[:200]
+
+
+class Transport:
+    """Send requests to one cloud's API for one account."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        limiter: RateLimiter,
+        *,
+        name: str,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        """Bind the session, the API's base URL and the account's limiter."""
+        self.session = session
+        self.base_url = URL(base_url.rstrip("/"))
+        self.limiter = limiter
+        self.name = name
+        self.timeout = timeout
+
+    def url(self, path: str) -> URL:
+        """Return the absolute URL of `path` (absolute URLs pass unchanged)."""
+        if path.startswith(("http://", "https://")):
+            return URL(path)
+        return self.base_url.with_path(
+            self.base_url.path.rstrip("/") + "/" + path.lstrip("/")
+        )
+
+    @asynccontextmanager
+    async def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send a request in the account's turn and yield the successful response.
+
+        The turn is held until the body has been read, so a streamed answer counts
+        against the concurrency limit for as long as it flows.
+        """
+        url = self.url(path)
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            async with self.limiter.turn():
+                started = time.monotonic()
+                try:
+                    async with self.session.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json_body,
+                        data=form,
+                        headers=headers,
+                        timeout=timeout or aiohttp.ClientTimeout(total=self.timeout),
+                        allow_redirects=False,
+                    ) as response:
+                        _LOGGER.debug(
+                            "%s %s %s -> %s (%.2f s)",
+                            self.name,
+                            method,
+                            url.path,
+                            response.status,
+                            time.monotonic() - started,
+                        )
+                        if response.status == 429:
+                            retry_after = parse_retry_after(
+                                response.headers.get("Retry-After")
+                            )
+                            self.limiter.pause(retry_after)
+                            wait = self.limiter.paused_for
+                            if (
+                                attempt < RATE_LIMIT_RETRIES
+                                and wait <= self.limiter.policy.max_wait
+                            ):
+                                continue
+                            raise RateLimited(
+                                f"{self.name} asked to slow down (429)",
+                                retry_after=wait,
+                            )
+                        if response.status >= 300:
+                            await self._raise_for(response)
+                        yield response
+                        return
+                except TimeoutError as err:
+                    raise CannotConnect(
+                        f"{self.name} did not answer {method} {url.path} in time"
+                    ) from err
+                except aiohttp.ClientError as err:
+                    raise CannotConnect(
+                        f"cannot reach {self.name} at {url.host}: {type(err).__name__}"
+                    ) from err
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _raise_for(self, response: aiohttp.ClientResponse) -> None:
+        """Turn an unsuccessful status into the error the layer above acts on."""
+        status = response.status
+        path = response.url.path
+        try:
+            body = await response.read()
+        except aiohttp.ClientError, TimeoutError:
+            body = b""
+        if status in (401, 403):
+            raise AuthError(f"{self.name} refused the credentials ({status})")
+        if status >= 500:
+            raise CannotConnect(f"{self.name} failed on its side ({status} on {path})")
+        if 300 <= status < 400:
+            raise InvalidResponse(f"{self.name} redirected {path} ({status})")
+        raise RequestRejected(
+            f"{self.name} rejected {path} ({status}): {_message_of(body)}", status
+        )
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send a request and return its decoded JSON body."""
+        async with self.open(
+            method, path, params=params, json_body=json_body, form=form, headers=headers
+        ) as response:
+            try:
+                body = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as err:
+                raise CannotConnect(
+                    f"{self.name} broke off the answer to {method} {response.url.path}"
+                ) from err
+        try:
+            return json.loads(body)
+        except ValueError as err:
+            raise InvalidResponse(
+                f"{self.name} answered {method} {response.url.path} "
+                "with something that is not JSON"
+            ) from err
