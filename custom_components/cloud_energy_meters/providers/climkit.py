@@ -90,8 +90,8 @@ _METER_TYPES = {
     "electricity": _MeterType(Quantity.ENERGY, Unit.KWH, ("en_im", "en_ex"), "energy"),
     "heating": _MeterType(Quantity.ENERGY, Unit.KWH, ("heat_energy_kwh",), "energy"),
     "cooling": _MeterType(Quantity.ENERGY, Unit.KWH, ("heat_energy_kwh",), "energy"),
-    "cold_water": _MeterType(Quantity.VOLUME, Unit.CUBIC_METER, ("vol_m3",), "volume"),
-    "hot_water": _MeterType(Quantity.VOLUME, Unit.CUBIC_METER, ("vol_m3",), "volume"),
+    "cold_water": _MeterType(Quantity.WATER, Unit.CUBIC_METER, ("vol_m3",), "volume"),
+    "hot_water": _MeterType(Quantity.WATER, Unit.CUBIC_METER, ("vol_m3",), "volume"),
 }
 _OTHER_TYPE = _MeterType(Quantity.ENERGY, Unit.KWH, (), "energy")
 
@@ -371,15 +371,18 @@ class ClimkitProvider(Provider):
 
     # Sites and channels ---------------------------------------------------------------
 
-    async def async_list_sites(self) -> tuple[Site, ...]:
-        """List the account's sites (names from the list, or one call each if absent)."""
+    async def _installations(self) -> list[Site]:
+        """Read /all_installations: objects with an id, or (older servers) id strings.
+
+        Plain strings carry no name: such sites are named after their id here.
+        """
         payload = await self._call("GET", "/all_installations")
         if not isinstance(payload, list):
             raise InvalidResponse("Climkit all_installations is not a list")
         sites: list[Site] = []
         for item in payload:
             if isinstance(item, str) and item:
-                sites.append(await self._site(item))
+                sites.append(Site(id=item, name=item))
             elif isinstance(item, dict) and (item.get("id") or item.get("_id")):
                 site_id = str(item.get("id") or item.get("_id"))
                 sites.append(
@@ -391,7 +394,17 @@ class ClimkitProvider(Provider):
                 )
             else:
                 raise InvalidResponse("Climkit all_installations has a site without id")
-        return tuple(sites)
+        return sites
+
+    async def async_list_sites(self) -> tuple[Site, ...]:
+        """List the account's sites, named (one more call per site the list leaves unnamed)."""
+        listed = await self._installations()
+        return tuple(
+            [
+                await self._site(site.id) if site.name == site.id else site
+                for site in listed
+            ]
+        )
 
     async def _site(self, site_id: str) -> Site:
         """Read a site's description and learn its time zone."""
@@ -409,14 +422,17 @@ class ClimkitProvider(Provider):
         )
 
     async def async_discover(self, site_ids: Collection[str]) -> Inventory:
-        """Describe the chosen sites: 3 requests per site."""
+        """Describe the chosen sites the account still has: 1 + 3 requests per site."""
         account = Account(
             id=str(self.credentials["username"]).casefold(),
             name=str(self.credentials["username"]),
         )
+        available = {site.id for site in await self._installations()}
         sites: list[Site] = []
         channels: list[Channel] = []
         for site_id in site_ids:
+            if site_id not in available:
+                continue
             site = await self._site(site_id)
             raw_meters = await self._call("GET", f"/meter_info/{site_id}")
             if not isinstance(raw_meters, list):
@@ -665,7 +681,11 @@ def _site_channels(site_id: str, meters: Sequence[_Meter]) -> list[Channel]:
                     name=f"{what.capitalize()} {words}"
                     if field == "conso_total"
                     else f"Site {words}",
-                    label=f"site_{meter_type}_{role.value}"
+                    label=(
+                        f"site_{meter_type}_consumption"
+                        if meter_type in _METER_TYPES
+                        else "site_consumption"
+                    )
                     if field == "conso_total"
                     else f"site_{role.value}",
                     quantity=kind.quantity,

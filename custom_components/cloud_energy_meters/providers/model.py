@@ -16,7 +16,7 @@ class Quantity(StrEnum):
 
     ENERGY = "energy"
     POWER = "power"
-    VOLUME = "volume"
+    WATER = "water"
     GAS = "gas"
     TEMPERATURE = "temperature"
     HUMIDITY = "humidity"

@@ -1,0 +1,408 @@
+"""Config flow: pick a cloud, sign in, choose sites; reauth, reconfigure, options.
+
+The flow's shape is a contract scripts rely on: step `user` is a menu of provider keys;
+each provider step is a form with the cloud's credential fields and a collapsed section
+`advanced` holding `api_url`; a step `sites` follows when the account has several sites.
+"""
+
+from collections.abc import Mapping
+import ipaddress
+import logging
+from typing import Any
+
+import probatio
+from yarl import URL
+
+from homeassistant.config_entries import (
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .accounts import account_state
+from .const import (
+    CONF_ADVANCED,
+    CONF_API_URL,
+    CONF_BACKFILL_DAYS,
+    CONF_PROVIDER,
+    CONF_SITES,
+    CONF_UPDATE_INTERVAL,
+    DEFAULT_BACKFILL_DAYS,
+    DEFAULT_UPDATE_INTERVAL,
+    DOMAIN,
+    MAX_BACKFILL_DAYS,
+)
+from .coordinator import CloudEnergyConfigEntry
+from .providers import PROVIDERS
+from .providers.errors import AuthError, ProviderError
+from .providers.model import Account, Site
+
+_LOGGER = logging.getLogger(__name__)
+
+# Each cloud's credential fields, with Home Assistant's standard keys where they exist.
+# Password-type fields are the secrets asked again on reauthentication.
+CREDENTIAL_FIELDS: dict[str, dict[str, TextSelectorType]] = {
+    "climkit": {
+        CONF_USERNAME: TextSelectorType.TEXT,
+        CONF_PASSWORD: TextSelectorType.PASSWORD,
+    },
+}
+
+_AUTOCOMPLETE = {CONF_USERNAME: "username", CONF_PASSWORD: "current-password"}
+
+
+def url_error(url: str) -> str | None:
+    """Return why an API URL is refused: HTTPS only, except on a loopback host."""
+    try:
+        parsed = URL(url.strip())
+    except ValueError:
+        return "invalid_url"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return "invalid_url"
+    if parsed.scheme == "https":
+        return None
+    if parsed.host == "localhost":
+        return None
+    try:
+        loopback = ipaddress.ip_address(parsed.host).is_loopback
+    except ValueError:
+        loopback = False
+    return None if loopback else "insecure_url"
+
+
+def _text(kind: TextSelectorType, key: str) -> TextSelector:
+    config = TextSelectorConfig(type=kind)
+    if key in _AUTOCOMPLETE:
+        config["autocomplete"] = _AUTOCOMPLETE[key]
+    return TextSelector(config)
+
+
+def _credentials_schema(provider_key: str, api_url: str) -> probatio.Schema:
+    fields: dict[Any, Any] = {
+        probatio.Required(key): _text(kind, key)
+        for key, kind in CREDENTIAL_FIELDS[provider_key].items()
+    }
+    fields[probatio.Required(CONF_ADVANCED)] = section(
+        probatio.Schema(
+            {
+                probatio.Required(CONF_API_URL, default=api_url): _text(
+                    TextSelectorType.URL, ""
+                )
+            }
+        ),
+        {"collapsed": True},
+    )
+    return probatio.Schema(fields)
+
+
+def _secret_keys(provider_key: str) -> list[str]:
+    return [
+        key
+        for key, kind in CREDENTIAL_FIELDS[provider_key].items()
+        if kind is TextSelectorType.PASSWORD
+    ]
+
+
+def _sites_schema(sites: tuple[Site, ...], chosen: list[str]) -> probatio.Schema:
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_SITES, default=chosen): SelectSelector(
+                SelectSelectorConfig(
+                    options=[
+                        SelectOptionDict(value=site.id, label=site.name)
+                        for site in sites
+                    ],
+                    multiple=True,
+                    mode=SelectSelectorMode.LIST,
+                )
+            )
+        }
+    )
+
+
+class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add one account of one cloud."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing chosen."""
+        self._provider_key = ""
+        self._data: dict[str, Any] = {}
+        self._account: Account | None = None
+        self._sites: tuple[Site, ...] = ()
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(
+        config_entry: CloudEnergyConfigEntry,
+    ) -> OptionsFlowHandler:
+        """Return the options flow (polling interval, backfill days)."""
+        return OptionsFlowHandler()
+
+    async def _async_validate(
+        self, provider_key: str, data: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """Sign in and list the sites; return form errors (empty on success)."""
+        if error := url_error(data[CONF_API_URL]):
+            return {"base": error}
+        provider_class = PROVIDERS[provider_key]
+        provider = provider_class(
+            async_get_clientsession(self.hass),
+            api_url=data[CONF_API_URL],
+            credentials=data,
+            state=account_state(self.hass, provider_class, data[CONF_API_URL], data),
+        )
+        try:
+            self._account = await provider.async_login()
+            self._sites = await provider.async_list_sites()
+        except AuthError:
+            return {"base": "invalid_auth"}
+        except ProviderError as err:
+            _LOGGER.debug("Validating %s failed: %s", provider_class.name, err)
+            return {"base": "cannot_connect"}
+        except Exception:
+            _LOGGER.exception("Unexpected error validating %s", provider_class.name)
+            return {"base": "unknown"}
+        if not self._sites:
+            return {"base": "no_sites"}
+        return {}
+
+    # Adding an account -----------------------------------------------------------------
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask which cloud to connect."""
+        return self.async_show_menu(step_id="user", menu_options=list(PROVIDERS))
+
+    async def async_step_climkit(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for Climkit API credentials."""
+        return await self._async_step_credentials("climkit", user_input)
+
+    async def _async_step_credentials(
+        self, provider_key: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Ask for a cloud's credentials and check them by signing in."""
+        provider_class = PROVIDERS[provider_key]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {
+                key: value.strip() if key == CONF_USERNAME else value
+                for key, value in user_input.items()
+                if key != CONF_ADVANCED
+            }
+            data[CONF_API_URL] = str(user_input[CONF_ADVANCED][CONF_API_URL]).strip()
+            errors = await self._async_validate(provider_key, data)
+            if not errors:
+                assert self._account is not None
+                await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
+                self._abort_if_unique_id_configured()
+                self._provider_key = provider_key
+                self._data = {CONF_PROVIDER: provider_key, **data}
+                if len(self._sites) == 1:
+                    return self._async_create([self._sites[0].id])
+                return await self.async_step_sites()
+        schema = _credentials_schema(
+            provider_key,
+            (user_input or {}).get(CONF_ADVANCED, {}).get(CONF_API_URL)
+            or provider_class.default_url,
+        )
+        return self.async_show_form(
+            step_id=provider_key,
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+        )
+
+    async def async_step_sites(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Let the user choose which of the account's sites to add."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if chosen := list(user_input[CONF_SITES]):
+                if self.source == "reconfigure":
+                    return self.async_update_reload_and_abort(
+                        self._get_reconfigure_entry(),
+                        data_updates={**self._data, CONF_SITES: chosen},
+                    )
+                return self._async_create(chosen)
+            errors["base"] = "no_sites_selected"
+        current = (
+            list(self._get_reconfigure_entry().data[CONF_SITES])
+            if self.source == "reconfigure"
+            else []
+        )
+        available = [site.id for site in self._sites]
+        default = [site for site in current if site in available] or available
+        return self.async_show_form(
+            step_id="sites",
+            data_schema=_sites_schema(self._sites, default),
+            errors=errors,
+        )
+
+    def _async_create(self, sites: list[str]) -> ConfigFlowResult:
+        assert self._account is not None
+        provider_class = PROVIDERS[self._provider_key]
+        return self.async_create_entry(
+            title=f"{provider_class.name} {self._account.name}",
+            data={**self._data, CONF_SITES: sites},
+        )
+
+    # Reauthentication ------------------------------------------------------------------
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Start reauthentication after the cloud refused the credentials."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the secrets again and check them."""
+        entry = self._get_reauth_entry()
+        provider_key = entry.data[CONF_PROVIDER]
+        secrets = _secret_keys(provider_key)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, **user_input}
+            errors = await self._async_validate(provider_key, data)
+            if not errors:
+                assert self._account is not None
+                await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
+                self._abort_if_unique_id_mismatch(reason="wrong_account")
+                return self.async_update_reload_and_abort(
+                    entry, data_updates=user_input
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=probatio.Schema(
+                {
+                    probatio.Required(key): _text(TextSelectorType.PASSWORD, key)
+                    for key in secrets
+                }
+            ),
+            description_placeholders={
+                "account": entry.title,
+                "cloud": PROVIDERS[provider_key].name,
+            },
+            errors=errors,
+        )
+
+    # Reconfiguration -------------------------------------------------------------------
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the API URL and the chosen sites of an account."""
+        entry = self._get_reconfigure_entry()
+        provider_key = entry.data[CONF_PROVIDER]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, CONF_API_URL: str(user_input[CONF_API_URL]).strip()}
+            errors = await self._async_validate(provider_key, data)
+            if not errors:
+                assert self._account is not None
+                await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
+                self._abort_if_unique_id_mismatch(reason="wrong_account")
+                self._provider_key = provider_key
+                self._data = {CONF_API_URL: data[CONF_API_URL]}
+                if len(self._sites) == 1:
+                    return self.async_update_reload_and_abort(
+                        entry,
+                        data_updates={**self._data, CONF_SITES: [self._sites[0].id]},
+                    )
+                return await self.async_step_sites()
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=probatio.Schema(
+                {
+                    probatio.Required(
+                        CONF_API_URL,
+                        default=(user_input or entry.data)[CONF_API_URL],
+                    ): _text(TextSelectorType.URL, "")
+                }
+            ),
+            description_placeholders={"cloud": PROVIDERS[provider_key].name},
+            errors=errors,
+        )
+
+
+class OptionsFlowHandler(OptionsFlowWithReload):
+    """Polling interval (within the cloud's rate budget) and backfill depth."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show and check the options."""
+        entry = self.config_entry
+        minimum = 1
+        if entry.state is ConfigEntryState.LOADED:
+            minimum = int(entry.runtime_data.minimum_interval.total_seconds() // 60)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            options = {
+                CONF_UPDATE_INTERVAL: int(user_input[CONF_UPDATE_INTERVAL]),
+                CONF_BACKFILL_DAYS: int(user_input[CONF_BACKFILL_DAYS]),
+            }
+            if options[CONF_UPDATE_INTERVAL] < minimum:
+                errors[CONF_UPDATE_INTERVAL] = "interval_too_short"
+            else:
+                return self.async_create_entry(data=options)
+        current = {
+            CONF_UPDATE_INTERVAL: entry.options.get(
+                CONF_UPDATE_INTERVAL, max(DEFAULT_UPDATE_INTERVAL, minimum)
+            ),
+            CONF_BACKFILL_DAYS: entry.options.get(
+                CONF_BACKFILL_DAYS, DEFAULT_BACKFILL_DAYS
+            ),
+            **(user_input or {}),
+        }
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_UPDATE_INTERVAL): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=1440,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="min",
+                    )
+                ),
+                probatio.Required(CONF_BACKFILL_DAYS): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=MAX_BACKFILL_DAYS,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="d",
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, current),
+            description_placeholders={"minimum": str(minimum)},
+            errors=errors,
+        )

@@ -1,0 +1,27 @@
+"""Constants shared by the Home Assistant side of the integration."""
+
+from datetime import timedelta
+from typing import Final
+
+DOMAIN: Final = "cloud_energy_meters"
+
+CONF_PROVIDER: Final = "provider"
+CONF_API_URL: Final = "api_url"
+CONF_ADVANCED: Final = "advanced"
+CONF_SITES: Final = "sites"
+CONF_UPDATE_INTERVAL: Final = "update_interval"
+CONF_BACKFILL_DAYS: Final = "backfill_days"
+
+DEFAULT_UPDATE_INTERVAL: Final = 10
+"""Minutes between two reads of the latest values (raised if the rate budget needs it)."""
+DEFAULT_BACKFILL_DAYS: Final = 30
+MAX_BACKFILL_DAYS: Final = 365
+
+STATISTICS_INTERVAL: Final = timedelta(hours=1)
+"""How often history is imported: the clouds publish validated data every 15 min–1 h."""
+REIMPORT_WINDOW: Final = timedelta(hours=48)
+"""Trailing window re-imported on every run, so late and corrected data lands."""
+DISCOVERY_INTERVAL: Final = timedelta(hours=12)
+"""How often sites and channels are listed again (new meters appear, old ones go)."""
+BUDGET_SHARE: Final = 0.5
+"""Share of an account's request budget polling may use; the rest is for history."""

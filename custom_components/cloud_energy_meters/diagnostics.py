@@ -1,0 +1,65 @@
+"""Diagnostics: what the integration knows and did, with every secret redacted."""
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .coordinator import CloudEnergyConfigEntry
+
+# Credentials, and what identifies the person: the title carries the username,
+# addresses locate a home.
+TO_REDACT = {
+    CONF_PASSWORD,
+    CONF_USERNAME,
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "api_token",
+    "token",
+    "title",
+    "address",
+    "unique_id",
+}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: CloudEnergyConfigEntry
+) -> dict[str, Any]:
+    """Return the entry, its inventory, latest readings, imports and request counts."""
+    coordinator = entry.runtime_data
+    inventory = coordinator.inventory
+    limiter = coordinator.provider.state.limiter
+    return async_redact_data(
+        {
+            "entry": entry.as_dict(),
+            "provider": coordinator.provider.key,
+            "update_interval": str(coordinator.update_interval),
+            "minimum_interval": str(coordinator.minimum_interval),
+            "last_update_success": coordinator.last_update_success,
+            "requests": {
+                "sent": limiter.requests,
+                "throttled": limiter.throttled,
+                "cost_per_refresh": coordinator.provider.refresh_cost(
+                    coordinator.channels
+                ),
+            },
+            "sites": [asdict(site) for site in inventory.sites] if inventory else [],
+            "channels": [
+                {
+                    **asdict(channel),
+                    "reading": asdict(reading)
+                    if (reading := coordinator.data.readings.get(channel.key))
+                    else None,
+                }
+                for channel in coordinator.channels
+            ],
+            "imports": {
+                statistic_id: asdict(result)
+                for statistic_id, result in coordinator.imports.items()
+            },
+        },
+        TO_REDACT,
+    )

@@ -1,0 +1,164 @@
+"""Sensors: one per channel, described from what the channel is, in one table."""
+
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
+from .entity import ADDRESS_KEY, CloudEnergyEntity, channel_unique_id, site_unique_id
+from .providers.model import Channel, Kind, Quantity, Site, Unit
+
+# Entities only read the coordinator's data: no request of their own.
+PARALLEL_UPDATES = 0
+
+SENSOR_LABEL = "sensor"
+"""A cloud sensor the user named in the cloud: the entity takes that name."""
+
+DEVICE_CLASSES: dict[Quantity, SensorDeviceClass] = {
+    Quantity.ENERGY: SensorDeviceClass.ENERGY,
+    Quantity.POWER: SensorDeviceClass.POWER,
+    Quantity.WATER: SensorDeviceClass.WATER,
+    Quantity.GAS: SensorDeviceClass.GAS,
+    Quantity.TEMPERATURE: SensorDeviceClass.TEMPERATURE,
+    Quantity.HUMIDITY: SensorDeviceClass.HUMIDITY,
+    Quantity.CO2: SensorDeviceClass.CO2,
+    Quantity.PRESSURE: SensorDeviceClass.PRESSURE,
+    Quantity.ILLUMINANCE: SensorDeviceClass.ILLUMINANCE,
+    Quantity.VOLTAGE: SensorDeviceClass.VOLTAGE,
+    Quantity.CURRENT: SensorDeviceClass.CURRENT,
+    Quantity.FREQUENCY: SensorDeviceClass.FREQUENCY,
+    Quantity.POWER_FACTOR: SensorDeviceClass.POWER_FACTOR,
+    Quantity.APPARENT_POWER: SensorDeviceClass.APPARENT_POWER,
+    Quantity.REACTIVE_POWER: SensorDeviceClass.REACTIVE_POWER,
+    Quantity.IRRADIANCE: SensorDeviceClass.IRRADIANCE,
+}
+
+# A register only grows (the Energy dashboard accepts it as a meter); an interval amount
+# has no state class: its history is imported as statistics instead, hour by hour.
+STATE_CLASSES: dict[Kind, SensorStateClass | None] = {
+    Kind.REGISTER: SensorStateClass.TOTAL_INCREASING,
+    Kind.INTERVAL: None,
+    Kind.INSTANT: SensorStateClass.MEASUREMENT,
+}
+
+PRECISIONS: dict[str, int] = {
+    Unit.KWH: 3,
+    Unit.CUBIC_METER: 3,
+    Unit.WH: 0,
+    Unit.W: 0,
+    Unit.PPM: 0,
+}
+
+
+def describe(channel: Channel) -> SensorEntityDescription:
+    """Return how Home Assistant shows a channel."""
+    return SensorEntityDescription(
+        key=channel.key,
+        translation_key=None if channel.label == SENSOR_LABEL else channel.label,
+        device_class=DEVICE_CLASSES.get(channel.quantity),
+        state_class=STATE_CLASSES[channel.kind],
+        native_unit_of_measurement=channel.unit or None,
+        suggested_display_precision=PRECISIONS.get(channel.unit, 1),
+        entity_category=EntityCategory.DIAGNOSTIC if channel.diagnostic else None,
+        entity_registry_enabled_default=channel.enabled,
+    )
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: CloudEnergyConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a sensor per channel, and more as discovery finds new channels."""
+    coordinator = entry.runtime_data
+    known: set[str] = set()
+
+    @callback
+    def add_new_entities() -> None:
+        inventory = coordinator.inventory
+        if inventory is None:
+            return
+        sites = {site.id: site for site in inventory.sites}
+        new: list[SensorEntity] = [
+            AddressSensor(coordinator, site)
+            for site in inventory.sites
+            if site.address
+            and site_unique_id(coordinator.provider.key, site, ADDRESS_KEY) not in known
+        ]
+        new.extend(
+            ChannelSensor(coordinator, sites[channel.site_id], channel)
+            for channel in inventory.channels
+            if channel.site_id in sites
+            and channel_unique_id(coordinator.provider.key, channel) not in known
+        )
+        known.update(entity.unique_id for entity in new if entity.unique_id)
+        if new:
+            async_add_entities(new)
+
+    add_new_entities()
+    entry.async_on_unload(coordinator.async_add_listener(add_new_entities))
+
+
+class ChannelSensor(CloudEnergyEntity, SensorEntity):
+    """The latest value of one channel: a register, an interval amount, a measurement."""
+
+    def __init__(
+        self, coordinator: CloudEnergyCoordinator, site: Site, channel: Channel
+    ) -> None:
+        """Describe the entity from its channel."""
+        super().__init__(
+            coordinator, site, channel_unique_id(coordinator.provider.key, channel)
+        )
+        self.channel = channel
+        self.entity_description = describe(channel)
+        if channel.label == SENSOR_LABEL:
+            self._attr_name = channel.name
+        else:
+            self._attr_translation_placeholders = {"source": channel.source or ""}
+
+    @property
+    def native_value(self) -> StateType:
+        """Return the channel's latest value (unknown when the cloud has none)."""
+        reading = self.coordinator.data.readings.get(self.channel.key)
+        return None if reading is None else reading.value
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Return the cloud's ids for the channel and when its value was true."""
+        attributes: dict[str, Any] = dict(self.channel.attributes)
+        reading = self.coordinator.data.readings.get(self.channel.key)
+        if reading is not None and reading.start is not None:
+            attributes["interval_start"] = reading.start.isoformat()
+        if reading is not None and reading.time is not None:
+            attributes["measured_at"] = reading.time.isoformat()
+        return attributes
+
+
+class AddressSensor(CloudEnergyEntity, SensorEntity):
+    """The site's postal address, as the cloud knows it."""
+
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = ADDRESS_KEY
+
+    def __init__(self, coordinator: CloudEnergyCoordinator, site: Site) -> None:
+        """Attach the address to the site's device."""
+        super().__init__(
+            coordinator,
+            site,
+            site_unique_id(coordinator.provider.key, site, ADDRESS_KEY),
+        )
+
+    @property
+    def native_value(self) -> str | None:
+        """Return the address from the latest discovery."""
+        site = self.coordinator.data.inventory.site(self.site_id)
+        return site.address if site else None
