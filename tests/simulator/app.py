@@ -6,11 +6,11 @@ cloud-independent machinery lives here (server life cycle, request log, JSON
 errors); each cloud is a sub-application built by its own module.
 """
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
@@ -19,14 +19,11 @@ from aiohttp import web
 from .climkit import ClimkitCloud
 from .clock import Now, utc_now
 from .faults import Faults
-from .requestlog import RequestRecord, mask_secrets
+from .requestlog import ACCOUNT, ARRIVAL, RequestRecord, mask_secrets
 
 _LOGGER = logging.getLogger(__name__)
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-ARRIVAL = web.RequestKey("simulator_arrival", float)
-ACCOUNT = web.RequestKey("simulator_account", str)
 
 
 class Cloud(Protocol):
@@ -48,9 +45,7 @@ class Simulator:
         self.now: Now = now or utc_now
         self.log: list[RequestRecord] = []
         self.faults = Faults()
-        self.climkit = ClimkitCloud(
-            now=self._now, faults=self.faults, arrival=ARRIVAL, account=ACCOUNT
-        )
+        self.climkit = ClimkitCloud(now=self._now, faults=self.faults)
         self._clouds: dict[str, Cloud] = {self.climkit.name: self.climkit}
         self._runner: web.AppRunner | None = None
         self._base: str | None = None
@@ -83,9 +78,7 @@ class Simulator:
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
         self.faults.rearm()
-        runner = web.AppRunner(
-            self._build_app(), access_log=None, shutdown_timeout=5.0
-        )
+        runner = web.AppRunner(self._build_app(), access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
@@ -115,7 +108,9 @@ class Simulator:
         return app
 
     @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _middleware(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
         """Log every request with its final status and turn HTTP errors into JSON."""
         request[ARRIVAL] = time.monotonic()
         wall = self.now()
@@ -126,8 +121,12 @@ class Simulator:
                 {"message": err.reason}, status=err.status, headers=_allow_header(err)
             )
         except Exception:
-            _LOGGER.exception("simulator handler failed for %s %s", request.method, request.path)
-            response = web.json_response({"message": "Internal Server Error"}, status=500)
+            _LOGGER.exception(
+                "simulator handler failed for %s %s", request.method, request.path
+            )
+            response = web.json_response(
+                {"message": "Internal Server Error"}, status=500
+            )
         await self._record(request, wall, response.status)
         return response
 

@@ -8,8 +8,8 @@ a fault never hides an authentication bug and always lands on a real request.
 """
 
 import asyncio
-import re
 from dataclasses import dataclass
+import re
 from typing import Any, Literal, get_args
 
 from aiohttp import web
@@ -72,7 +72,9 @@ class Faults:
         prefix (``re.search``), ``cloud`` restricts the fault to one cloud.
         """
         if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
+            raise ValueError(
+                f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}"
+            )
         if count < 1:
             raise ValueError("count must be at least 1")
         if path is not None:
@@ -109,7 +111,9 @@ class Faults:
         """
         match kind:
             case "http_500":
-                return web.json_response({"message": "Internal Server Error"}, status=500)
+                return web.json_response(
+                    {"message": "Internal Server Error"}, status=500
+                )
             case "http_401":
                 return web.json_response({"message": "Unauthorized"}, status=401)
             case "http_429":
@@ -147,7 +151,9 @@ def drop_required_fields(payload: Any, identity_keys: tuple[str, ...]) -> Any:
     instead of storing zeros or crashing.
     """
     if isinstance(payload, dict):
-        return {key: value for key, value in payload.items() if key not in identity_keys}
+        return {
+            key: value for key, value in payload.items() if key not in identity_keys
+        }
     if not isinstance(payload, list):
         return payload
     damaged: list[Any] = []

@@ -9,8 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aiohttp import web
+
 SECRET_KEYS = frozenset({"password", "client_secret"})
 MASK = "***"
+
+# Set on the request by the app (arrival) and by the cloud that attributed it.
+ARRIVAL = web.RequestKey("simulator_arrival", float)
+ACCOUNT = web.RequestKey("simulator_account", str)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,126 @@
+"""Fixtures: the cloud simulator on loopback, Home Assistant with a recorder, entries.
+
+Tests talk to the simulator over real HTTP. The only thing scaled for speed is the
+clock of rate limits: the simulator enforces none and our policy spaces nothing, except
+in tests marked `real_rates`, which run both at the documented pace.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+import pytest_socket
+from syrupy.assertion import SnapshotAssertion
+
+# Imported so that the package under test, not the plugin's testing_config, is found.
+import custom_components.cloud_energy_meters  # noqa: F401
+from custom_components.cloud_energy_meters.const import (
+    CONF_API_URL,
+    CONF_BACKFILL_DAYS,
+    CONF_PROVIDER,
+    CONF_SITES,
+    DOMAIN,
+)
+from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
+from custom_components.cloud_energy_meters.providers.ratelimit import RatePolicy
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .simulator import Simulator
+from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITES
+
+SITE_IDS = [site.id for site in SITES]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the project's markers."""
+    config.addinivalue_line(
+        "markers",
+        "real_rates: run the simulator and our limiter at the documented pace",
+    )
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/ in every test."""
+
+
+@pytest.fixture(autouse=True)
+def quiet_sqlalchemy() -> None:
+    """Keep the recorder's SQL out of test output (the plugin logs it at INFO)."""
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+
+
+@pytest.fixture
+async def mock_recorder_before_hass(async_test_recorder: Any) -> None:
+    """Let tests that use the recorder set it up before Home Assistant starts."""
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Use Home Assistant's snapshot format."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def loopback(socket_enabled: None) -> None:
+    """Allow sockets to loopback only (the plugin blocks every INET socket)."""
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "::1"], allow_unix_socket=True)
+
+
+@pytest.fixture(autouse=True)
+def fast_rates(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Scale the rate-limit clock to zero unless the test is marked `real_rates`."""
+    if request.node.get_closest_marker("real_rates"):
+        return False
+    monkeypatch.setattr(ClimkitProvider, "policy", RatePolicy(min_interval=0))
+    return True
+
+
+@pytest.fixture
+async def simulator(loopback: None, fast_rates: bool) -> AsyncIterator[Simulator]:
+    """Serve the simulated clouds on a free loopback port."""
+    sim = Simulator()
+    if fast_rates:
+        sim.climkit.min_interval = 0
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def climkit_entry(simulator: Simulator) -> MockConfigEntry:
+    """Return a Climkit entry of the demo account with all three sites."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Climkit {DEMO_USERNAME}",
+        unique_id=f"climkit_{DEMO_USERNAME}",
+        data={
+            CONF_PROVIDER: "climkit",
+            CONF_USERNAME: DEMO_USERNAME,
+            CONF_PASSWORD: DEMO_PASSWORD,
+            CONF_API_URL: simulator.url("climkit"),
+            CONF_SITES: SITE_IDS,
+        },
+        options={CONF_BACKFILL_DAYS: 3},
+    )
+
+
+type SetupEntry = Callable[[MockConfigEntry], Awaitable[bool]]
+
+
+@pytest.fixture
+def setup_entry(hass: HomeAssistant, recorder_mock: Any) -> SetupEntry:
+    """Add an entry, set it up, and wait for its history import to finish."""
+
+    async def _setup(entry: MockConfigEntry) -> bool:
+        if hass.config_entries.async_get_entry(entry.entry_id) is None:
+            entry.add_to_hass(hass)
+        result = await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        return result
+
+    return _setup
