@@ -5,9 +5,10 @@ clock of rate limits: the simulator enforces none and our policy spaces nothing,
 in tests marked `real_rates`, which run both at the documented pace.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import logging
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -63,6 +64,17 @@ async def mock_recorder_before_hass(async_test_recorder: Any) -> None:
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     """Use Home Assistant's snapshot format."""
     return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Enable every entity, disabled-by-default ones included (core's fixture)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield
 
 
 @pytest.fixture

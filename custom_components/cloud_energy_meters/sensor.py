@@ -66,7 +66,7 @@ def describe(channel: Channel) -> SensorEntityDescription:
         translation_key=None if channel.label == SENSOR_LABEL else channel.label,
         device_class=DEVICE_CLASSES.get(channel.quantity),
         state_class=STATE_CLASSES[channel.kind],
-        native_unit_of_measurement=channel.unit or None,
+        native_unit_of_measurement=str(channel.unit) or None,
         suggested_display_precision=PRECISIONS.get(channel.unit, 1),
         entity_category=EntityCategory.DIAGNOSTIC if channel.diagnostic else None,
         entity_registry_enabled_default=channel.enabled,
