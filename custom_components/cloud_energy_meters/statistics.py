@@ -15,8 +15,8 @@ clouds alike:
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 import logging
-import math
 
 from homeassistant.components.recorder.models import (
     StatisticData,
@@ -107,26 +107,19 @@ def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-class _RunningSum:
-    """A float sum with Neumaier compensation: exact enough over years of hours."""
+def exact(value: float) -> Decimal:
+    """Return the decimal a cloud wrote, from the float JSON made of it.
 
-    def __init__(self, start: float) -> None:
-        self.total = start
-        self._compensation = 0.0
-
-    def add(self, value: float) -> float:
-        total = self.total + value
-        if abs(self.total) >= abs(value):
-            self._compensation += (self.total - total) + value
-        else:
-            self._compensation += (value - total) + self.total
-        self.total = total
-        return total + self._compensation
+    Clouds publish decimals (0.029 kWh); summing their binary approximations drifts in
+    the last bits and makes a re-import differ from the first one. Summing the decimals
+    themselves gives every hour and every running sum exactly, again and again.
+    """
+    return Decimal(repr(value))
 
 
 async def _resume_point(
     hass: HomeAssistant, statistic_id: str, now: datetime, backfill: timedelta
-) -> tuple[datetime, float]:
+) -> tuple[datetime, Decimal]:
     """Return where to start importing and the sum just before that hour."""
     recorder = get_instance(hass)
     # Rows queued by an earlier import (before a reload, say) must be committed before
@@ -136,13 +129,13 @@ async def _resume_point(
         get_last_statistics, hass, 1, statistic_id, False, {"sum"}
     )
     if not last.get(statistic_id):
-        return hour_of(now - backfill), 0.0
+        return hour_of(now - backfill), Decimal(0)
     last_row = last[statistic_id][0]
     last_start = datetime.fromtimestamp(last_row["start"], UTC)
     window_start = hour_of(now) - REIMPORT_WINDOW
     if last_start < window_start:
         # Nothing stored inside the window: continue right after the last row.
-        return last_start + HOUR, float(last_row.get("sum") or 0.0)
+        return last_start + HOUR, exact(last_row.get("sum") or 0.0)
     stored = await recorder.async_add_executor_job(
         statistics_during_period,
         hass,
@@ -156,7 +149,7 @@ async def _resume_point(
     first = stored[statistic_id][0]
     # Every row we write has sum = previous sum + state, so the sum before the window
     # is the first stored row's sum minus its own state.
-    return window_start, float(first.get("sum") or 0.0) - float(
+    return window_start, exact(first.get("sum") or 0.0) - exact(
         first.get("state") or 0.0
     )
 
@@ -170,25 +163,23 @@ async def async_import_series(
     backfill: timedelta,
 ) -> ImportResult:
     """Import one channel's history into its hourly statistic (see module docstring)."""
-    start, anchor = await _resume_point(hass, series.statistic_id, now, backfill)
-    running = _RunningSum(anchor)
-    pending: dict[datetime, list[float]] = {}
+    start, running = await _resume_point(hass, series.statistic_id, now, backfill)
+    pending: dict[datetime, list[Decimal]] = {}
     rows_written = 0
     last_hour: datetime | None = None
 
     def flush(before: datetime | None) -> None:
-        nonlocal rows_written, last_hour
+        nonlocal rows_written, last_hour, running
         hours = sorted(h for h in pending if before is None or h < before)
         if not hours:
             return
-        rows = [
-            StatisticData(
-                start=hour,
-                state=(state := math.fsum(pending.pop(hour))),
-                sum=running.add(state),
+        rows: list[StatisticData] = []
+        for hour in hours:
+            state = sum(pending.pop(hour), Decimal(0))
+            running += state
+            rows.append(
+                StatisticData(start=hour, state=float(state), sum=float(running))
             )
-            for hour in hours
-        ]
         async_add_external_statistics(hass, series.metadata, rows)
         rows_written += len(rows)
         last_hour = hours[-1]
@@ -197,7 +188,9 @@ async def async_import_series(
         for interval in batch:
             if interval.start < start:
                 continue
-            pending.setdefault(hour_of(interval.start), []).append(interval.value)
+            pending.setdefault(hour_of(interval.start), []).append(
+                exact(interval.value)
+            )
         if batch:
             # The batch's last hour may continue in the next batch: hold it back.
             flush(hour_of(batch[-1].start))

@@ -48,6 +48,7 @@ from base64 import urlsafe_b64encode
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from functools import cache
 import hashlib
 import json
@@ -1436,13 +1437,17 @@ class ClimkitCloud:
 def _hourly(
     values: Iterator[tuple[datetime, float]] | list[tuple[datetime, float]],
 ) -> dict[datetime, float]:
-    """Group (interval start, value) pairs by UTC hour with math.fsum, in order."""
-    hours: dict[datetime, list[float]] = {}
+    """Group (interval start, value) pairs by UTC hour: the exact decimal sum.
+
+    The cloud publishes 3-decimal numbers; an hour's truth is their exact sum (as
+    the nearest float), not the float sum of their binary approximations.
+    """
+    hours: dict[datetime, list[Decimal]] = {}
     for at, value in values:
         hours.setdefault(at.replace(minute=0, second=0, microsecond=0), []).append(
-            value
+            Decimal(repr(value))
         )
-    return {hour: math.fsum(parts) for hour, parts in hours.items()}
+    return {hour: float(sum(parts, Decimal(0))) for hour, parts in hours.items()}
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

@@ -51,9 +51,13 @@ DEFAULT_TIMEZONE = "Europe/Zurich"
 TOKEN_LIFETIME_FALLBACK = timedelta(minutes=14)
 LATEST_WINDOW = timedelta(hours=24)
 """How far back the latest value of a meter, a site total or a register is looked for."""
-MIN_SPAN = timedelta(days=1)
-"""The smallest history window asked for when the cloud refuses larger ones."""
 QUARTER = timedelta(minutes=15)
+MIN_SPAN = timedelta(days=1)
+"""The smallest history request (t_e - t_s) sent when the cloud refuses larger ones.
+
+Windows are asked a quarter wider than they are, so the smallest window is a quarter
+shorter than this: a cloud that serves one day per request still serves history.
+"""
 
 # Sampling frequencies: how long an interval lasts and whether its label is its end.
 _FREQUENCIES: dict[str, tuple[timedelta | None, bool]] = {
@@ -575,9 +579,11 @@ class ClimkitProvider(Provider):
                 rows = await self._series(endpoint, site_id, ident, body, zone)
             except RequestRejected:
                 span = window_end - cursor
-                if span <= MIN_SPAN:
+                if span <= MIN_SPAN - QUARTER:
                     raise
-                self._span = max(MIN_SPAN, timedelta(hours=span // timedelta(hours=2)))
+                self._span = max(
+                    MIN_SPAN - QUARTER, timedelta(hours=span // timedelta(hours=2))
+                )
                 _LOGGER.debug(
                     "Climkit refused %s of history; asking %s", span, self._span
                 )

@@ -44,10 +44,13 @@ class RatePolicy:
 
     def seconds_for(self, requests: int) -> float:
         """Return the least time `requests` requests take under this policy."""
-        seconds = max(0, requests - 1) * (self.min_interval + SPACING_MARGIN)
+        seconds = 0.0
+        if self.min_interval:  # the limiter spaces requests only when asked to
+            seconds = max(0, requests - 1) * (self.min_interval + SPACING_MARGIN)
         for budget in self.budgets:
             if requests > budget.count:
-                seconds = max(seconds, (requests // budget.count) * budget.period)
+                # Request number n (from 0) waits for n // count whole periods.
+                seconds = max(seconds, ((requests - 1) // budget.count) * budget.period)
         return seconds
 
 

@@ -56,8 +56,10 @@ class TokenCache:
         return self._token
 
     def _fresh(self, token: Token | None) -> bool:
+        # now + margin, not expires_at - margin: an invalidated token expires at
+        # datetime.min, from which nothing can be subtracted.
         return token is not None and (
-            token.expires_at is None or token.expires_at - self.margin > self._clock()
+            token.expires_at is None or token.expires_at > self._clock() + self.margin
         )
 
     async def get(self, renew: Callable[[Token | None], Awaitable[Token]]) -> Token:

@@ -137,7 +137,13 @@ class Transport:
                                 response.headers.get("Retry-After")
                             )
                             self.limiter.pause(retry_after)
-                            wait = self.limiter.paused_for
+                            # Never tell the caller to wait less than the cloud asked.
+                            wait = max(
+                                self.limiter.paused_for,
+                                self.limiter.policy.default_retry_after
+                                if retry_after is None
+                                else retry_after,
+                            )
                             if (
                                 attempt < RATE_LIMIT_RETRIES
                                 and wait <= self.limiter.policy.max_wait

@@ -1,0 +1,1 @@
+"""Tests of the provider layer (custom_components/.../providers) without Home Assistant."""

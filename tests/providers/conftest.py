@@ -1,0 +1,172 @@
+"""Fixtures for provider tests: an HTTP session, Climkit providers, a stub server.
+
+Providers are built directly on an aiohttp session, without Home Assistant. The
+simulator (tests/simulator) plays Climkit; `StubServer` answers whatever a test
+programs, for payloads and statuses the simulator never produces.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+import json
+from typing import Any
+
+from aiohttp import ClientSession, web
+import pytest
+
+from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
+from custom_components.cloud_energy_meters.providers.model import Interval
+from custom_components.cloud_energy_meters.providers.provider import AccountState
+from custom_components.cloud_energy_meters.providers.ratelimit import RateLimiter
+from custom_components.cloud_energy_meters.providers.tokens import TokenCache
+from tests.simulator import Simulator
+from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME
+
+type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+type MakeProvider = Callable[..., ClimkitProvider]
+
+
+class FakeClock:
+    """A datetime clock the test moves by hand (for the simulator or a TokenCache)."""
+
+    def __init__(self, value: datetime) -> None:
+        """Start at `value`."""
+        self.value = value
+
+    def __call__(self) -> datetime:
+        """Return the current fake time."""
+        return self.value
+
+    def advance(self, delta: timedelta) -> None:
+        """Move time forward by `delta`."""
+        self.value += delta
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[ClientSession]:
+    """Return a plain aiohttp session, closed after the test."""
+    async with ClientSession() as client:
+        yield client
+
+
+@pytest.fixture
+def sim_clock(simulator: Simulator) -> FakeClock:
+    """Freeze the simulator's clock at the real current time (the test moves it)."""
+    clock = FakeClock(datetime.now(UTC))
+    simulator.now = clock
+    return clock
+
+
+def new_state(margin: timedelta | None = None, **kwargs: Any) -> AccountState:
+    """Return a fresh account state with Climkit's (test-time) policy."""
+    tokens = TokenCache(**kwargs) if margin is None else TokenCache(margin, **kwargs)
+    return AccountState(limiter=RateLimiter(ClimkitProvider.policy), tokens=tokens)
+
+
+@pytest.fixture
+def make_provider(session: ClientSession, simulator: Simulator) -> MakeProvider:
+    """Return a factory of Climkit providers talking to the simulator."""
+
+    def make(
+        username: str = DEMO_USERNAME,
+        password: str | None = DEMO_PASSWORD,
+        *,
+        state: AccountState | None = None,
+        api_url: str | None = None,
+    ) -> ClimkitProvider:
+        return ClimkitProvider(
+            session,
+            api_url=api_url or simulator.url("climkit"),
+            credentials={"username": username, "password": password},
+            state=state or AccountState.for_policy(ClimkitProvider.policy),
+        )
+
+    return make
+
+
+@pytest.fixture
+def climkit(make_provider: MakeProvider) -> ClimkitProvider:
+    """Return a provider of the demo account (not logged in yet)."""
+    return make_provider()
+
+
+async def collect(
+    provider: ClimkitProvider, channel: Any, start: datetime, end: datetime
+) -> list[Interval]:
+    """Return every interval async_history yields, batches concatenated."""
+    return [
+        interval
+        async for batch in provider.async_history(channel, start, end)
+        for interval in batch
+    ]
+
+
+@dataclass
+class StubServer:
+    """A loopback HTTP server answering what the test programs, path by path."""
+
+    handlers: dict[tuple[str, str], Handler] = field(default_factory=dict)
+    requests: list[tuple[str, str, Mapping[str, str]]] = field(default_factory=list)
+    url: str = ""
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def hang(self) -> None:
+        """Keep a handler waiting until the server stops (a cloud that never answers)."""
+        await self.released.wait()
+
+    def on(self, method: str, path: str, handler: Handler) -> None:
+        """Answer `method path` with `handler`."""
+        self.handlers[(method, path)] = handler
+
+    def json(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer `method path` with a fixed JSON body."""
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return web.Response(
+                text=json.dumps(body),
+                status=status,
+                content_type="application/json",
+                headers=headers,
+            )
+
+        self.on(method, path, handler)
+
+    def climkit_auth(self, valid_until: bool = True) -> None:
+        """Serve a Climkit /auth that hands out one token, 15 minutes long."""
+        expires = datetime.now(UTC) + timedelta(minutes=15)
+        body: dict[str, Any] = {"access_token": "stub-token"}
+        if valid_until:
+            body["valid_until"] = {"$date": int(expires.timestamp() * 1000)}
+        self.json("POST", "/auth", body)
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        """Record the request and run its handler (404 when none is programmed)."""
+        self.requests.append((request.method, request.path, dict(request.headers)))
+        handler = self.handlers.get((request.method, request.path))
+        if handler is None:
+            return web.json_response({"message": "no such stub"}, status=404)
+        return await handler(request)
+
+
+@pytest.fixture
+async def stub(loopback: None) -> AsyncIterator[StubServer]:
+    """Serve a programmable stub on a free loopback port."""
+    server = StubServer()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", server.dispatch)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield server
+    server.released.set()
+    await runner.cleanup()
