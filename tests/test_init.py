@@ -1,12 +1,29 @@
-"""Setting up, unloading and removing an entry against the simulator."""
+"""Setting up, unloading and removing entries; devices and entities that come and go."""
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.cloud_energy_meters import async_remove_config_entry_device
+from custom_components.cloud_energy_meters.const import CONF_SITES, DOMAIN
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 
 from .conftest import SetupEntry
+from .helpers import expected_series, stored
 from .simulator import Simulator
+from .simulator.climkit import SITE_CENTRALE, SITE_FERME, SITE_LAC, SITES
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+pytestmark = pytest.mark.freeze_time(NOW, tick=True)
 
 
 async def test_setup_and_unload(
@@ -20,6 +37,151 @@ async def test_setup_and_unload(
     assert climkit_entry.state is ConfigEntryState.LOADED
     states = hass.states.async_all("sensor")
     assert states
-    assert all(state.state != "unavailable" for state in states)
+    assert all(state.state != STATE_UNAVAILABLE for state in states)
     assert await hass.config_entries.async_unload(climkit_entry.entry_id)
     assert climkit_entry.state is ConfigEntryState.NOT_LOADED
+    assert all(
+        state.state == STATE_UNAVAILABLE for state in hass.states.async_all("sensor")
+    )
+
+
+async def test_removing_the_entry_clears_its_statistics(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """Removal deletes every statistic the entry imported, and only those."""
+    other = MockConfigEntry(domain="other")
+    other.add_to_hass(hass)
+    assert await setup_entry(climkit_entry)
+    ids = [sid for site in SITES for sid in expected_series(simulator, site)]
+    assert all([await stored(hass, sid) for sid in ids])
+    assert await hass.config_entries.async_remove(climkit_entry.entry_id)
+    await hass.async_block_till_done()
+    assert not any([await stored(hass, sid) for sid in ids])
+
+
+async def test_unselected_sites_lose_their_device(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """After the user drops a site, its device and entities go at the next start."""
+    assert await setup_entry(climkit_entry)
+    hass.config_entries.async_update_entry(
+        climkit_entry, data={**climkit_entry.data, CONF_SITES: [SITE_LAC.id]}
+    )
+    assert await hass.config_entries.async_reload(climkit_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    devices = dr.async_entries_for_config_entry(device_registry, climkit_entry.entry_id)
+    assert [device.name for device in devices] == [SITE_LAC.name]
+    entities = er.async_entries_for_config_entry(
+        entity_registry, climkit_entry.entry_id
+    )
+    assert all(SITE_LAC.id in entity.unique_id for entity in entities)
+
+
+async def test_new_and_vanished_meters_follow_the_cloud(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Rediscovery adds entities for a new meter and removes those of a gone one."""
+    assert await setup_entry(climkit_entry)
+    cloud = simulator.climkit
+    gone = SITE_CENTRALE.meters[2]
+    newcomer = replace(
+        SITE_FERME.meters[1], id="64f1c2a9e3b5d7f903a2c102", name="PV Est"
+    )
+    cloud.sites[1] = replace(
+        SITE_CENTRALE, meters=tuple(m for m in SITE_CENTRALE.meters if m is not gone)
+    )
+    cloud.sites[2] = replace(SITE_FERME, meters=(*SITE_FERME.meters, newcomer))
+    coordinator = climkit_entry.runtime_data
+    coordinator._discovered_at = None  # as if DISCOVERY_INTERVAL had passed
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    unique_ids = {
+        entity.unique_id
+        for entity in er.async_entries_for_config_entry(
+            entity_registry, climkit_entry.entry_id
+        )
+    }
+    assert any(newcomer.id in unique_id for unique_id in unique_ids)
+    assert not any(gone.id in unique_id for unique_id in unique_ids)
+    entity_id = entity_registry.async_get_entity_id(
+        "sensor", DOMAIN, f"climkit:{SITE_FERME.id}:{newcomer.id}:total"
+    )
+    assert entity_id
+    state = hass.states.get(entity_id)
+    assert state
+    assert state.state != STATE_UNAVAILABLE
+
+
+async def test_site_gone_from_the_account(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    device_registry: dr.DeviceRegistry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A site the account lost: its device goes, a repair issue explains; it heals."""
+    assert await setup_entry(climkit_entry)
+    simulator.climkit.add_user(
+        "demo", "demo-password", site_ids=[SITE_LAC.id, SITE_CENTRALE.id]
+    )
+    coordinator = climkit_entry.runtime_data
+    device = device_registry.async_get_device_by_identifier(
+        (DOMAIN, SITE_FERME.id), climkit_entry.entry_id
+    )
+    assert device
+    assert not await async_remove_config_entry_device(hass, climkit_entry, device)
+    coordinator._discovered_at = None
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"sites_missing_{climkit_entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "entry": climkit_entry.title,
+        "sites": SITE_FERME.id,
+    }
+    assert (
+        device_registry.async_get_device_by_identifier(
+            (DOMAIN, SITE_FERME.id), climkit_entry.entry_id
+        )
+        is None
+    )
+    assert await async_remove_config_entry_device(hass, climkit_entry, device)
+
+    simulator.climkit.add_user("demo", "demo-password")
+    coordinator._discovered_at = None
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert not issue_registry.async_get_issue(
+        DOMAIN, f"sites_missing_{climkit_entry.entry_id}"
+    )
+    assert device_registry.async_get_device_by_identifier(
+        (DOMAIN, SITE_FERME.id), climkit_entry.entry_id
+    )
+
+
+async def test_statistics_keep_importing_without_entities(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """History imports on its own schedule, whatever entities are enabled."""
+    assert await setup_entry(climkit_entry)
+    statistic_id = next(iter(expected_series(simulator, SITE_LAC)))
+    assert await stored(hass, statistic_id)

@@ -14,7 +14,13 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
-from .entity import ADDRESS_KEY, CloudEnergyEntity, channel_unique_id, site_unique_id
+from .entity import (
+    ADDRESS_KEY,
+    CloudEnergyEntity,
+    channel_unique_id,
+    expected_unique_ids,
+    site_unique_id,
+)
 from .providers.model import Channel, Kind, Quantity, Site, Unit
 
 # Entities only read the coordinator's data: no request of their own.
@@ -87,6 +93,10 @@ async def async_setup_entry(
         inventory = coordinator.inventory
         if inventory is None:
             return
+        # Entities of channels that vanished were removed; if they come back, re-add.
+        known.intersection_update(
+            expected_unique_ids(coordinator.provider.key, inventory)
+        )
         sites = {site.id: site for site in inventory.sites}
         new: list[SensorEntity] = [
             AddressSensor(coordinator, site)
