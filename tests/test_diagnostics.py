@@ -42,4 +42,5 @@ async def test_diagnostics(
     assert "Avenue" not in text  # addresses locate homes
     # The API URL changes with the simulator's port: keep the snapshot stable.
     diagnostics["entry"]["data"]["api_url"] = "<simulator>"
+    diagnostics["entry"]["entry_id"] = "<entry id>"
     assert diagnostics == snapshot

@@ -203,3 +203,49 @@ async def test_bad_history_is_never_stored(
         truth(NOW - timedelta(days=3), NOW + timedelta(hours=3)),
         statistic_id,
     )
+
+
+async def test_refused_credentials_during_import_start_reauth(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """A history import that finds the credentials refused asks the user, once."""
+    assert await setup_entry(climkit_entry)
+    simulator.climkit.revoke("demo")
+    await climkit_entry.runtime_data.async_import_statistics()
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress()
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
+async def test_rate_limited_import_stops_and_resumes(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Persistent 429s stop the round of imports; the next round completes it."""
+    assert await setup_entry(climkit_entry)
+    coordinator = climkit_entry.runtime_data
+    freezer.tick(timedelta(hours=2))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    freezer.tick(timedelta(hours=1))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    simulator.faults.add("http_429", count=3, cloud="climkit", path="^/meter_data/")
+    simulator.clear_log()
+    await coordinator.async_import_statistics()
+    assert "asked to slow down" in caplog.text
+    # The round stopped at the first statistic: nothing else was asked.
+    assert len(simulator.log_for("climkit")) == 3
+    await coordinator.async_import_statistics()
+    series = expected_series(simulator, SITE_LAC)
+    for statistic_id, truth in series.items():
+        assert_matches_truth(
+            await stored(hass, statistic_id),
+            truth(NOW - timedelta(days=3), NOW + timedelta(hours=3)),
+            statistic_id,
+        )

@@ -1,13 +1,19 @@
 """Setting up, unloading and removing entries; devices and entities that come and go."""
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+import math
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.cloud_energy_meters import async_remove_config_entry_device
-from custom_components.cloud_energy_meters.const import CONF_SITES, DOMAIN
+from custom_components.cloud_energy_meters.const import BUDGET_SHARE, CONF_SITES, DOMAIN
+from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
+from custom_components.cloud_energy_meters.providers.ratelimit import (
+    SPACING_MARGIN,
+    RatePolicy,
+)
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -185,3 +191,26 @@ async def test_statistics_keep_importing_without_entities(
     assert await setup_entry(climkit_entry)
     statistic_id = next(iter(expected_series(simulator, SITE_LAC)))
     assert await stored(hass, statistic_id)
+
+
+async def test_polling_slows_down_to_fit_the_rate_budget(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When a refresh costs more than the interval allows, the interval grows."""
+    assert await setup_entry(climkit_entry)
+    coordinator = climkit_entry.runtime_data
+    cost = coordinator.provider.refresh_cost(coordinator.channels)
+    # An account whose cloud allows one request every 10 s (the limiter keeps its
+    # pace for this test; only the budget arithmetic sees the slower cloud).
+    monkeypatch.setattr(ClimkitProvider, "policy", RatePolicy(min_interval=10))
+    coordinator._discovered_at = None
+    await coordinator.async_refresh()
+    seconds = (cost - 1) * (10 + SPACING_MARGIN) / BUDGET_SHARE
+    assert coordinator.minimum_interval == timedelta(minutes=math.ceil(seconds / 60))
+    assert coordinator.update_interval == coordinator.minimum_interval
+    assert f"one refresh costs {cost} requests" in caplog.text

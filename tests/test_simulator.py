@@ -6,9 +6,10 @@ offsets across DST, inclusive bounds, limits, faults and the request log.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 import json
 import math
 import time
@@ -158,6 +159,11 @@ def utc(label: str) -> datetime:
     return datetime.fromisoformat(label).astimezone(UTC)
 
 
+def exact_sum(values: Iterable[float]) -> float:
+    """Sum the published decimals exactly, as the ground truth does."""
+    return float(sum((Decimal(repr(value)) for value in values), Decimal(0)))
+
+
 def hourly_from_15t(
     rows: list[dict[str, Any]], key: str = "total"
 ) -> dict[datetime, float]:
@@ -166,7 +172,7 @@ def hourly_from_15t(
     hours: dict[datetime, list[float]] = {}
     for start in sorted(unique):
         hours.setdefault(start.replace(minute=0), []).append(unique[start])
-    return {hour: math.fsum(values) for hour, values in hours.items()}
+    return {hour: exact_sum(values) for hour, values in hours.items()}
 
 
 # --------------------------------------------------------------------------- auth
@@ -726,7 +732,7 @@ async def test_correct_overrides_value_and_truth(sim: Simulator, authed: Api) ->
             f"/meter_data/{LAC}/{APT2}", "2026-10-26T10:15:00", "2026-10-26T11:00:00"
         )
     ).body
-    assert truth == {hour: math.fsum(r["total"] for r in rows)}
+    assert truth == {hour: exact_sum(r["total"] for r in rows)}
     assert sim.climkit.corrections == {(LAC, APT2, start): 1.234}
     with pytest.raises(ValueError):
         sim.climkit.correct(LAC, APT2, start + timedelta(minutes=1), 1.0)

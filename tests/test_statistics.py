@@ -27,7 +27,7 @@ from homeassistant.core import HomeAssistant
 from .conftest import SetupEntry
 from .helpers import DAY, assert_matches_truth, expected_series, hour, stored
 from .simulator import Simulator
-from .simulator.climkit import SITE_CENTRALE, SITE_LAC, SITES
+from .simulator.climkit import SITE_CENTRALE, SITE_FERME, SITE_LAC, SITES
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -177,6 +177,32 @@ async def test_late_data_and_corrections_land_in_their_hour(
     )
     assert rows[hour(corrected_at)][0] == truth[hour(corrected_at)]
     assert rows[hour(corrected_at)][0] > 9.8
+
+
+async def test_a_site_with_nothing_published_yet(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A site whose data is all late gets no row at all, then everything once it lands."""
+    freezer.move_to(NOW)
+    simulator.climkit.publish_late(NOW - 4 * DAY, NOW, site_id=SITE_FERME.id)
+    assert await setup_entry(climkit_entry)
+    series = expected_series(simulator, SITE_FERME)
+    assert not any([await stored(hass, statistic_id) for statistic_id in series])
+    simulator.climkit.release_late()
+    freezer.move_to(NOW + timedelta(minutes=30))
+    async_fire_time_changed(hass, NOW + STATISTICS_INTERVAL)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await climkit_entry.runtime_data.async_import_statistics()
+    for statistic_id, truth in series.items():
+        assert_matches_truth(
+            await stored(hass, statistic_id),
+            truth(NOW - 3 * DAY, NOW + timedelta(minutes=30)),
+            statistic_id,
+        )
 
 
 @pytest.mark.parametrize(

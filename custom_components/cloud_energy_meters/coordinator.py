@@ -242,8 +242,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
         """Import every history channel of the entry into its statistic."""
         async with self._import_lock:
             inventory = self.inventory
-            if inventory is None:
-                return
+            assert inventory is not None  # discovered before the first import
             backfill = timedelta(
                 days=min(
                     self.config_entry.options.get(

@@ -90,9 +90,7 @@ async def async_setup_entry(
 
     @callback
     def add_new_entities() -> None:
-        inventory = coordinator.inventory
-        if inventory is None:
-            return
+        inventory = coordinator.data.inventory
         # Entities of channels that vanished were removed; if they come back, re-add.
         known.intersection_update(
             expected_unique_ids(coordinator.provider.key, inventory)

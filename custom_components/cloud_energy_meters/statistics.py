@@ -186,8 +186,6 @@ async def async_import_series(
 
     async for batch in fetch(start, now):
         for interval in batch:
-            if interval.start < start:
-                continue
             pending.setdefault(hour_of(interval.start), []).append(
                 exact(interval.value)
             )
