@@ -13,7 +13,7 @@ PLATFORMS: list[Platform] = [Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CloudEnergyConfigEntry) -> bool:
-    """Connect to the account, add its entities and start importing history."""
+    """Discover the account's sites and channels; values and history follow."""
     coordinator = CloudEnergyCoordinator(hass, entry)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
@@ -23,7 +23,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CloudEnergyConfigEntry) 
             hass, coordinator.async_schedule_import, STATISTICS_INTERVAL
         )
     )
-    coordinator.async_schedule_import()
+    coordinator.async_start()
     return True
 
 

@@ -129,6 +129,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
         self._discovered_at: datetime | None = None
         self._import_lock = asyncio.Lock()
         self._failing_imports: set[str] = set()
+        self._discover_only = True
 
     @property
     def site_ids(self) -> list[str]:
@@ -214,16 +215,39 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
                 devices.async_remove_device(device.id)
 
     async def _async_update_data(self) -> CloudData:
-        """Fetch the latest values (re-listing channels when that is due)."""
+        """Fetch the latest values (re-listing channels when that is due).
+
+        The first refresh, during setup, only discovers: it proves the credentials and
+        creates the entities. Their values follow in the background (see
+        `async_start`), because at one request per second a full refresh of a large
+        account would hold the config flow and Home Assistant's start for a minute.
+        """
         if (
             self._discovered_at is None
             or dt_util.utcnow() - self._discovered_at >= DISCOVERY_INTERVAL
         ):
             await self._async_discover()
         assert self.inventory is not None
+        if self._discover_only:
+            self._discover_only = False
+            return CloudData(inventory=self.inventory, readings={})
         with provider_errors():
             readings = await self.provider.async_latest(self.channels)
         return CloudData(inventory=self.inventory, readings=readings)
+
+    @callback
+    def async_start(self) -> None:
+        """Fetch the first values, then import history, in the background."""
+
+        async def first_values_then_history() -> None:
+            await self.async_refresh()
+            await self.async_import_statistics()
+
+        self.config_entry.async_create_background_task(
+            self.hass,
+            first_values_then_history(),
+            f"{DOMAIN} start {self.config_entry.entry_id}",
+        )
 
     # Statistics -----------------------------------------------------------------------
 

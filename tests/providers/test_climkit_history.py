@@ -272,3 +272,23 @@ async def test_history_refused_whatever_the_span(
     statuses = [r.status for r in simulator.log_for("climkit")]
     assert set(statuses) == {400}
     assert len(statuses) <= 5
+
+
+async def test_history_of_a_missing_meter_is_not_retried_smaller(
+    simulator: Simulator, climkit: ClimkitProvider, inventory: Inventory
+) -> None:
+    """A 404 is not "too much at once": no smaller span is tried, none is remembered."""
+    start, end = AUTUMN
+    channel = next(c for c in inventory.channels if c.history and c.source_id)
+    gone = Channel(
+        **{
+            **{f: getattr(channel, f) for f in channel.__dataclass_fields__},
+            "ref": (*channel.ref[:2], "000000000000000000000000", channel.ref[3]),
+        }
+    )
+    simulator.clear_log()
+    with pytest.raises(RequestRejected) as caught:
+        await collect(climkit, gone, start, end)
+    assert caught.value.status == 404
+    assert len(simulator.log_for("climkit")) == 1
+    assert climkit._span is None

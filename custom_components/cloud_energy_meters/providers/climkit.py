@@ -52,6 +52,8 @@ TOKEN_LIFETIME_FALLBACK = timedelta(minutes=14)
 LATEST_WINDOW = timedelta(hours=24)
 """How far back the latest value of a meter, a site total or a register is looked for."""
 QUARTER = timedelta(minutes=15)
+SPAN_REFUSALS = frozenset({400, 413, 414, 422})
+"""Statuses that may mean "too much at once": the span is halved and asked again."""
 MIN_SPAN = timedelta(days=1)
 """The smallest history request (t_e - t_s) sent when the cloud refuses larger ones.
 
@@ -577,9 +579,9 @@ class ClimkitProvider(Provider):
             }
             try:
                 rows = await self._series(endpoint, site_id, ident, body, zone)
-            except RequestRejected:
+            except RequestRejected as err:
                 span = window_end - cursor
-                if span <= MIN_SPAN - QUARTER:
+                if err.status not in SPAN_REFUSALS or span <= MIN_SPAN - QUARTER:
                     raise
                 self._span = max(
                     MIN_SPAN - QUARTER, timedelta(hours=span // timedelta(hours=2))

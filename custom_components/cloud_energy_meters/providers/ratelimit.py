@@ -67,12 +67,13 @@ class RateLimiter:
         self.policy = policy
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._concurrency = (
-            asyncio.Semaphore(policy.max_concurrency)
-            if policy.max_concurrency
-            else None
-        )
+        # Spacing is counted from the end of the previous request, not its start: a
+        # slow answer must not let the next request arrive early at the cloud, which
+        # counts arrivals. So a spaced cloud gets one request at a time.
+        concurrency = policy.max_concurrency or (1 if policy.min_interval else None)
+        self._concurrency = asyncio.Semaphore(concurrency) if concurrency else None
         self._last_start: float | None = None
+        self._last_end: float | None = None
         self._paused_until = 0.0
         self._history: deque[float] = deque()
         self.requests = 0
@@ -94,7 +95,8 @@ class RateLimiter:
         wait = self._paused_until - now
         if self._last_start is not None and self.policy.min_interval:
             spacing = self.policy.min_interval + SPACING_MARGIN
-            wait = max(wait, self._last_start + spacing - now)
+            previous = max(self._last_start, self._last_end or self._last_start)
+            wait = max(wait, previous + spacing - now)
         for budget in self.policy.budgets:
             window = [t for t in self._history if t > now - budget.period]
             if len(window) >= budget.count:
@@ -128,4 +130,7 @@ class RateLimiter:
             return
         async with self._concurrency:
             await self._take_turn()
-            yield
+            try:
+                yield
+            finally:
+                self._last_end = self._clock()

@@ -1,0 +1,159 @@
+"""Measure what the README claims: requests, durations and memory, at the real pace.
+
+The simulator runs in its own process, like a real cloud, enforcing each cloud's
+documented rate limit (it answers 429 to anything faster); this process runs the
+provider layer for the demo account with the real rate policy: sign-in and site list
+(the config flow), discovery, one refresh of the latest values, then the first backfill
+of every statistic. Requests are counted by our own rate limiter; memory is what this
+process allocated (tracemalloc peak during the step). Prints a Markdown table.
+
+    scripts/bench [--days 30] [--cloud climkit]
+"""
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+import socket
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from custom_components.cloud_energy_meters.providers import (  # noqa: E402
+    PROVIDERS,
+    AccountState,
+    Provider,
+)
+from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Step:
+    """One measured step."""
+
+    name: str
+    requests: int
+    seconds: float
+    peak_mb: float
+    detail: str = ""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _wait_for(port: int) -> None:
+    for _ in range(100):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        return
+    raise RuntimeError("the simulator did not start")
+
+
+async def _measure(
+    provider: Provider, name: str, work: Callable[[], Awaitable[str]]
+) -> Step:
+    limiter = provider.state.limiter
+    sent = limiter.requests
+    tracemalloc.start()
+    started = time.monotonic()
+    detail = await work()
+    seconds = time.monotonic() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return Step(name, limiter.requests - sent, seconds, peak / 1e6, detail)
+
+
+async def bench_climkit(days: int) -> tuple[list[Step], int]:
+    """Measure the demo Climkit account at 1 request/s; return steps and 429 count."""
+    port = _free_port()
+    simulator = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, "-m", "tests.simulator", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    provider_class = PROVIDERS["climkit"]
+    try:
+        await _wait_for(port)
+        async with aiohttp.ClientSession() as session:
+            provider = provider_class(
+                session,
+                api_url=f"http://127.0.0.1:{port}/climkit/api/v1",
+                credentials={"username": DEMO_USERNAME, "password": DEMO_PASSWORD},
+                state=AccountState.for_policy(provider_class.policy),
+            )
+            site_ids: list[str] = []
+            box: dict[str, object] = {}
+
+            async def sign_in() -> str:
+                await provider.async_login()
+                site_ids.extend(site.id for site in await provider.async_list_sites())
+                return f"{len(site_ids)} sites"
+
+            async def discover() -> str:
+                inventory = await provider.async_discover(site_ids)
+                box["channels"] = inventory.channels
+                return f"{len(inventory.channels)} channels"
+
+            async def refresh() -> str:
+                channels = box["channels"]
+                readings = await provider.async_latest(channels)  # type: ignore[arg-type]
+                cost = provider.refresh_cost(channels)  # type: ignore[arg-type]
+                return f"{len(readings)} readings; refresh_cost() = {cost}"
+
+            async def backfill() -> str:
+                history = [c for c in box["channels"] if c.history and c.statistic]  # type: ignore[attr-defined]
+                now = datetime.now(UTC)
+                intervals = 0
+                for channel in history:
+                    async for batch in provider.async_history(
+                        channel, now - timedelta(days=days), now
+                    ):
+                        intervals += len(batch)
+                return f"{days} days, {len(history)} statistics, {intervals} intervals"
+
+            steps = [
+                await _measure(provider, "sign in + list sites (config flow)", sign_in),
+                await _measure(provider, "discovery (setup, every 12 h)", discover),
+                await _measure(provider, "refresh of latest values", refresh),
+                await _measure(provider, "first backfill", backfill),
+            ]
+            return steps, provider.state.limiter.throttled
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+
+
+def main() -> None:
+    """Run the benchmark and print a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--cloud", choices=["climkit"], default="climkit")
+    args = parser.parse_args()
+    steps, throttled = asyncio.run(bench_climkit(args.days))
+    print(f"| {args.cloud} step | requests | seconds | peak MB | detail |")
+    print("|---|---:|---:|---:|---|")
+    for item in steps:
+        print(
+            f"| {item.name} | {item.requests} | {item.seconds:.1f} "
+            f"| {item.peak_mb:.1f} | {item.detail} |"
+        )
+    print(f"\n429 answers received: {throttled}")
+
+
+if __name__ == "__main__":
+    main()
