@@ -103,22 +103,33 @@ async def simulator(loopback: None, fast_rates: bool) -> AsyncIterator[Simulator
     await sim.stop()
 
 
+def climkit_entry_for(
+    simulator: Simulator,
+    username: str = DEMO_USERNAME,
+    password: str = DEMO_PASSWORD,
+    sites: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+) -> MockConfigEntry:
+    """Return a Climkit entry of an account of the simulator (not yet added)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Climkit {username}",
+        unique_id=f"climkit_{username}",
+        data={
+            CONF_PROVIDER: "climkit",
+            CONF_USERNAME: username,
+            CONF_PASSWORD: password,
+            CONF_API_URL: simulator.url("climkit"),
+            CONF_SITES: SITE_IDS if sites is None else sites,
+        },
+        options={CONF_BACKFILL_DAYS: 3} if options is None else options,
+    )
+
+
 @pytest.fixture
 def climkit_entry(simulator: Simulator) -> MockConfigEntry:
     """Return a Climkit entry of the demo account with all three sites."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Climkit {DEMO_USERNAME}",
-        unique_id=f"climkit_{DEMO_USERNAME}",
-        data={
-            CONF_PROVIDER: "climkit",
-            CONF_USERNAME: DEMO_USERNAME,
-            CONF_PASSWORD: DEMO_PASSWORD,
-            CONF_API_URL: simulator.url("climkit"),
-            CONF_SITES: SITE_IDS,
-        },
-        options={CONF_BACKFILL_DAYS: 3},
-    )
+    return climkit_entry_for(simulator)
 
 
 type SetupEntry = Callable[[MockConfigEntry], Awaitable[bool]]

@@ -26,7 +26,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
-from .conftest import SITE_IDS, SetupEntry
+from .conftest import SITE_IDS, SetupEntry, climkit_entry_for
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITE_FERME, SITE_LAC
 
@@ -258,17 +258,8 @@ async def test_reconfigure_account_with_one_site(
 ) -> None:
     """When the account has one site left, reconfigure keeps just that one."""
     simulator.climkit.add_user("solo", "pw", site_ids=[SITE_FERME.id])
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Climkit solo",
-        unique_id="climkit_solo",
-        data={
-            CONF_PROVIDER: "climkit",
-            CONF_USERNAME: "solo",
-            CONF_PASSWORD: "pw",
-            CONF_API_URL: simulator.url("climkit"),
-            CONF_SITES: [SITE_FERME.id, SITE_LAC.id],
-        },
+    entry = climkit_entry_for(
+        simulator, "solo", "pw", [SITE_FERME.id, SITE_LAC.id], options={}
     )
     assert await setup_entry(entry)
     result = await entry.start_reconfigure_flow(hass)

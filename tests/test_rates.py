@@ -3,20 +3,14 @@
 from itertools import pairwise
 
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.cloud_energy_meters.const import (
-    CONF_API_URL,
     CONF_BACKFILL_DAYS,
-    CONF_PROVIDER,
-    CONF_SITES,
     CONF_UPDATE_INTERVAL,
-    DOMAIN,
 )
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .conftest import SetupEntry
+from .conftest import SetupEntry, climkit_entry_for
 from .simulator import Simulator
 from .simulator.climkit import SITE_FERME
 
@@ -33,18 +27,12 @@ async def test_one_request_per_second_all_along(
     it, and polling never asks more than half the account's budget.
     """
     simulator.climkit.add_user("solo", "pw", site_ids=[SITE_FERME.id])
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Climkit solo",
-        unique_id="climkit_solo",
-        data={
-            CONF_PROVIDER: "climkit",
-            CONF_USERNAME: "solo",
-            CONF_PASSWORD: "pw",
-            CONF_API_URL: simulator.url("climkit"),
-            CONF_SITES: [SITE_FERME.id],
-        },
-        options={CONF_UPDATE_INTERVAL: 1, CONF_BACKFILL_DAYS: 2},
+    entry = climkit_entry_for(
+        simulator,
+        "solo",
+        "pw",
+        [SITE_FERME.id],
+        {CONF_UPDATE_INTERVAL: 1, CONF_BACKFILL_DAYS: 2},
     )
     assert await setup_entry(entry)
     await entry.runtime_data.async_refresh()

@@ -28,6 +28,7 @@ from tests.simulator.climkit import (
     SITE_FERME,
     SITE_LAC,
 )
+from tests.simulator.clock import FakeClock
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -37,22 +38,6 @@ INTRO, APT1, APT2, APT3, PV, BATTERY, COMMONS, HEATING, COLD, HOT = (
     meter.id for meter in SITE_LAC.meters
 )
 TEMPERATURE = SITE_LAC.sensors[0].id
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, value: datetime) -> None:
-        """Start at ``value``."""
-        self.value = value
-
-    def __call__(self) -> datetime:
-        """Return the current fake time."""
-        return self.value
-
-    def advance(self, delta: timedelta) -> None:
-        """Move time forward."""
-        self.value += delta
 
 
 @dataclass(frozen=True)

@@ -22,25 +22,10 @@ from custom_components.cloud_energy_meters.providers.ratelimit import RateLimite
 from custom_components.cloud_energy_meters.providers.tokens import TokenCache
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME
+from tests.simulator.clock import FakeClock
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 type MakeProvider = Callable[..., ClimkitProvider]
-
-
-class FakeClock:
-    """A datetime clock the test moves by hand (for the simulator or a TokenCache)."""
-
-    def __init__(self, value: datetime) -> None:
-        """Start at `value`."""
-        self.value = value
-
-    def __call__(self) -> datetime:
-        """Return the current fake time."""
-        return self.value
-
-    def advance(self, delta: timedelta) -> None:
-        """Move time forward by `delta`."""
-        self.value += delta
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from custom_components.cloud_energy_meters.providers.errors import (
 from custom_components.cloud_energy_meters.providers.model import Account
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITE_LAC, SITES
+from tests.simulator.clock import FakeClock
 
-from .conftest import FakeClock, MakeProvider, StubServer, new_state
+from .conftest import MakeProvider, StubServer, new_state
 
 
 def requests(simulator: Simulator) -> list[tuple[str, str, int]]:

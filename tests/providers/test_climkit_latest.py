@@ -11,8 +11,7 @@ from custom_components.cloud_energy_meters.providers.model import (
 )
 from tests.simulator import Simulator
 from tests.simulator.climkit import SITE_CENTRALE, SITE_FERME, SITE_LAC, SITES
-
-from .conftest import FakeClock
+from tests.simulator.clock import FakeClock
 
 QUARTER = timedelta(minutes=15)
 REGISTER_FIELDS = {

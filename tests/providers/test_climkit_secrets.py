@@ -9,8 +9,9 @@ from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvi
 from custom_components.cloud_energy_meters.providers.errors import AuthError
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, SITE_CENTRALE, SITE_LAC
+from tests.simulator.clock import FakeClock
 
-from .conftest import FakeClock, MakeProvider
+from .conftest import MakeProvider
 
 PACKAGE = "custom_components.cloud_energy_meters.providers"
 

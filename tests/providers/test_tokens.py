@@ -7,8 +7,7 @@ import pytest
 
 from custom_components.cloud_energy_meters.providers.errors import AuthError
 from custom_components.cloud_energy_meters.providers.tokens import Token, TokenCache
-
-from .conftest import FakeClock
+from tests.simulator.clock import FakeClock
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -40,3 +40,19 @@ def parse_iso(text: str) -> datetime:
 def epoch_ms(value: datetime) -> int:
     """Return milliseconds since the Unix epoch (used by ``{"$date": …}`` fields)."""
     return int(as_utc(value).timestamp() * 1000)
+
+
+class FakeClock:
+    """A clock tests move by hand: pass it as the simulator's `now` or a TokenCache's."""
+
+    def __init__(self, value: datetime) -> None:
+        """Start at ``value``."""
+        self.value = value
+
+    def __call__(self) -> datetime:
+        """Return the current fake time."""
+        return self.value
+
+    def advance(self, delta: timedelta) -> None:
+        """Move time forward by ``delta``."""
+        self.value += delta
