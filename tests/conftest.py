@@ -21,6 +21,7 @@ import custom_components.cloud_energy_meters  # noqa: F401
 from custom_components.cloud_energy_meters.const import (
     CONF_API_URL,
     CONF_BACKFILL_DAYS,
+    CONF_KNOWN_SITES,
     CONF_PROVIDER,
     CONF_SITES,
     DOMAIN,
@@ -121,6 +122,7 @@ def climkit_entry_for(
             CONF_PASSWORD: password,
             CONF_API_URL: simulator.url("climkit"),
             CONF_SITES: SITE_IDS if sites is None else sites,
+            CONF_KNOWN_SITES: SITE_IDS,
         },
         options={CONF_BACKFILL_DAYS: 3} if options is None else options,
     )

@@ -12,6 +12,7 @@ from custom_components.cloud_energy_meters.const import (
     CONF_ADVANCED,
     CONF_API_URL,
     CONF_BACKFILL_DAYS,
+    CONF_KNOWN_SITES,
     CONF_PROVIDER,
     CONF_SITES,
     CONF_UPDATE_INTERVAL,
@@ -21,6 +22,7 @@ from custom_components.cloud_energy_meters.providers.climkit import (
     API_URL,
     ClimkitProvider,
 )
+from custom_components.cloud_energy_meters.providers.ratelimit import RatePolicy
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
@@ -89,6 +91,7 @@ async def test_add_account_with_several_sites(
         CONF_PASSWORD: DEMO_PASSWORD,
         CONF_API_URL: simulator.url("climkit"),
         CONF_SITES: [SITE_LAC.id, SITE_FERME.id],
+        CONF_KNOWN_SITES: SITE_IDS,
     }
     entry = result["result"]
     assert entry.unique_id == f"climkit_{DEMO_USERNAME}"
@@ -276,12 +279,16 @@ async def test_options(
     simulator: Simulator,
     climkit_entry: MockConfigEntry,
     setup_entry: SetupEntry,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Options refuse an interval faster than the rate budget and reload on change."""
     assert await setup_entry(climkit_entry)
     coordinator = climkit_entry.runtime_data
-    # As for an account whose refresh costs several minutes of its rate budget.
-    coordinator.minimum_interval = timedelta(minutes=5)
+    # A cloud allowing one request every 3 s: the demo account's refresh (42 requests)
+    # may then poll every ⌈2 × 41 × 3.05 s⌉ = 5 minutes at most.
+    monkeypatch.setattr(ClimkitProvider, "policy", RatePolicy(min_interval=3))
+    coordinator._discovered_at = None
+    await coordinator.async_refresh()
     result = await hass.config_entries.options.async_init(climkit_entry.entry_id)
     assert result["step_id"] == "init"
     assert result["description_placeholders"] == {"minimum": "5"}

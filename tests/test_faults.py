@@ -156,7 +156,7 @@ async def test_rate_limit_during_refresh(
     assert coordinator.last_update_success
 
 
-@pytest.mark.parametrize("kind", ["malformed_json", "missing_fields", "http_500"])
+@pytest.mark.parametrize("kind", ["malformed_json", "missing_fields"])
 async def test_bad_history_is_never_stored(
     hass: HomeAssistant,
     simulator: Simulator,
@@ -243,6 +243,41 @@ async def test_rate_limited_import_stops_and_resumes(
     assert len(simulator.log_for("climkit")) == 3
     await coordinator.async_import_statistics()
     series = expected_series(simulator, SITE_LAC)
+    for statistic_id, truth in series.items():
+        assert_matches_truth(
+            await stored(hass, statistic_id),
+            truth(NOW - timedelta(days=3), NOW + timedelta(hours=3)),
+            statistic_id,
+        )
+
+
+async def test_history_pauses_while_the_cloud_fails(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failing cloud stops the round (no hour of requests into the void), says so once."""
+    assert await setup_entry(climkit_entry)
+    coordinator = climkit_entry.runtime_data
+    series = expected_series(simulator, SITE_LAC)
+    before = {sid: await stored(hass, sid) for sid in series}
+    simulator.faults.add("http_500", count=1000, cloud="climkit", path="_data/")
+    simulator.clear_log()
+    caplog.clear()
+    await coordinator.async_import_statistics()
+    await coordinator.async_import_statistics()
+    # One request per round, then the round stops: not one per statistic.
+    assert [r.status for r in simulator.log_for("climkit")] == [500, 500]
+    assert {sid: await stored(hass, sid) for sid in series} == before
+    assert caplog.text.count("History import paused") == 1
+
+    freezer.tick(timedelta(hours=3))
+    simulator.faults.clear()
+    await coordinator.async_import_statistics()
+    assert caplog.text.count("History import resumed") == 1
     for statistic_id, truth in series.items():
         assert_matches_truth(
             await stored(hass, statistic_id),

@@ -3,12 +3,23 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 import math
+from unittest.mock import patch
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.cloud_energy_meters import async_remove_config_entry_device
-from custom_components.cloud_energy_meters.const import BUDGET_SHARE, CONF_SITES, DOMAIN
+from custom_components.cloud_energy_meters.const import (
+    BUDGET_SHARE,
+    CONF_SITES,
+    DOMAIN,
+    STATISTICS_INTERVAL,
+)
+from custom_components.cloud_energy_meters.coordinator import CloudEnergyCoordinator
 from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
 from custom_components.cloud_energy_meters.providers.ratelimit import (
     SPACING_MARGIN,
@@ -98,7 +109,7 @@ async def test_new_and_vanished_meters_follow_the_cloud(
     setup_entry: SetupEntry,
     entity_registry: er.EntityRegistry,
 ) -> None:
-    """Rediscovery adds entities for a new meter and removes those of a gone one."""
+    """A vanished meter fails nothing; it goes after two discoveries; new ones come."""
     assert await setup_entry(climkit_entry)
     cloud = simulator.climkit
     gone = SITE_CENTRALE.meters[2]
@@ -110,17 +121,36 @@ async def test_new_and_vanished_meters_follow_the_cloud(
     )
     cloud.sites[2] = replace(SITE_FERME, meters=(*SITE_FERME.meters, newcomer))
     coordinator = climkit_entry.runtime_data
+
+    def unique_ids() -> set[str]:
+        return {
+            entity.unique_id
+            for entity in er.async_entries_for_config_entry(
+                entity_registry, climkit_entry.entry_id
+            )
+        }
+
+    # The gone meter answers 404: the others are read all the same.
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    other = entity_registry.async_get_entity_id(
+        "sensor",
+        DOMAIN,
+        f"climkit:{SITE_CENTRALE.id}:{SITE_CENTRALE.meters[1].id}:total",
+    )
+    assert other
+    assert hass.states.get(other).state not in (STATE_UNAVAILABLE, "unknown")
+    # The next refresh lists the account again: the newcomer appears at once, the
+    # gone meter's entities stay through this first miss...
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert any(newcomer.id in unique_id for unique_id in unique_ids())
+    assert any(gone.id in unique_id for unique_id in unique_ids())
+    # ... and go when the next discovery misses it again.
     coordinator._discovered_at = None  # as if DISCOVERY_INTERVAL had passed
     await coordinator.async_refresh()
     await hass.async_block_till_done()
-    unique_ids = {
-        entity.unique_id
-        for entity in er.async_entries_for_config_entry(
-            entity_registry, climkit_entry.entry_id
-        )
-    }
-    assert any(newcomer.id in unique_id for unique_id in unique_ids)
-    assert not any(gone.id in unique_id for unique_id in unique_ids)
+    assert not any(gone.id in unique_id for unique_id in unique_ids())
     entity_id = entity_registry.async_get_entity_id(
         "sensor", DOMAIN, f"climkit:{SITE_FERME.id}:{newcomer.id}:total"
     )
@@ -160,6 +190,13 @@ async def test_site_gone_from_the_account(
         "entry": climkit_entry.title,
         "sites": SITE_FERME.id,
     }
+    # One incomplete answer keeps the device (and the user's customisations) ...
+    assert device_registry.async_get_device_by_identifier(
+        (DOMAIN, SITE_FERME.id), climkit_entry.entry_id
+    )
+    # ... a second discovery without the site removes it.
+    coordinator._discovered_at = None
+    await coordinator.async_refresh()
     assert (
         device_registry.async_get_device_by_identifier(
             (DOMAIN, SITE_FERME.id), climkit_entry.entry_id
@@ -186,11 +223,43 @@ async def test_statistics_keep_importing_without_entities(
     climkit_entry: MockConfigEntry,
     setup_entry: SetupEntry,
     entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """History imports on its own schedule, whatever entities are enabled."""
+    """History imports on its own hourly schedule, even with every entity disabled."""
     assert await setup_entry(climkit_entry)
+    for entity in er.async_entries_for_config_entry(
+        entity_registry, climkit_entry.entry_id
+    ):
+        entity_registry.async_update_entity(
+            entity.entity_id, disabled_by=er.RegistryEntryDisabler.USER
+        )
+    await hass.config_entries.async_reload(climkit_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert not hass.states.async_all("sensor")
     statistic_id = next(iter(expected_series(simulator, SITE_LAC)))
-    assert await stored(hass, statistic_id)
+    last = max(await stored(hass, statistic_id))
+    freezer.tick(STATISTICS_INTERVAL + timedelta(minutes=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert max(await stored(hass, statistic_id)) > last
+
+
+async def test_a_restart_uses_the_saved_inventory(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """Setup after a restart proves the credentials only; discovery runs later."""
+    assert await setup_entry(climkit_entry)
+    states = len(hass.states.async_all("sensor"))
+    assert await hass.config_entries.async_unload(climkit_entry.entry_id)
+    simulator.clear_log()
+    with patch.object(CloudEnergyCoordinator, "async_start"):
+        assert await hass.config_entries.async_setup(climkit_entry.entry_id)
+        await hass.async_block_till_done()
+    assert [r.path for r in simulator.log_for("climkit")] == ["/auth"]
+    assert len(hass.states.async_all("sensor")) == states
 
 
 async def test_polling_slows_down_to_fit_the_rate_budget(

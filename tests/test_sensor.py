@@ -116,3 +116,27 @@ async def test_values_equal_the_cloud(
     state = hass.states.get(entity_id)
     assert state
     assert state.attributes["interval_start"] == last_start.isoformat()
+
+
+@pytest.mark.freeze_time(NOW)
+async def test_rarely_wanted_entities_are_disabled_by_default(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Solar/grid shares of a meter and the site address exist, disabled."""
+    assert await setup_entry(climkit_entry)
+    entries = er.async_entries_for_config_entry(entity_registry, climkit_entry.entry_id)
+    disabled = {
+        entry.translation_key
+        for entry in entries
+        if entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    }
+    assert disabled == {"interval_self", "interval_ext", "address"}
+    assert all(
+        entry.disabled_by is None
+        for entry in entries
+        if entry.translation_key not in disabled
+    )

@@ -22,6 +22,8 @@ from custom_components.cloud_energy_meters.const import (
 )
 from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
 from custom_components.cloud_energy_meters.providers.ratelimit import RatePolicy
+from homeassistant.components.recorder.models import StatisticMeanType
+from homeassistant.components.recorder.statistics import async_list_statistic_ids
 from homeassistant.core import HomeAssistant
 
 from .conftest import SetupEntry
@@ -127,8 +129,8 @@ async def test_resume_after_restart_nothing_missing_or_doubled(
         for record in simulator.log_for("climkit")
         if record.body and record.path.startswith("/meter_data/")
     }
-    # History from the hour after the last stored one; latest values of the last day.
-    assert starts == {"2026-11-20T10:00:00", "2026-11-22T17:20:00"}
+    # History from the last stored hour (it may have been incomplete); latest values.
+    assert starts == {"2026-11-20T09:00:00", "2026-11-22T17:20:00"}
 
     # And an hourly import an hour later re-imports the trailing window only.
     freezer.move_to(later + timedelta(hours=1))
@@ -274,3 +276,92 @@ async def test_restart_in_the_middle_of_a_backfill(
     await hass.async_block_till_done(wait_background_tasks=True)
     # Time ticks from NOW, an hour boundary: no new interval ends during the test.
     await _assert_all_sites(hass, simulator, NOW - 3 * DAY, datetime.now(UTC))
+
+
+async def test_outage_after_a_mid_hour_import_completes_that_hour(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An hour stored while incomplete is completed after an outage of any length."""
+    first = NOW + timedelta(minutes=20)  # 10:00-10:15 is published, the rest is not
+    freezer.move_to(first)
+    assert await setup_entry(climkit_entry)
+    meter = next(m for m in SITE_LAC.meters if m.mode == "consumption" and not m.gap)
+    statistic_id = f"cloud_energy_meters:climkit_{SITE_LAC.id}_{meter.id}_energy"
+    partial = (await stored(hass, statistic_id))[NOW][0]
+    assert (
+        partial
+        == simulator.climkit.truth_meter_hourly(SITE_LAC.id, meter.id, NOW, first)[NOW]
+    )
+    assert await hass.config_entries.async_unload(climkit_entry.entry_id)
+
+    later = NOW + timedelta(days=4, minutes=5)  # longer than the 48-hour window
+    freezer.move_to(later)
+    assert await hass.config_entries.async_setup(climkit_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    rows = await stored(hass, statistic_id)
+    assert rows[NOW][0] > partial
+    await _assert_all_sites(hass, simulator, NOW - 3 * DAY, later)
+
+
+async def test_an_hour_the_cloud_withdraws_keeps_its_value(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The cloud saying nothing about a stored hour never loses it or breaks the sums."""
+    freezer.move_to(NOW)
+    assert await setup_entry(climkit_entry)
+    meter = next(m for m in SITE_LAC.meters if m.mode == "consumption" and not m.gap)
+    statistic_id = f"cloud_energy_meters:climkit_{SITE_LAC.id}_{meter.id}_energy"
+    before = await stored(hass, statistic_id)
+    withdrawn = NOW - timedelta(hours=5)
+    simulator.climkit.publish_late(withdrawn, withdrawn + timedelta(hours=1))
+    freezer.move_to(NOW + timedelta(hours=1, minutes=1))
+    await climkit_entry.runtime_data.async_import_statistics()
+    rows = await stored(hass, statistic_id)
+    assert rows[withdrawn] == before[withdrawn]
+    hours = sorted(rows)
+    for previous, hour_ in zip(hours, hours[1:], strict=False):
+        assert rows[hour_][1] - rows[previous][1] == pytest.approx(rows[hour_][0])
+    truth = simulator.climkit.truth_meter_hourly(
+        SITE_LAC.id, meter.id, NOW - 3 * DAY, NOW + timedelta(hours=1, minutes=1)
+    )
+    assert_matches_truth(rows, truth, statistic_id)
+
+
+@pytest.mark.freeze_time(NOW)
+async def test_statistic_metadata(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """Names carry the site's and the meter's names; units and classes are set."""
+    assert await setup_entry(climkit_entry)
+    listed = {
+        row["statistic_id"]: row
+        for row in await async_list_statistic_ids(hass)
+        if row["source"] == "cloud_energy_meters"
+    }
+    expected = {sid for site in SITES for sid in expected_series(simulator, site)}
+    assert set(listed) == expected
+    for site in SITES:
+        for meter in site.meters:
+            water = meter.type in ("cold_water", "hot_water")
+            word = "volume" if water else "energy"
+            row = listed[f"cloud_energy_meters:climkit_{site.id}_{meter.id}_{word}"]
+            assert row["name"] == f"{site.name} {meter.name} {word}"
+            assert row["statistics_unit_of_measurement"] == ("m³" if water else "kWh")
+            assert row["unit_class"] == ("volume" if water else "energy")
+            assert row["has_sum"] is True
+            assert row["mean_type"] is StatisticMeanType.NONE
+    grid = listed[
+        f"cloud_energy_meters:climkit_{SITE_LAC.id}_site_electricity_grid_import"
+    ]
+    assert grid["name"] == f"{SITE_LAC.name} Site grid import"

@@ -7,8 +7,9 @@ import re
 
 import aiohttp
 
+from custom_components.cloud_energy_meters.entity import ADDRESS_KEY
 from custom_components.cloud_energy_meters.providers import PROVIDERS, AccountState
-from custom_components.cloud_energy_meters.sensor import SENSOR_LABEL
+from custom_components.cloud_energy_meters.providers.model import Kind, Label
 
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITES
@@ -18,16 +19,6 @@ PACKAGE = Path(__file__).parent.parent / "custom_components" / "cloud_energy_met
 
 def _load(name: str) -> dict:
     return json.loads((PACKAGE / name).read_text(encoding="utf-8"))
-
-
-def _keys(tree: dict, prefix: str = "") -> set[str]:
-    keys = set()
-    for key, value in tree.items():
-        path = f"{prefix}.{key}" if prefix else key
-        keys.add(path)
-        if isinstance(value, dict):
-            keys |= _keys(value, path)
-    return keys
 
 
 def test_english_translation_equals_strings() -> None:
@@ -68,8 +59,20 @@ def test_exception_and_issue_keys_are_translated() -> None:
     assert used <= set(strings["exceptions"]) | set(strings["issues"]), used
 
 
-async def test_every_channel_label_has_a_name_and_an_icon(simulator: Simulator) -> None:
-    """Each label the simulator's inventory produces names an entity and has an icon."""
+def test_every_label_has_a_name_and_an_icon() -> None:
+    """Each label of the shared vocabulary names an entity and has an icon."""
+    labels = {label.value for label in Label} | {ADDRESS_KEY}
+    names = _load("strings.json")["entity"]["sensor"]
+    icons = _load("icons.json")["entity"]["sensor"]
+    assert labels == set(names)
+    assert labels == set(icons)
+    assert all(set(icon) == {"default"} for icon in icons.values())
+
+
+async def test_the_simulator_inventory_uses_the_vocabulary(
+    simulator: Simulator,
+) -> None:
+    """Every channel Climkit produces is labelled from the vocabulary, or named."""
     provider_class = PROVIDERS["climkit"]
     async with aiohttp.ClientSession() as session:
         provider = provider_class(
@@ -79,9 +82,6 @@ async def test_every_channel_label_has_a_name_and_an_icon(simulator: Simulator) 
             state=AccountState.for_policy(provider_class.policy),
         )
         inventory = await provider.async_discover([site.id for site in SITES])
-    labels = {channel.label for channel in inventory.channels} - {SENSOR_LABEL}
-    names = _load("strings.json")["entity"]["sensor"]
-    icons = _load("icons.json")["entity"]["sensor"]
-    assert labels <= set(names), labels - set(names)
-    assert labels <= set(icons), labels - set(icons)
-    assert _keys(icons) <= _keys(names) | {f"{k}.default" for k in icons}
+    for channel in inventory.channels:
+        assert channel.label is None or isinstance(channel.label, Label)
+        assert channel.label is not None or channel.kind is Kind.INSTANT

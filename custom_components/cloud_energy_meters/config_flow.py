@@ -41,6 +41,7 @@ from .const import (
     CONF_ADVANCED,
     CONF_API_URL,
     CONF_BACKFILL_DAYS,
+    CONF_KNOWN_SITES,
     CONF_PROVIDER,
     CONF_SITES,
     CONF_UPDATE_INTERVAL,
@@ -99,7 +100,8 @@ def _credentials_schema(provider_key: str, api_url: str) -> probatio.Schema:
         probatio.Required(key): _text(kind, key)
         for key, kind in CREDENTIAL_FIELDS[provider_key].items()
     }
-    fields[probatio.Required(CONF_ADVANCED)] = section(
+    # Optional for scripts driving the flow over REST: left out, it means the default.
+    fields[probatio.Optional(CONF_ADVANCED)] = section(
         probatio.Schema(
             {
                 probatio.Required(CONF_API_URL, default=api_url): _text(
@@ -164,11 +166,14 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         if error := url_error(data[CONF_API_URL]):
             return {"base": error}
         provider_class = PROVIDERS[provider_key]
+        credentials = {key: data[key] for key in provider_class.credential_keys}
         provider = provider_class(
             async_get_clientsession(self.hass),
             api_url=data[CONF_API_URL],
-            credentials=data,
-            state=account_state(self.hass, provider_class, data[CONF_API_URL], data),
+            credentials=credentials,
+            state=account_state(
+                self.hass, provider_class, data[CONF_API_URL], credentials
+            ),
         )
         try:
             self._account = await provider.async_login()
@@ -211,7 +216,10 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
                 for key, value in user_input.items()
                 if key != CONF_ADVANCED
             }
-            data[CONF_API_URL] = str(user_input[CONF_ADVANCED][CONF_API_URL]).strip()
+            advanced = user_input.get(CONF_ADVANCED) or {}
+            data[CONF_API_URL] = str(
+                advanced.get(CONF_API_URL) or provider_class.default_url
+            ).strip()
             errors = await self._async_validate(provider_key, data)
             if not errors:
                 assert self._account is not None
@@ -243,7 +251,11 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
                 if self.source == "reconfigure":
                     return self.async_update_reload_and_abort(
                         self._get_reconfigure_entry(),
-                        data_updates={**self._data, CONF_SITES: chosen},
+                        data_updates={
+                            **self._data,
+                            CONF_SITES: chosen,
+                            CONF_KNOWN_SITES: [site.id for site in self._sites],
+                        },
                     )
                 return self._async_create(chosen)
             errors["base"] = "no_sites_selected"
@@ -265,7 +277,11 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         provider_class = PROVIDERS[self._provider_key]
         return self.async_create_entry(
             title=f"{provider_class.name} {self._account.name}",
-            data={**self._data, CONF_SITES: sites},
+            data={
+                **self._data,
+                CONF_SITES: sites,
+                CONF_KNOWN_SITES: [site.id for site in self._sites],
+            },
         )
 
     # Reauthentication ------------------------------------------------------------------
@@ -330,7 +346,11 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
                 if len(self._sites) == 1:
                     return self.async_update_reload_and_abort(
                         entry,
-                        data_updates={**self._data, CONF_SITES: [self._sites[0].id]},
+                        data_updates={
+                            **self._data,
+                            CONF_SITES: [self._sites[0].id],
+                            CONF_KNOWN_SITES: [self._sites[0].id],
+                        },
                     )
                 return await self.async_step_sites()
         return self.async_show_form(

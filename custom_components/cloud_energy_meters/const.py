@@ -9,6 +9,8 @@ CONF_PROVIDER: Final = "provider"
 CONF_API_URL: Final = "api_url"
 CONF_ADVANCED: Final = "advanced"
 CONF_SITES: Final = "sites"
+CONF_KNOWN_SITES: Final = "known_sites"
+"""Every site the account offered when the user chose: later ones are new, and join."""
 CONF_UPDATE_INTERVAL: Final = "update_interval"
 CONF_BACKFILL_DAYS: Final = "backfill_days"
 

@@ -10,13 +10,14 @@ unavailable.
 import asyncio
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 import logging
 import math
+from typing import Any
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import (
@@ -25,6 +26,7 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -33,6 +35,7 @@ from .const import (
     BUDGET_SHARE,
     CONF_API_URL,
     CONF_BACKFILL_DAYS,
+    CONF_KNOWN_SITES,
     CONF_PROVIDER,
     CONF_SITES,
     CONF_UPDATE_INTERVAL,
@@ -43,7 +46,7 @@ from .const import (
 )
 from .entity import expected_unique_ids
 from .providers import PROVIDERS, Provider
-from .providers.errors import AuthError, ProviderError, RateLimited
+from .providers.errors import AuthError, CannotConnect, ProviderError, RateLimited
 from .providers.model import Channel, Inventory, Reading
 from .statistics import ImportResult, async_import_series, series_for
 
@@ -52,14 +55,7 @@ _LOGGER = logging.getLogger(__name__)
 type CloudEnergyConfigEntry = ConfigEntry[CloudEnergyCoordinator]
 
 MIN_UPDATE_INTERVAL = timedelta(minutes=1)
-
-
-@dataclass(frozen=True, slots=True)
-class CloudData:
-    """What entities show: the inventory they belong to and the latest readings."""
-
-    inventory: Inventory
-    readings: Mapping[str, Reading]
+STORAGE_VERSION = 1
 
 
 @contextmanager
@@ -98,7 +94,12 @@ def minimum_interval(provider: type[Provider], cost: int) -> timedelta:
     return max(MIN_UPDATE_INTERVAL, timedelta(minutes=math.ceil(seconds / 60)))
 
 
-class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
+def inventory_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """Return where an entry's last inventory is kept between restarts."""
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}")
+
+
+class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
     """Poll one account's latest values; import its history into statistics."""
 
     config_entry: CloudEnergyConfigEntry
@@ -106,34 +107,32 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
     def __init__(self, hass: HomeAssistant, entry: CloudEnergyConfigEntry) -> None:
         """Create the provider for the entry's account."""
         provider_class = PROVIDERS[entry.data[CONF_PROVIDER]]
+        credentials = {key: entry.data[key] for key in provider_class.credential_keys}
+        api_url = entry.data[CONF_API_URL]
         self.provider: Provider = provider_class(
             async_get_clientsession(hass),
-            api_url=entry.data[CONF_API_URL],
-            credentials=entry.data,
-            state=account_state(
-                hass, provider_class, entry.data[CONF_API_URL], entry.data
-            ),
+            api_url=api_url,
+            credentials=credentials,
+            state=account_state(hass, provider_class, api_url, credentials),
         )
         super().__init__(
-            hass,
-            _LOGGER,
-            config_entry=entry,
-            name=f"{provider_class.name} {entry.title}",
-            update_interval=timedelta(
-                minutes=entry.options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL)
-            ),
+            hass, _LOGGER, config_entry=entry, name=entry.title, update_interval=None
         )
         self.inventory: Inventory | None = None
         self.minimum_interval = MIN_UPDATE_INTERVAL
         self.imports: dict[str, ImportResult] = {}
+        self._store = inventory_store(hass, entry.entry_id)
         self._discovered_at: datetime | None = None
+        self._missing: set[str] = set()
         self._import_lock = asyncio.Lock()
         self._failing_imports: set[str] = set()
-        self._discover_only = True
+        self._import_paused = False
+        self._values_wanted = False
+        self._apply_budget()
 
     @property
     def site_ids(self) -> list[str]:
-        """Return the sites the user chose for this entry."""
+        """Return the sites of this entry."""
         return list(self.config_entry.data[CONF_SITES])
 
     @property
@@ -142,24 +141,71 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
         return self.inventory.channels if self.inventory else ()
 
     async def _async_setup(self) -> None:
-        """List the entry's sites and channels before the first poll."""
-        await self._async_discover()
+        """Prove the credentials; list sites and channels unless known from last time.
+
+        At a restart the inventory saved by the last discovery creates the entities at
+        once; it is refreshed in the background with the first values.
+        """
+        with provider_errors():
+            await self.provider.async_login()
+        if (inventory := self._restore(await self._store.async_load())) is not None:
+            self.inventory = inventory
+            self._apply_budget()
+        else:
+            await self._async_discover()
+
+    def _restore(self, saved: Mapping[str, Any] | None) -> Inventory | None:
+        """Return the saved inventory cut to the chosen sites, if it covers them all."""
+        if not saved:
+            return None
+        inventory = Inventory.from_dict(saved)
+        chosen = set(self.site_ids)
+        if not chosen & set(inventory.listed) <= {site.id for site in inventory.sites}:
+            return None  # a site was chosen since: list it now
+        return replace(
+            inventory,
+            sites=tuple(site for site in inventory.sites if site.id in chosen),
+            channels=tuple(c for c in inventory.channels if c.site_id in chosen),
+        )
 
     async def _async_discover(self) -> None:
-        """Re-list sites and channels; forget entities and devices that are gone."""
+        """Re-list sites and channels; follow new sites; forget what is gone."""
         with provider_errors():
             inventory = await self.provider.async_discover(self.site_ids)
+            if new := self._adopt_new_sites(inventory):
+                _LOGGER.info("%s: new sites %s are added", self.name, ", ".join(new))
+                inventory = await self.provider.async_discover(self.site_ids)
         self.inventory = inventory
         self._discovered_at = dt_util.utcnow()
         self._apply_budget()
         self._report_missing_sites()
         self._prune_registries()
+        await self._store.async_save(inventory.as_dict())
+
+    def _adopt_new_sites(self, inventory: Inventory) -> list[str]:
+        """Add sites the account gained since the user chose (they were never declined).
+
+        Sites the user saw in the flow and left out stay out; ones that appeared later
+        join, so new installations show up like new meters do.
+        """
+        data = self.config_entry.data
+        known = set(data.get(CONF_KNOWN_SITES, data[CONF_SITES]))
+        new = [site for site in inventory.listed if site not in known]
+        if new:
+            self.hass.config_entries.async_update_entry(
+                self.config_entry,
+                data={
+                    **data,
+                    CONF_SITES: [*data[CONF_SITES], *new],
+                    CONF_KNOWN_SITES: [*known, *new],
+                },
+            )
+        return new
 
     def _apply_budget(self) -> None:
         """Keep polling within the rate budget, whatever interval the user asked."""
-        self.minimum_interval = minimum_interval(
-            type(self.provider), self.provider.refresh_cost(self.channels)
-        )
+        cost = self.provider.refresh_cost(self.channels)
+        self.minimum_interval = minimum_interval(type(self.provider), cost)
         wanted = timedelta(
             minutes=self.config_entry.options.get(
                 CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL
@@ -171,7 +217,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
                 self.name,
                 self.minimum_interval,
                 wanted,
-                self.provider.refresh_cost(self.channels),
+                cost,
             )
         self.update_interval = max(wanted, self.minimum_interval)
 
@@ -198,42 +244,66 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
         )
 
     def _prune_registries(self) -> None:
-        """Remove entities and devices of channels and sites that no longer exist."""
+        """Remove entities and devices that are gone; keep them through one glitch.
+
+        A site the user no longer chose goes at once. What the cloud stopped listing
+        goes when two discoveries in a row miss it, so one incomplete answer never
+        costs people their entity customisations.
+        """
         assert self.inventory is not None
         entry_id = self.config_entry.entry_id
+        chosen = set(self.site_ids)
         keep = expected_unique_ids(self.provider.key, self.inventory)
+        sites = {(DOMAIN, site.id) for site in self.inventory.sites}
         entities = er.async_get(self.hass)
+        devices = dr.async_get(self.hass)
+        missing: set[str] = set()
         for entity in er.async_entries_for_config_entry(entities, entry_id):
-            if entity.unique_id not in keep:
+            if entity.unique_id in keep:
+                continue
+            device = devices.async_get(entity.device_id) if entity.device_id else None
+            declined = (
+                device is not None
+                and not {site for _, site in device.identifiers} & chosen
+            )
+            if declined or entity.unique_id in self._missing:
                 _LOGGER.debug("Removing %s: its channel is gone", entity.entity_id)
                 entities.async_remove(entity.entity_id)
-        sites = {(DOMAIN, site.id) for site in self.inventory.sites}
-        devices = dr.async_get(self.hass)
+            else:
+                missing.add(entity.unique_id)
         for device in dr.async_entries_for_config_entry(devices, entry_id):
-            if not device.identifiers & sites:
+            if device.identifiers & sites:
+                continue
+            declined = not {site for _, site in device.identifiers} & chosen
+            if declined or device.id in self._missing:
                 _LOGGER.debug("Removing device %s: its site is gone", device.name)
                 devices.async_remove_device(device.id)
+            else:
+                missing.add(device.id)
+        self._missing = missing
 
-    async def _async_update_data(self) -> CloudData:
+    async def _async_update_data(self) -> Mapping[str, Reading]:
         """Fetch the latest values (re-listing channels when that is due).
 
-        The first refresh, during setup, only discovers: it proves the credentials and
-        creates the entities. Their values follow in the background (see
-        `async_start`), because at one request per second a full refresh of a large
-        account would hold the config flow and Home Assistant's start for a minute.
+        The first refresh, during setup, fetches nothing more: the entities are created
+        from the inventory and their values follow in the background (`async_start`),
+        because at one request per second a full refresh of a large account would hold
+        the config flow and Home Assistant's start for a minute.
         """
+        if not self._values_wanted:
+            self._values_wanted = True
+            return {}
         if (
             self._discovered_at is None
             or dt_util.utcnow() - self._discovered_at >= DISCOVERY_INTERVAL
         ):
             await self._async_discover()
-        assert self.inventory is not None
-        if self._discover_only:
-            self._discover_only = False
-            return CloudData(inventory=self.inventory, readings={})
         with provider_errors():
-            readings = await self.provider.async_latest(self.channels)
-        return CloudData(inventory=self.inventory, readings=readings)
+            latest = await self.provider.async_latest(self.channels)
+        if latest.gone:
+            # A meter or sensor vanished: list the account again at the next refresh.
+            self._discovered_at = None
+        return latest.readings
 
     @callback
     def async_start(self) -> None:
@@ -263,10 +333,17 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
         )
 
     async def async_import_statistics(self) -> None:
-        """Import every history channel of the entry into its statistic."""
+        """Import every history channel of the entry into its statistic.
+
+        A round stops at the first sign the cloud or the account is unwell (refused
+        credentials, rate limit, no connection): the next round, within the hour,
+        starts again. A failure of one statistic's data skips that statistic only.
+        """
+        if any(self.config_entry.async_get_active_flows(self.hass, {SOURCE_REAUTH})):
+            return  # the stored credentials are refused: do not try them again
         async with self._import_lock:
             inventory = self.inventory
-            assert inventory is not None  # discovered before the first import
+            assert inventory is not None  # set during setup
             backfill = timedelta(
                 days=min(
                     self.config_entry.options.get(
@@ -295,13 +372,13 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
                     )
                     self.config_entry.async_start_reauth(self.hass)
                     return
-                except RateLimited as err:
-                    _LOGGER.warning(
-                        "%s asked to slow down; history import resumes within the hour "
-                        "(%s)",
-                        self.provider.name,
-                        err,
-                    )
+                except (RateLimited, CannotConnect) as err:
+                    if not self._import_paused:
+                        _LOGGER.warning(
+                            "History import paused; it is tried again every hour: %s",
+                            err,
+                        )
+                    self._import_paused = True
                     return
                 except ProviderError as err:
                     if series.statistic_id not in self._failing_imports:
@@ -316,4 +393,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[CloudData]):
                 if series.statistic_id in self._failing_imports:
                     self._failing_imports.discard(series.statistic_id)
                     _LOGGER.info("History of %s imports again", series.name)
+                if self._import_paused:
+                    self._import_paused = False
+                    _LOGGER.info("History import resumed")
                 self.imports[series.statistic_id] = result

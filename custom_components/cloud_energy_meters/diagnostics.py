@@ -51,7 +51,7 @@ async def async_get_config_entry_diagnostics(
                 {
                     **asdict(channel),
                     "reading": asdict(reading)
-                    if (reading := coordinator.data.readings.get(channel.key))
+                    if (reading := coordinator.data.get(channel.key))
                     else None,
                 }
                 for channel in coordinator.channels

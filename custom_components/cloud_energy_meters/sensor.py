@@ -26,9 +26,6 @@ from .providers.model import Channel, Kind, Quantity, Site, Unit
 # Entities only read the coordinator's data: no request of their own.
 PARALLEL_UPDATES = 0
 
-SENSOR_LABEL = "sensor"
-"""A cloud sensor the user named in the cloud: the entity takes that name."""
-
 DEVICE_CLASSES: dict[Quantity, SensorDeviceClass] = {
     Quantity.ENERGY: SensorDeviceClass.ENERGY,
     Quantity.POWER: SensorDeviceClass.POWER,
@@ -69,13 +66,12 @@ def describe(channel: Channel) -> SensorEntityDescription:
     """Return how Home Assistant shows a channel."""
     return SensorEntityDescription(
         key=channel.key,
-        translation_key=None if channel.label == SENSOR_LABEL else channel.label,
+        translation_key=None if channel.label is None else str(channel.label),
         device_class=DEVICE_CLASSES.get(channel.quantity),
         state_class=STATE_CLASSES[channel.kind],
         native_unit_of_measurement=str(channel.unit) or None,
         suggested_display_precision=PRECISIONS.get(channel.unit, 1),
-        entity_category=EntityCategory.DIAGNOSTIC if channel.diagnostic else None,
-        entity_registry_enabled_default=channel.enabled,
+        entity_registry_enabled_default=channel.common,
     )
 
 
@@ -90,7 +86,8 @@ async def async_setup_entry(
 
     @callback
     def add_new_entities() -> None:
-        inventory = coordinator.data.inventory
+        inventory = coordinator.inventory
+        assert inventory is not None  # set before the first refresh
         # Entities of channels that vanished were removed; if they come back, re-add.
         known.intersection_update(
             expected_unique_ids(coordinator.provider.key, inventory)
@@ -128,7 +125,7 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
         )
         self.channel = channel
         self.entity_description = describe(channel)
-        if channel.label == SENSOR_LABEL:
+        if channel.label is None:  # named by the cloud (a sensor the user named)
             self._attr_name = channel.name
         else:
             self._attr_translation_placeholders = {"source": channel.source or ""}
@@ -136,14 +133,14 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
     @property
     def native_value(self) -> StateType:
         """Return the channel's latest value (unknown when the cloud has none)."""
-        reading = self.coordinator.data.readings.get(self.channel.key)
+        reading = self.coordinator.data.get(self.channel.key)
         return None if reading is None else reading.value
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         """Return the cloud's ids for the channel and when its value was true."""
         attributes: dict[str, Any] = dict(self.channel.attributes)
-        reading = self.coordinator.data.readings.get(self.channel.key)
+        reading = self.coordinator.data.get(self.channel.key)
         if reading is not None and reading.start is not None:
             attributes["interval_start"] = reading.start.isoformat()
         if reading is not None and reading.time is not None:
@@ -152,9 +149,10 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
 
 
 class AddressSensor(CloudEnergyEntity, SensorEntity):
-    """The site's postal address, as the cloud knows it."""
+    """The site's postal address, as the cloud knows it (rarely wanted: disabled)."""
 
     _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_entity_registry_enabled_default = False
     _attr_translation_key = ADDRESS_KEY
 
     def __init__(self, coordinator: CloudEnergyCoordinator, site: Site) -> None:
@@ -168,5 +166,6 @@ class AddressSensor(CloudEnergyEntity, SensorEntity):
     @property
     def native_value(self) -> str | None:
         """Return the address from the latest discovery."""
-        site = self.coordinator.data.inventory.site(self.site_id)
+        inventory = self.coordinator.inventory
+        site = inventory.site(self.site_id) if inventory else None
         return site.address if site else None

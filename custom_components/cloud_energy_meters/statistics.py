@@ -5,8 +5,10 @@ clouds alike:
 - one row per UTC hour, the sum of the intervals starting in it (0 where the cloud says
   0, no row where it says nothing);
 - a first import backfills the configured days; later imports resume: they re-import a
-  trailing window (late and corrected intervals overwrite their hour) anchored on the
-  `sum` of the hour before it, so overlap never counts twice;
+  trailing window (late and corrected intervals overwrite their hour), or from the last
+  stored hour if that is older, anchored on the `sum` of the hour before, so overlap
+  never counts twice and a partly stored hour is completed;
+- an hour once stored keeps its value if the cloud later leaves it out;
 - rows are written batch by batch as the cloud delivers them, so an interrupted
   backfill resumes where it stopped;
 - a batch that failed validation never reaches here (the provider raises instead).
@@ -117,10 +119,24 @@ def exact(value: float) -> Decimal:
     return Decimal(repr(value))
 
 
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    """Where an import starts, the sum before that hour, and what is stored since."""
+
+    start: datetime
+    anchor: Decimal
+    stored: dict[datetime, Decimal]
+
+
 async def _resume_point(
     hass: HomeAssistant, statistic_id: str, now: datetime, backfill: timedelta
-) -> tuple[datetime, Decimal]:
-    """Return where to start importing and the sum just before that hour."""
+) -> _Resume:
+    """Return where to start importing, anchored on what is stored.
+
+    The import starts at the trailing window, or at the last stored hour if that is
+    older (after an outage): that hour may have been stored while it was still
+    incomplete.
+    """
     recorder = get_instance(hass)
     # Rows queued by an earlier import (before a reload, say) must be committed before
     # they are read back, or the anchor would miss them.
@@ -129,29 +145,27 @@ async def _resume_point(
         get_last_statistics, hass, 1, statistic_id, False, {"sum"}
     )
     if not last.get(statistic_id):
-        return hour_of(now - backfill), Decimal(0)
-    last_row = last[statistic_id][0]
-    last_start = datetime.fromtimestamp(last_row["start"], UTC)
-    window_start = hour_of(now) - REIMPORT_WINDOW
-    if last_start < window_start:
-        # Nothing stored inside the window: continue right after the last row.
-        return last_start + HOUR, exact(last_row.get("sum") or 0.0)
-    stored = await recorder.async_add_executor_job(
+        return _Resume(hour_of(now - backfill), Decimal(0), {})
+    last_start = datetime.fromtimestamp(last[statistic_id][0]["start"], UTC)
+    start = min(hour_of(now) - REIMPORT_WINDOW, last_start)
+    rows = await recorder.async_add_executor_job(
         statistics_during_period,
         hass,
-        window_start,
+        start,
         None,
         {statistic_id},
         "hour",
         None,
         {"state", "sum"},
     )
-    first = stored[statistic_id][0]
-    # Every row we write has sum = previous sum + state, so the sum before the window
-    # is the first stored row's sum minus its own state.
-    return window_start, exact(first.get("sum") or 0.0) - exact(
-        first.get("state") or 0.0
-    )
+    stored = {
+        datetime.fromtimestamp(row["start"], UTC): exact(row.get("state") or 0.0)
+        for row in rows[statistic_id]
+    }
+    first = rows[statistic_id][0]
+    # Every row we write has sum = previous sum + state, so the sum before the first
+    # stored hour is its sum minus its own state.
+    return _Resume(start, exact(first.get("sum") or 0.0) - stored[min(stored)], stored)
 
 
 async def async_import_series(
@@ -162,20 +176,31 @@ async def async_import_series(
     now: datetime,
     backfill: timedelta,
 ) -> ImportResult:
-    """Import one channel's history into its hourly statistic (see module docstring)."""
-    start, running = await _resume_point(hass, series.statistic_id, now, backfill)
+    """Import one channel's history into its hourly statistic (see module docstring).
+
+    An hour stored before that the cloud now leaves out keeps its stored value: the
+    cloud saying nothing is no reason to lose what it said, and rows cannot be
+    deleted one by one, so dropping it from the sums would break them.
+    """
+    resume = await _resume_point(hass, series.statistic_id, now, backfill)
+    running = resume.anchor
+    kept = resume.stored
     pending: dict[datetime, list[Decimal]] = {}
     rows_written = 0
     last_hour: datetime | None = None
 
     def flush(before: datetime | None) -> None:
         nonlocal rows_written, last_hour, running
-        hours = sorted(h for h in pending if before is None or h < before)
+        hours = sorted(
+            h for h in pending.keys() | kept.keys() if before is None or h < before
+        )
         if not hours:
             return
         rows: list[StatisticData] = []
         for hour in hours:
-            state = sum(pending.pop(hour), Decimal(0))
+            fetched = pending.pop(hour, None)
+            stored = kept.pop(hour, Decimal(0))
+            state = stored if fetched is None else sum(fetched, Decimal(0))
             running += state
             rows.append(
                 StatisticData(start=hour, state=float(state), sum=float(running))
@@ -184,7 +209,7 @@ async def async_import_series(
         rows_written += len(rows)
         last_hour = hours[-1]
 
-    async for batch in fetch(start, now):
+    async for batch in fetch(resume.start, now):
         for interval in batch:
             pending.setdefault(hour_of(interval.start), []).append(
                 exact(interval.value)
@@ -197,13 +222,15 @@ async def async_import_series(
         "Imported %s hourly rows into %s from %s",
         rows_written,
         series.statistic_id,
-        start,
+        resume.start,
     )
     return ImportResult(rows=rows_written, last_hour=last_hour)
 
 
 async def async_clear_statistics(hass: HomeAssistant, prefixes: list[str]) -> list[str]:
     """Remove every statistic of ours whose id starts with one of `prefixes`."""
+    # Imports still queued must land first, or they would survive the removal.
+    await get_instance(hass).async_block_till_done()
     ids = [
         row["statistic_id"]
         for row in await async_list_statistic_ids(hass)

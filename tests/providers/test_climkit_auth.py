@@ -12,6 +12,7 @@ from custom_components.cloud_energy_meters.providers.climkit import (
 from custom_components.cloud_energy_meters.providers.errors import (
     AuthError,
     InvalidResponse,
+    RequestRejected,
 )
 from custom_components.cloud_energy_meters.providers.model import Account
 from tests.simulator import Simulator
@@ -91,13 +92,14 @@ async def test_unknown_user(simulator: Simulator, make_provider: MakeProvider) -
     assert requests(simulator) == [("POST", "/auth", 401)]
 
 
-async def test_malformed_login_is_auth_error(
+async def test_malformed_login_is_not_an_auth_error(
     simulator: Simulator, make_provider: MakeProvider
 ) -> None:
-    """A login the cloud refuses as malformed (400) is a credentials problem too."""
+    """A login refused as malformed (400) is no proof of a wrong password: no reauth."""
     provider = make_provider(DEMO_USERNAME, None)
-    with pytest.raises(AuthError):
+    with pytest.raises(RequestRejected) as caught:
         await provider.async_login()
+    assert caught.value.status == 400
     assert requests(simulator) == [("POST", "/auth", 400)]
 
 

@@ -214,7 +214,7 @@ async def test_meter_channels(inventory: Inventory, sim_site: SimSite) -> None:
         assert total.role is MODE_ROLES[meter.mode]
         assert total.site_id == site
         assert total.source == meter.name
-        assert total.enabled
+        assert total.common
         assert total.attributes["bus_address"] == meter.prim_ad
         assert isinstance(total.attributes["bus_address"], int)
         assert total.attributes["rule_meter"] is meter.is_rule_meter

@@ -9,10 +9,10 @@ import pytest
 
 from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
 from custom_components.cloud_energy_meters.providers.errors import (
-    AuthError,
     CannotConnect,
     InvalidResponse,
     RateLimited,
+    RequestRejected,
 )
 from custom_components.cloud_energy_meters.providers.model import Inventory, Kind
 from tests.simulator import Simulator
@@ -58,7 +58,7 @@ def latest(endpoint: str) -> Action:
     """Return an action reading the latest value of a channel of `endpoint`."""
 
     async def action(provider: ClimkitProvider, inventory: Inventory) -> Any:
-        return await provider.async_latest(channel_of(inventory, endpoint))
+        return (await provider.async_latest(channel_of(inventory, endpoint))).readings
 
     return action
 
@@ -200,14 +200,19 @@ async def test_http_401_once_is_renewed(
     ]
 
 
-async def test_http_401_persistent_is_auth_error(
+async def test_http_401_persistent_is_refused_access(
     simulator: Simulator, climkit: ClimkitProvider
 ) -> None:
-    """A cloud that keeps refusing fresh tokens raises AuthError after one renewal."""
+    """A path that refuses even a token fresh from a good login refuses the resource.
+
+    The credentials work (/auth accepted them): it is not a reason to ask the user for
+    a password, only that this account may not read that path.
+    """
     await climkit.async_login()
     simulator.faults.add("http_401", count=10, path="all_installations")
-    with pytest.raises(AuthError):
+    with pytest.raises(RequestRejected) as caught:
         await climkit.async_list_sites()
+    assert caught.value.status == 403
     assert [(r.path, r.status) for r in simulator.log_for("climkit")] == [
         ("/auth", 200),
         ("/all_installations", 401),

@@ -1,8 +1,12 @@
 """Climkit latest values against the simulator's ground truth at a frozen instant."""
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+import pytest
+
 from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
+from custom_components.cloud_energy_meters.providers.errors import RequestRejected
 from custom_components.cloud_energy_meters.providers.model import (
     Channel,
     Kind,
@@ -83,7 +87,7 @@ async def test_latest_equals_truth(
     """
     inventory = await climkit.async_discover([site.id for site in SITES])
     simulator.clear_log()
-    readings = await climkit.async_latest(inventory.channels)
+    readings = (await climkit.async_latest(inventory.channels)).readings
     sent = simulator.log_for("climkit")
     assert len(sent) == climkit.refresh_cost(inventory.channels)
     assert all(r.status == 200 and r.path != "/auth" for r in sent)
@@ -115,7 +119,7 @@ async def test_sensor_timestamps_seconds_and_milliseconds(
     """Sensor points in seconds (site 1) and milliseconds (site 2) are the same instant."""
     inventory = await climkit.async_discover([SITE_LAC.id, SITE_CENTRALE.id])
     sensors = [c for c in inventory.channels if c.kind is Kind.INSTANT]
-    readings = await climkit.async_latest(sensors)
+    readings = (await climkit.async_latest(sensors)).readings
     lac = readings[f"{SITE_LAC.id}:sensor:{SITE_LAC.sensors[0].id}"]
     centrale = readings[f"{SITE_CENTRALE.id}:sensor:{SITE_CENTRALE.sensors[0].id}"]
     assert lac.time == centrale.time == floor_quarter(sim_clock())
@@ -130,10 +134,10 @@ async def test_refresh_cost_of_a_subset(
     chosen = [c for c in inventory.channels if c.source_id == apartment]
     assert {c.kind for c in chosen} == {Kind.INTERVAL, Kind.REGISTER}
     simulator.clear_log()
-    readings = await climkit.async_latest(chosen)
+    readings = (await climkit.async_latest(chosen)).readings
     assert climkit.refresh_cost(chosen) == 2 == len(simulator.log_for("climkit"))
     assert set(readings) == {c.key for c in chosen}
-    assert await climkit.async_latest([]) == {}
+    assert (await climkit.async_latest([])).readings == {}
     assert climkit.refresh_cost([]) == 0
 
 
@@ -146,9 +150,40 @@ async def test_no_data_means_no_reading(
     simulator.climkit.publish_late(
         now - timedelta(days=2), now + QUARTER, SITE_FERME.id
     )
-    readings = await climkit.async_latest(inventory.channels)
+    readings = (await climkit.async_latest(inventory.channels)).readings
     ferme = {c.key for c in inventory.channels if c.site_id == SITE_FERME.id}
     lac = {c.key for c in inventory.channels if c.site_id == SITE_LAC.id}
     assert ferme
     assert not ferme & set(readings)
     assert set(readings) == lac
+
+
+async def test_a_vanished_meter_and_sensor_do_not_fail_the_rest(
+    simulator: Simulator, climkit: ClimkitProvider
+) -> None:
+    """A meter or sensor the cloud no longer knows is reported gone; others are read."""
+    inventory = await climkit.async_discover([SITE_LAC.id])
+    meter, sensor = SITE_LAC.meters[2], SITE_LAC.sensors[0]
+    simulator.climkit.sites[0] = replace(
+        SITE_LAC,
+        meters=tuple(m for m in SITE_LAC.meters if m is not meter),
+        sensors=tuple(s for s in SITE_LAC.sensors if s is not sensor),
+    )
+    latest = await climkit.async_latest(inventory.channels)
+    vanished = {
+        c.key for c in inventory.channels if c.source_id in (meter.id, sensor.id)
+    }
+    assert vanished
+    assert latest.gone == vanished
+    assert set(latest.readings) == {c.key for c in inventory.channels} - vanished
+
+
+async def test_other_refusals_still_fail_the_read(
+    simulator: Simulator, climkit: ClimkitProvider
+) -> None:
+    """Only "not found" is taken for gone: another refusal fails the whole read."""
+    inventory = await climkit.async_discover([SITE_FERME.id])
+    simulator.climkit.max_span = timedelta(hours=1)  # latest asks a day: 400
+    with pytest.raises(RequestRejected) as caught:
+        await climkit.async_latest(inventory.channels)
+    assert caught.value.status == 400

@@ -348,7 +348,7 @@ async def test_nulls_are_absent_and_strings_are_numbers(
     )
     stub.json("POST", "/site_data/s1/electricity", [])
     stub.json("GET", "/s1/sensor_data/t1", [{"timestamp": 1768470300, "value": None}])
-    readings = await stub_climkit.async_latest(inventory.channels)
+    readings = (await stub_climkit.async_latest(inventory.channels)).readings
     assert readings == {
         "s1:m1:total": Reading(
             value=0.5,
@@ -399,7 +399,7 @@ async def test_sensor_without_points(
     inventory = await stub_climkit.async_discover(["s1"])
     sensor = [c for c in inventory.channels if c.kind is Kind.INSTANT]
     stub.json("GET", "/s1/sensor_data/t1", [])
-    assert await stub_climkit.async_latest(sensor) == {}
+    assert (await stub_climkit.async_latest(sensor)).readings == {}
     stub.json(
         "GET",
         "/s1/sensor_data/t1",
@@ -408,8 +408,31 @@ async def test_sensor_without_points(
             {"timestamp": 1768469400000, "value": "20"},
         ],
     )
-    assert await stub_climkit.async_latest(sensor) == {
+    assert (await stub_climkit.async_latest(sensor)).readings == {
         "s1:sensor:t1": Reading(
             value=21.5, time=datetime.fromtimestamp(1768470300, UTC)
         )
     }
+
+
+async def test_negative_amounts_are_refused(
+    stub: StubServer, stub_climkit: ClimkitProvider
+) -> None:
+    """A negative amount would make the Energy dashboard's sum go down: refused."""
+    stub_site(stub)
+    inventory = await stub_climkit.async_discover(["s1"])
+    total = next(c for c in inventory.channels if c.key == "s1:m1:total")
+    stub.json(
+        "POST",
+        "/meter_data/s1/m1",
+        [
+            {"timestamp": "2026-01-15 10:15:00+01:00", "total": 0.5},
+            {"timestamp": "2026-01-15 10:30:00+01:00", "total": -0.2},
+        ],
+    )
+    start = datetime(2026, 1, 15, 9, tzinfo=UTC)
+    with pytest.raises(InvalidResponse, match="negative"):
+        async for _ in stub_climkit.async_history(
+            total, start, start + timedelta(hours=1)
+        ):
+            pass

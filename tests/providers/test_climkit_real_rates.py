@@ -19,7 +19,7 @@ async def test_real_policy_never_trips_the_limit(
     assert ClimkitProvider.policy.min_interval == 1.0
     assert simulator.climkit.min_interval == 1.0
     inventory = await climkit.async_discover([SITE_FERME.id])
-    readings = await climkit.async_latest(inventory.channels)
+    readings = (await climkit.async_latest(inventory.channels)).readings
     assert set(readings) == {channel.key for channel in inventory.channels}
     channel = next(c for c in inventory.channels if c.history)
     end = next(iter(readings.values())).time

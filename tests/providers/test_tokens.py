@@ -144,17 +144,6 @@ async def test_failed_renewal_propagates_and_is_retried() -> None:
     assert cache.renewals == 1
 
 
-async def test_clear_forgets_the_token() -> None:
-    """After clear the next get logs in from scratch (no previous token)."""
-    cache = TokenCache(clock=lambda: T0)
-    cache.set(Token("a", T0 + timedelta(hours=1), refresh_token="r"))
-    cache.clear()
-    assert cache.token is None
-    renew = Renewer()
-    await cache.get(renew)
-    assert renew.calls == [None]
-
-
 def test_repr_hides_secrets() -> None:
     """Neither repr nor str nor formatting reveals the access or refresh token."""
     token = Token("s3cr3t-access", T0, refresh_token="s3cr3t-refresh")

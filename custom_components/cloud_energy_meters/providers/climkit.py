@@ -31,6 +31,8 @@ from .model import (
     Interval,
     Inventory,
     Kind,
+    Label,
+    Latest,
     Quantity,
     Reading,
     Role,
@@ -54,6 +56,8 @@ LATEST_WINDOW = timedelta(hours=24)
 QUARTER = timedelta(minutes=15)
 SPAN_REFUSALS = frozenset({400, 413, 414, 422})
 """Statuses that may mean "too much at once": the span is halved and asked again."""
+GONE = frozenset({404, 410})
+"""Statuses saying a meter, sensor or site no longer exists."""
 MIN_SPAN = timedelta(days=1)
 """The smallest history request (t_e - t_s) sent when the cloud refuses larger ones.
 
@@ -90,33 +94,76 @@ class _MeterType:
     unit: Unit
     registers: tuple[str, ...]
     word: str
+    interval: Label
+    site: Label
 
 
+_ENERGY, _WATER = (Quantity.ENERGY, Unit.KWH), (Quantity.WATER, Unit.CUBIC_METER)
 _METER_TYPES = {
-    "electricity": _MeterType(Quantity.ENERGY, Unit.KWH, ("en_im", "en_ex"), "energy"),
-    "heating": _MeterType(Quantity.ENERGY, Unit.KWH, ("heat_energy_kwh",), "energy"),
-    "cooling": _MeterType(Quantity.ENERGY, Unit.KWH, ("heat_energy_kwh",), "energy"),
-    "cold_water": _MeterType(Quantity.WATER, Unit.CUBIC_METER, ("vol_m3",), "volume"),
-    "hot_water": _MeterType(Quantity.WATER, Unit.CUBIC_METER, ("vol_m3",), "volume"),
+    "electricity": _MeterType(
+        *_ENERGY,
+        ("en_im", "en_ex"),
+        "energy",
+        Label.INTERVAL_ENERGY,
+        Label.SITE_ELECTRICITY_CONSUMPTION,
+    ),
+    "heating": _MeterType(
+        *_ENERGY,
+        ("heat_energy_kwh",),
+        "energy",
+        Label.INTERVAL_ENERGY,
+        Label.SITE_HEATING_CONSUMPTION,
+    ),
+    "cooling": _MeterType(
+        *_ENERGY,
+        ("heat_energy_kwh",),
+        "energy",
+        Label.INTERVAL_ENERGY,
+        Label.SITE_COOLING_CONSUMPTION,
+    ),
+    "cold_water": _MeterType(
+        *_WATER,
+        ("vol_m3",),
+        "volume",
+        Label.INTERVAL_VOLUME,
+        Label.SITE_COLD_WATER_CONSUMPTION,
+    ),
+    "hot_water": _MeterType(
+        *_WATER,
+        ("vol_m3",),
+        "volume",
+        Label.INTERVAL_VOLUME,
+        Label.SITE_HOT_WATER_CONSUMPTION,
+    ),
 }
-_OTHER_TYPE = _MeterType(Quantity.ENERGY, Unit.KWH, (), "energy")
+_OTHER_TYPE = _MeterType(
+    *_ENERGY, (), "energy", Label.INTERVAL_ENERGY, Label.SITE_CONSUMPTION
+)
 
 _REGISTER_LABELS = {
-    "en_im": ("import_register", "energy imported"),
-    "en_ex": ("export_register", "energy exported"),
-    "heat_energy_kwh": ("heat_register", "heat energy"),
-    "vol_m3": ("volume_register", "volume"),
+    "en_im": (Label.IMPORT_REGISTER, "energy imported"),
+    "en_ex": (Label.EXPORT_REGISTER, "energy exported"),
+    "heat_energy_kwh": (Label.HEAT_REGISTER, "heat energy"),
+    "vol_m3": (Label.VOLUME_REGISTER, "volume"),
 }
 
-# site_data fields: (role, whether only a site with producers has it, enabled).
-_SITE_FIELDS: dict[str, tuple[Role, str | None]] = {
-    "conso_total": (Role.CONSUMPTION, None),
-    "from_ext": (Role.GRID_IMPORT, None),
-    "prod_total": (Role.PRODUCTION, "production"),
-    "self": (Role.SELF_CONSUMPTION, "production"),
-    "to_ext": (Role.GRID_EXPORT, "production"),
-    "storage_charging_total": (Role.BATTERY_CHARGE, "battery"),
-    "storage_discharging_total": (Role.BATTERY_DISCHARGE, "battery"),
+# site_data fields: (role, label, which meter mode the site needs for it to exist).
+_SITE_FIELDS: dict[str, tuple[Role, Label | None, str | None]] = {
+    "conso_total": (Role.CONSUMPTION, None, None),  # labelled by metering type
+    "from_ext": (Role.GRID_IMPORT, Label.SITE_GRID_IMPORT, None),
+    "prod_total": (Role.PRODUCTION, Label.SITE_PRODUCTION, "production"),
+    "self": (Role.SELF_CONSUMPTION, Label.SITE_SELF_CONSUMPTION, "production"),
+    "to_ext": (Role.GRID_EXPORT, Label.SITE_GRID_EXPORT, "production"),
+    "storage_charging_total": (
+        Role.BATTERY_CHARGE,
+        Label.SITE_BATTERY_CHARGE,
+        "battery",
+    ),
+    "storage_discharging_total": (
+        Role.BATTERY_DISCHARGE,
+        Label.SITE_BATTERY_DISCHARGE,
+        "battery",
+    ),
 }
 _SITE_ROLE_NAMES = {
     Role.CONSUMPTION: "consumption",
@@ -218,6 +265,22 @@ def _number(row: Mapping[str, Any], key: str) -> float | None:
         raise InvalidResponse(f"field {key!r} is {value!r}, not a number") from err
 
 
+def _amount(value: float, what: str) -> float:
+    """Check an amount per interval: energy and water used or made are never negative.
+
+    A negative amount would make the Energy dashboard's running sum go down: such a
+    payload is refused as a whole rather than stored.
+    """
+    if value < 0:
+        raise InvalidResponse(f"Climkit {what} has a negative amount ({value})")
+    return value
+
+
+def _path_of(channel: Channel) -> str:
+    """Name the endpoint a channel's history comes from, for error messages."""
+    return channel.ref[0].replace("_", " ")
+
+
 def _rows(payload: Any, what: str) -> list[Mapping[str, Any]]:
     """Return the list of row objects of a time-series answer, or say what is wrong."""
     if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
@@ -297,6 +360,7 @@ class ClimkitProvider(Provider):
     name = "Climkit"
     default_url = API_URL
     policy = RatePolicy(min_interval=1.0, default_retry_after=1.0)
+    credential_keys = ("username", "password")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Set up the transport; site time zones are learnt at discovery."""
@@ -317,19 +381,14 @@ class ClimkitProvider(Provider):
 
     async def _authenticate(self, _previous: Token | None = None) -> Token:
         """Log in with username and password (Climkit has no refresh token)."""
-        try:
-            payload = await self._transport.request_json(
-                "POST",
-                "/auth",
-                json_body={
-                    "username": self.credentials["username"],
-                    "password": self.credentials["password"],
-                },
-            )
-        except RequestRejected as err:
-            # A malformed login (e.g. an empty password) is refused with 400: to the
-            # user it is the same as a wrong password.
-            raise AuthError("Climkit refused the login") from err
+        payload = await self._transport.request_json(
+            "POST",
+            "/auth",
+            json_body={
+                "username": self.credentials["username"],
+                "password": self.credentials["password"],
+            },
+        )
         if not isinstance(payload, dict) or not isinstance(
             payload.get("access_token"), str
         ):
@@ -340,11 +399,15 @@ class ClimkitProvider(Provider):
             expires_at = datetime.now(UTC) + TOKEN_LIFETIME_FALLBACK
         return Token(access_token=payload["access_token"], expires_at=expires_at)
 
+    @property
+    def _account(self) -> Account:
+        username = str(self.credentials["username"])
+        return Account(id=username.casefold(), name=username)
+
     async def async_login(self) -> Account:
         """Log in now and keep the token for the requests that follow."""
         self.state.tokens.set(await self._authenticate())
-        username = str(self.credentials["username"])
-        return Account(id=username.casefold(), name=username)
+        return self._account
 
     async def _call(
         self,
@@ -354,7 +417,12 @@ class ClimkitProvider(Provider):
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> Any:
-        """Send an authorised request; a refused token is renewed once, silently."""
+        """Send an authorised request; a refused token is renewed once, silently.
+
+        Only `/auth` can say the credentials are wrong. A data path that still refuses
+        a token fresh from a successful login refuses this account that resource (a
+        site it lost, say): that is no reason to ask the user for a password.
+        """
         for attempt in range(2):
             token = await self.state.tokens.get(self._authenticate)
             try:
@@ -368,9 +436,11 @@ class ClimkitProvider(Provider):
                         "Content-Type": "application/json",
                     },
                 )
-            except AuthError:
+            except AuthError as err:
                 if attempt:
-                    raise
+                    raise RequestRejected(
+                        f"Climkit refuses this account {path}", 403
+                    ) from err
                 _LOGGER.debug("Climkit refused the token; logging in again")
                 self.state.tokens.invalidate(token)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -429,11 +499,8 @@ class ClimkitProvider(Provider):
 
     async def async_discover(self, site_ids: Collection[str]) -> Inventory:
         """Describe the chosen sites the account still has: 1 + 3 requests per site."""
-        account = Account(
-            id=str(self.credentials["username"]).casefold(),
-            name=str(self.credentials["username"]),
-        )
-        available = {site.id for site in await self._installations()}
+        listed = tuple(site.id for site in await self._installations())
+        available = set(listed)
         sites: list[Site] = []
         channels: list[Channel] = []
         for site_id in site_ids:
@@ -452,7 +519,12 @@ class ClimkitProvider(Provider):
                 channels.extend(_meter_channels(site_id, meter))
             channels.extend(_site_channels(site_id, meters))
             channels.extend(_sensor_channel(site_id, raw) for raw in raw_sensors)
-        return Inventory(account=account, sites=tuple(sites), channels=tuple(channels))
+        return Inventory(
+            account=self._account,
+            sites=tuple(sites),
+            channels=tuple(channels),
+            listed=listed,
+        )
 
     def refresh_cost(self, channels: Sequence[Channel]) -> int:
         """One request per meter endpoint, site type and sensor the channels need."""
@@ -460,29 +532,38 @@ class ClimkitProvider(Provider):
 
     # Latest values --------------------------------------------------------------------
 
-    async def async_latest(self, channels: Sequence[Channel]) -> dict[str, Reading]:
-        """Fetch each endpoint the channels need once and read its last row."""
+    async def async_latest(self, channels: Sequence[Channel]) -> Latest:
+        """Fetch each endpoint the channels need once and read its last row.
+
+        A meter, sensor or site the cloud answers "not found" for is reported gone;
+        the others are read as usual.
+        """
         groups: dict[tuple[str, ...], list[Channel]] = {}
         for channel in channels:
             groups.setdefault(channel.ref[:3], []).append(channel)
         now = datetime.now(UTC)
         readings: dict[str, Reading] = {}
+        gone: set[str] = set()
         for (endpoint, site_id, ident), members in groups.items():
             zone = self._zones.get(site_id, _zone(None))
-            if endpoint == "sensor_data":
-                rows = await self._sensor_rows(site_id, ident)
-                if rows:
-                    time, value = rows[-1]
-                    readings[members[0].key] = Reading(value=value, time=time)
+            try:
+                if endpoint == "sensor_data":
+                    latest = await self._latest_sensor(site_id, ident)
+                else:
+                    fields = [channel.ref[3] for channel in members]
+                    latest = await self._latest_rows(
+                        endpoint, site_id, ident, fields, zone, now
+                    )
+            except RequestRejected as err:
+                if err.status not in GONE:
+                    raise
+                _LOGGER.debug("Climkit no longer knows %s: %s", ident, err)
+                gone.update(channel.key for channel in members)
                 continue
-            fields = [channel.ref[3] for channel in members]
-            latest = await self._latest_rows(
-                endpoint, site_id, ident, fields, zone, now
-            )
             for channel in members:
-                if (reading := latest.get(channel.ref[3])) is not None:
+                if (reading := latest.get(channel.ref[-1])) is not None:
                     readings[channel.key] = reading
-        return readings
+        return Latest(readings=readings, gone=frozenset(gone))
 
     async def _latest_rows(
         self,
@@ -544,17 +625,18 @@ class ClimkitProvider(Provider):
             by_start[start] = (start, end, row)
         return [by_start[start] for start in sorted(by_start)]
 
-    async def _sensor_rows(
-        self, site_id: str, sensor_id: str
-    ) -> list[tuple[datetime, float]]:
-        """Return a sensor's latest points (no period asked: the cloud gives the last)."""
+    async def _latest_sensor(self, site_id: str, sensor_id: str) -> dict[str, Reading]:
+        """Return a sensor's last point (no period asked: the cloud gives the last)."""
         payload = await self._call("GET", f"/{site_id}/sensor_data/{sensor_id}")
         points: list[tuple[datetime, float]] = []
         for row in _rows(payload, "sensor data"):
             _required(row, ("timestamp", "value"), "sensor data")
             if (value := _number(row, "value")) is not None:
                 points.append((parse_timestamp(row["timestamp"], _zone(None)), value))
-        return sorted(points)
+        if not points:
+            return {}
+        time, value = max(points)
+        return {sensor_id: Reading(value=value, time=time)}
 
     # History --------------------------------------------------------------------------
 
@@ -591,7 +673,7 @@ class ClimkitProvider(Provider):
                 )
                 continue
             batch = [
-                Interval(start=first, end=last, value=value)
+                Interval(start=first, end=last, value=_amount(value, _path_of(channel)))
                 for first, last, row in rows
                 if cursor <= first < window_end
                 and (value := _number(row, field)) is not None
@@ -616,7 +698,7 @@ def _meter_channels(site_id: str, meter: _Meter) -> list[Channel]:
         key=f"{site_id}:{meter.id}:total",
         site_id=site_id,
         name=f"{meter.name} {kind.word}",
-        label=f"interval_{kind.word}",
+        label=kind.interval,
         quantity=kind.quantity,
         kind=Kind.INTERVAL,
         unit=kind.unit,
@@ -635,16 +717,16 @@ def _meter_channels(site_id: str, meter: _Meter) -> list[Channel]:
                 total,
                 key=f"{site_id}:{meter.id}:{field}",
                 name=f"{meter.name} energy {words}",
-                label=f"interval_{field}",
+                label=field_label,
                 role=field_role,
                 history=False,
                 statistic=None,
-                enabled=False,
+                common=False,
                 ref=("meter_data", site_id, meter.id, field),
             )
-            for field, words, field_role in (
-                ("self", "from solar", Role.SELF_CONSUMPTION),
-                ("ext", "from the grid", Role.GRID_IMPORT),
+            for field, words, field_label, field_role in (
+                ("self", "from solar", Label.INTERVAL_SELF, Role.SELF_CONSUMPTION),
+                ("ext", "from the grid", Label.INTERVAL_EXT, Role.GRID_IMPORT),
             )
         )
     if meter.rule:
@@ -675,7 +757,7 @@ def _site_channels(site_id: str, meters: Sequence[_Meter]) -> list[Channel]:
     modes = {meter.mode for meter in meters if meter.type == "electricity"}
     for meter_type in dict.fromkeys(meter.type for meter in meters):
         kind = _METER_TYPES.get(meter_type, _OTHER_TYPE)
-        for field, (role, needs) in _SITE_FIELDS.items():
+        for field, (role, label, needs) in _SITE_FIELDS.items():
             if meter_type != "electricity" and field != "conso_total":
                 continue
             if needs is not None and needs not in modes:
@@ -689,13 +771,7 @@ def _site_channels(site_id: str, meters: Sequence[_Meter]) -> list[Channel]:
                     name=f"{what.capitalize()} {words}"
                     if field == "conso_total"
                     else f"Site {words}",
-                    label=(
-                        f"site_{meter_type}_consumption"
-                        if meter_type in _METER_TYPES
-                        else "site_consumption"
-                    )
-                    if field == "conso_total"
-                    else f"site_{role.value}",
+                    label=label or kind.site,
                     quantity=kind.quantity,
                     kind=Kind.INTERVAL,
                     unit=kind.unit,
@@ -727,7 +803,7 @@ def _sensor_channel(site_id: str, raw: Any) -> Channel:
         key=f"{site_id}:sensor:{sensor_id}",
         site_id=site_id,
         name=name,
-        label="sensor",
+        label=None,
         quantity=quantity,
         kind=Kind.INSTANT,
         unit=str(unit),

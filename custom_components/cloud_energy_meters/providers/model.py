@@ -6,9 +6,10 @@ mapping lives in one table above this package.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Quantity(StrEnum):
@@ -80,6 +81,36 @@ class Unit(StrEnum):
     W_PER_M2 = "W/m²"
 
 
+class Label(StrEnum):
+    """What a channel's value is, in a vocabulary shared by every provider.
+
+    Providers pick from this list; the layer above names and draws each one (one
+    translation and one icon per label). A channel without a label is named by the
+    cloud (a sensor the user named there).
+    """
+
+    IMPORT_REGISTER = "import_register"
+    EXPORT_REGISTER = "export_register"
+    HEAT_REGISTER = "heat_register"
+    VOLUME_REGISTER = "volume_register"
+    INTERVAL_ENERGY = "interval_energy"
+    INTERVAL_VOLUME = "interval_volume"
+    INTERVAL_SELF = "interval_self"
+    INTERVAL_EXT = "interval_ext"
+    SITE_CONSUMPTION = "site_consumption"
+    SITE_ELECTRICITY_CONSUMPTION = "site_electricity_consumption"
+    SITE_HEATING_CONSUMPTION = "site_heating_consumption"
+    SITE_COOLING_CONSUMPTION = "site_cooling_consumption"
+    SITE_COLD_WATER_CONSUMPTION = "site_cold_water_consumption"
+    SITE_HOT_WATER_CONSUMPTION = "site_hot_water_consumption"
+    SITE_GRID_IMPORT = "site_grid_import"
+    SITE_GRID_EXPORT = "site_grid_export"
+    SITE_PRODUCTION = "site_production"
+    SITE_SELF_CONSUMPTION = "site_self_consumption"
+    SITE_BATTERY_CHARGE = "site_battery_charge"
+    SITE_BATTERY_DISCHARGE = "site_battery_discharge"
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """The account credentials belong to; `id` is stable and makes the unique id."""
@@ -106,16 +137,17 @@ class Channel:
     """One stream of values of a site: it becomes an entity, maybe a statistic.
 
     `key` is unique within an account and stable across restarts: unique ids are made of
-    it. `label` names what the value is in snake_case (the entity's translation key);
-    `source` is the cloud's name for the meter or sensor it belongs to, if any.
-    `statistic` is set when the channel's history feeds the Energy dashboard: it is the
-    statistic id's object part after the provider key, e.g. `<site>_<meter>_energy`.
+    it. `source` is the cloud's name for the meter or sensor it belongs to, if any.
+    `common` says whether most people want to see it (rarer channels exist but stay
+    out of the way). `statistic` is set when the channel's history feeds the Energy
+    dashboard: a key of the series, unique within the cloud, e.g.
+    `<site>_<meter>_energy`.
     """
 
     key: str
     site_id: str
     name: str
-    label: str
+    label: Label | None
     quantity: Quantity
     kind: Kind
     unit: str
@@ -124,8 +156,7 @@ class Channel:
     source_id: str | None = None
     history: bool = False
     statistic: str | None = None
-    enabled: bool = True
-    diagnostic: bool = False
+    common: bool = True
     attributes: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     ref: tuple[str, ...] = ()
     """Where the provider finds the values (endpoint, ids, field): opaque above it."""
@@ -139,9 +170,21 @@ class Reading:
     the measurement otherwise. `start` is the interval's start for amounts.
     """
 
-    value: float | str
+    value: float
     time: datetime | None = None
     start: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """What one read of the latest values found.
+
+    `gone` holds the keys of channels whose meter or sensor the cloud no longer knows
+    (it answered "not found"): their values are absent and the inventory is stale.
+    """
+
+    readings: Mapping[str, Reading]
+    gone: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +198,43 @@ class Interval:
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """What an account holds now: its sites and their channels."""
+    """What an account holds now: the chosen sites and their channels.
+
+    `listed` holds the id of every site the account may read, chosen or not, so new
+    sites can be noticed.
+    """
 
     account: Account
     sites: tuple[Site, ...]
     channels: tuple[Channel, ...]
+    listed: tuple[str, ...] = ()
 
     def site(self, site_id: str) -> Site | None:
         """Return the site with this id, if the account still has it."""
         return next((site for site in self.sites if site.id == site_id), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-compatible copy (kept between restarts)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Inventory:
+        """Rebuild an inventory saved with `as_dict`."""
+        return cls(
+            account=Account(**data["account"]),
+            sites=tuple(Site(**site) for site in data["sites"]),
+            channels=tuple(
+                Channel(
+                    **{
+                        **channel,
+                        "label": Label(channel["label"]) if channel["label"] else None,
+                        "quantity": Quantity(channel["quantity"]),
+                        "kind": Kind(channel["kind"]),
+                        "role": Role(channel["role"]),
+                        "ref": tuple(channel["ref"]),
+                    }
+                )
+                for channel in data["channels"]
+            ),
+            listed=tuple(data.get("listed", ())),
+        )

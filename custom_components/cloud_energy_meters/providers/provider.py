@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from .model import Account, Channel, Interval, Inventory, Reading, Site
+from .model import Account, Channel, Interval, Inventory, Latest, Site
 from .ratelimit import RateLimiter, RatePolicy
 from .tokens import TokenCache
 
@@ -38,6 +38,8 @@ class Provider(ABC):
     name: ClassVar[str]
     default_url: ClassVar[str]
     policy: ClassVar[RatePolicy]
+    credential_keys: ClassVar[tuple[str, ...]]
+    """The credentials the cloud needs (and all the provider is given)."""
     max_history_days: ClassVar[int] = 365
 
     def __init__(
@@ -69,11 +71,18 @@ class Provider(ABC):
 
     @abstractmethod
     async def async_discover(self, site_ids: Collection[str]) -> Inventory:
-        """Return those sites with all their channels, as they are now."""
+        """Return those sites (the ones the account still has) with their channels.
+
+        The inventory also lists every site the account may read, chosen or not.
+        """
 
     @abstractmethod
-    async def async_latest(self, channels: Sequence[Channel]) -> dict[str, Reading]:
-        """Return the latest value of each channel that has one, by channel key."""
+    async def async_latest(self, channels: Sequence[Channel]) -> Latest:
+        """Return the latest value of each channel that has one, by channel key.
+
+        A meter or sensor the cloud no longer knows does not fail the others: its
+        channels are reported `gone`.
+        """
 
     @abstractmethod
     def async_history(

@@ -91,7 +91,3 @@ class TokenCache:
     def set(self, token: Token) -> None:
         """Keep a token obtained outside `get` (a login that proves new credentials)."""
         self._token = token
-
-    def clear(self) -> None:
-        """Forget everything (new credentials)."""
-        self._token = None

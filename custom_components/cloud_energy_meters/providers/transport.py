@@ -52,17 +52,23 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def _message_of(body: bytes) -> str:
-    """Return a short, human message from an error body (JSON or text)."""
-    text = body.decode("utf-8", "replace").strip()
+    """Return the cloud's own short message from a JSON error body, if it has one.
+
+    Only a message field is taken, never the raw body: errors are logged and shown,
+    and a body may echo what was sent.
+    """
     try:
-        payload = json.loads(text)
+        payload = json.loads(body)
     except ValueError:
-        return text[:200]
+        return "no message"
     if isinstance(payload, dict):
         for key in _MESSAGE_KEYS:
-            if payload.get(key):
-                return str(payload[key])[:200]
-    return text[:200]
+            value = payload.get(key)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = "; ".join(value)
+            if isinstance(value, str) and value:
+                return value[:120]
+    return "no message"
 
 
 class Transport:
