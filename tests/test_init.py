@@ -15,6 +15,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.cloud_energy_meters import async_remove_config_entry_device
 from custom_components.cloud_energy_meters.const import (
     BUDGET_SHARE,
+    CONF_KNOWN_SITES,
     CONF_SITES,
     DOMAIN,
     STATISTICS_INTERVAL,
@@ -34,7 +35,7 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 
-from .conftest import SetupEntry
+from .conftest import SetupEntry, climkit_entry_for
 from .helpers import expected_series, stored
 from .simulator import Simulator
 from .simulator.climkit import SITE_CENTRALE, SITE_FERME, SITE_LAC, SITES
@@ -283,3 +284,87 @@ async def test_polling_slows_down_to_fit_the_rate_budget(
     assert coordinator.minimum_interval == timedelta(minutes=math.ceil(seconds / 60))
     assert coordinator.update_interval == coordinator.minimum_interval
     assert f"one refresh costs {cost} requests" in caplog.text
+
+
+async def test_sites_added_to_the_account_later_join(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    setup_entry: SetupEntry,
+    device_registry: dr.DeviceRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A site the user never saw in the flow joins; one the user left out stays out."""
+    entry = climkit_entry_for(simulator, sites=[SITE_LAC.id])
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=entry.title,
+        unique_id=entry.unique_id,
+        data={**entry.data, CONF_KNOWN_SITES: [SITE_LAC.id, SITE_CENTRALE.id]},
+        options=entry.options,
+    )
+    assert await setup_entry(entry)
+    assert entry.data[CONF_SITES] == [SITE_LAC.id, SITE_FERME.id]
+    assert set(entry.data[CONF_KNOWN_SITES]) == {site.id for site in SITES}
+    names = {
+        d.name
+        for d in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
+    }
+    assert names == {SITE_LAC.name, SITE_FERME.name}
+    assert "new sites" in caplog.text
+
+
+async def test_a_site_chosen_later_is_listed_at_setup(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    setup_entry: SetupEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """The saved inventory is not used when it lacks a chosen site: setup lists it."""
+    entry = climkit_entry_for(simulator, sites=[SITE_LAC.id])
+    assert await setup_entry(entry)
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_SITES: [SITE_LAC.id, SITE_FERME.id]}
+    )
+    simulator.clear_log()
+    with patch.object(CloudEnergyCoordinator, "async_start"):
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+    assert "/meter_info/" + SITE_FERME.id in [
+        r.path for r in simulator.log_for("climkit")
+    ]
+    assert device_registry.async_get_device_by_identifier(
+        (DOMAIN, SITE_FERME.id), entry.entry_id
+    )
+
+
+async def test_no_history_import_while_reauth_waits(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """A refused password is not tried again every hour while the user is asked."""
+    assert await setup_entry(climkit_entry)
+    simulator.climkit.revoke("demo")
+    await climkit_entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    simulator.clear_log()
+    await climkit_entry.runtime_data.async_import_statistics()
+    assert simulator.log_for("climkit") == []
+
+
+async def test_devices_of_an_entry_not_loaded_can_be_deleted(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """Without a loaded entry nothing is known of the account: the user decides."""
+    assert await setup_entry(climkit_entry)
+    device = device_registry.async_get_device_by_identifier(
+        (DOMAIN, SITE_LAC.id), climkit_entry.entry_id
+    )
+    assert device
+    assert await hass.config_entries.async_unload(climkit_entry.entry_id)
+    assert await async_remove_config_entry_device(hass, climkit_entry, device)

@@ -741,18 +741,19 @@ def _grid_import(site: SimSite, k: int) -> int:
 
 
 @cache
-def _register_days(site_id: str, meter_id: str) -> list[tuple[int, int]]:
+def _register_days(site: SimSite, meter: SimMeter) -> list[tuple[int, int]]:
     """Cumulative register growth before each UTC day, grown on demand.
 
-    The raw series never changes (corrections are validation only), so one
-    cache per process serves every simulator instance.
+    The raw series never changes (corrections are validation only), so one cache per
+    process serves every simulator instance. It is keyed by the whole site, not its
+    id: a grid-intake register depends on the site's other meters, which tests change.
     """
     return [(0, 0)]
 
 
 def register_before(site: SimSite, meter: SimMeter, k: int) -> tuple[int, int]:
     """Return the (im, ex) registers (thousandths) at the start of interval ``k``."""
-    days = _register_days(site.id, meter.id)
+    days = _register_days(site, meter)
     day = max(k, 0) // PER_DAY
     while len(days) <= day:
         im, ex = days[-1]
