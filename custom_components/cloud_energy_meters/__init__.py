@@ -10,7 +10,7 @@ from .const import CONF_PROVIDER, CONF_SITES, DOMAIN, STATISTICS_INTERVAL
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator, inventory_store
 from .statistics import async_clear_statistics, statistic_prefix
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CloudEnergyConfigEntry) -> bool:

@@ -6,6 +6,7 @@ each provider step is a form with the cloud's credential fields and a collapsed 
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 import ipaddress
 import logging
 from typing import Any
@@ -19,7 +20,12 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.const import (
+    CONF_CLIENT_ID,
+    CONF_CLIENT_SECRET,
+    CONF_PASSWORD,
+    CONF_USERNAME,
+)
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -42,6 +48,7 @@ from .const import (
     CONF_API_URL,
     CONF_BACKFILL_DAYS,
     CONF_KNOWN_SITES,
+    CONF_PARTNER_ID,
     CONF_PROVIDER,
     CONF_SITES,
     CONF_UPDATE_INTERVAL,
@@ -52,18 +59,41 @@ from .const import (
 )
 from .coordinator import CloudEnergyConfigEntry
 from .providers import PROVIDERS
-from .providers.errors import AuthError, ProviderError
+from .providers.errors import AuthError, ProviderError, RequestRejected
 from .providers.model import Account, Site
 
 _LOGGER = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One credential field of a cloud's form.
+
+    `secret` fields (shown as passwords) are the ones asked again on reauthentication;
+    `number` fields hold an integer id.
+    """
+
+    key: str
+    secret: bool = False
+    required: bool = True
+    number: bool = False
+
+
 # Each cloud's credential fields, with Home Assistant's standard keys where they exist.
-# Password-type fields are the secrets asked again on reauthentication.
-CREDENTIAL_FIELDS: dict[str, dict[str, TextSelectorType]] = {
-    "climkit": {
-        CONF_USERNAME: TextSelectorType.TEXT,
-        CONF_PASSWORD: TextSelectorType.PASSWORD,
-    },
+CREDENTIAL_FIELDS: dict[str, tuple[Field, ...]] = {
+    "climkit": (Field(CONF_USERNAME), Field(CONF_PASSWORD, secret=True)),
+    "locus": (
+        Field(CONF_CLIENT_ID),
+        Field(CONF_CLIENT_SECRET, secret=True),
+        Field(CONF_USERNAME, required=False),
+        Field(CONF_PASSWORD, secret=True, required=False),
+        Field(CONF_PARTNER_ID, number=True),
+    ),
+}
+# Fields given together or not at all (Locus: the password grant needs both; a
+# client-credentials API client needs neither).
+PAIRED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "locus": ((CONF_USERNAME, CONF_PASSWORD),),
 }
 
 _AUTOCOMPLETE = {CONF_USERNAME: "username", CONF_PASSWORD: "current-password"}
@@ -95,10 +125,24 @@ def _text(kind: TextSelectorType, key: str) -> TextSelector:
     return TextSelector(config)
 
 
+def _selector(field: Field) -> Any:
+    if field.number:
+        return NumberSelector(
+            NumberSelectorConfig(min=1, step=1, mode=NumberSelectorMode.BOX)
+        )
+    kind = TextSelectorType.PASSWORD if field.secret else TextSelectorType.TEXT
+    return _text(kind, field.key)
+
+
+def _marker(field: Field) -> Any:
+    if field.required:
+        return probatio.Required(field.key)
+    return probatio.Optional(field.key, default="")
+
+
 def _credentials_schema(provider_key: str, api_url: str) -> probatio.Schema:
     fields: dict[Any, Any] = {
-        probatio.Required(key): _text(kind, key)
-        for key, kind in CREDENTIAL_FIELDS[provider_key].items()
+        _marker(field): _selector(field) for field in CREDENTIAL_FIELDS[provider_key]
     }
     # Optional for scripts driving the flow over REST: left out, it means the default.
     fields[probatio.Optional(CONF_ADVANCED)] = section(
@@ -114,12 +158,24 @@ def _credentials_schema(provider_key: str, api_url: str) -> probatio.Schema:
     return probatio.Schema(fields)
 
 
-def _secret_keys(provider_key: str) -> list[str]:
-    return [
-        key
-        for key, kind in CREDENTIAL_FIELDS[provider_key].items()
-        if kind is TextSelectorType.PASSWORD
-    ]
+def _credentials(provider_key: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the cloud's credentials from a form: trimmed ids, integer numbers."""
+    credentials: dict[str, Any] = {}
+    for field in CREDENTIAL_FIELDS[provider_key]:
+        value = user_input.get(field.key, "")
+        if field.number:
+            value = int(value)
+        elif not field.secret:
+            value = str(value).strip()
+        credentials[field.key] = value
+    return credentials
+
+
+def _pairing_error(provider_key: str, credentials: Mapping[str, Any]) -> str | None:
+    for first, second in PAIRED_FIELDS.get(provider_key, ()):
+        if bool(credentials.get(first)) != bool(credentials.get(second)):
+            return "credentials_incomplete"
+    return None
 
 
 def _sites_schema(sites: tuple[Site, ...], chosen: list[str]) -> probatio.Schema:
@@ -163,7 +219,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         self, provider_key: str, data: Mapping[str, Any]
     ) -> dict[str, str]:
         """Sign in and list the sites; return form errors (empty on success)."""
-        if error := url_error(data[CONF_API_URL]):
+        if error := url_error(data[CONF_API_URL]) or _pairing_error(provider_key, data):
             return {"base": error}
         provider_class = PROVIDERS[provider_key]
         credentials = {key: data[key] for key in provider_class.credential_keys}
@@ -180,6 +236,11 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             self._sites = await provider.async_list_sites()
         except AuthError:
             return {"base": "invalid_auth"}
+        except RequestRejected as err:
+            _LOGGER.debug("%s refused the account: %s", provider_class.name, err)
+            if err.status in (403, 404):
+                return {"base": "not_permitted"}
+            return {"base": "cannot_connect"}
         except ProviderError as err:
             _LOGGER.debug("Validating %s failed: %s", provider_class.name, err)
             return {"base": "cannot_connect"}
@@ -204,6 +265,12 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for Climkit API credentials."""
         return await self._async_step_credentials("climkit", user_input)
 
+    async def async_step_locus(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for Locus Energy API credentials and the partner id."""
+        return await self._async_step_credentials("locus", user_input)
+
     async def _async_step_credentials(
         self, provider_key: str, user_input: dict[str, Any] | None
     ) -> ConfigFlowResult:
@@ -211,11 +278,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         provider_class = PROVIDERS[provider_key]
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {
-                key: value.strip() if key == CONF_USERNAME else value
-                for key, value in user_input.items()
-                if key != CONF_ADVANCED
-            }
+            data = _credentials(provider_key, user_input)
             advanced = user_input.get(CONF_ADVANCED) or {}
             data[CONF_API_URL] = str(
                 advanced.get(CONF_API_URL) or provider_class.default_url
@@ -298,7 +361,12 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the secrets again and check them."""
         entry = self._get_reauth_entry()
         provider_key = entry.data[CONF_PROVIDER]
-        secrets = _secret_keys(provider_key)
+        # The secrets the account uses: required ones, and optional ones it has.
+        secrets = [
+            field
+            for field in CREDENTIAL_FIELDS[provider_key]
+            if field.secret and (field.required or entry.data.get(field.key))
+        ]
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, **user_input}
@@ -313,10 +381,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=probatio.Schema(
-                {
-                    probatio.Required(key): _text(TextSelectorType.PASSWORD, key)
-                    for key in secrets
-                }
+                {probatio.Required(field.key): _selector(field) for field in secrets}
             ),
             description_placeholders={
                 "account": entry.title,

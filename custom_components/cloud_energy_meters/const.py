@@ -4,9 +4,12 @@ from datetime import timedelta
 from typing import Final
 
 DOMAIN: Final = "cloud_energy_meters"
+EVENT_ALERT: Final = "cloud_energy_meters_alert"
+"""Fired when a cloud reports that an alert opened or closed."""
 
 CONF_PROVIDER: Final = "provider"
 CONF_API_URL: Final = "api_url"
+CONF_PARTNER_ID: Final = "partner_id"
 CONF_ADVANCED: Final = "advanced"
 CONF_SITES: Final = "sites"
 CONF_KNOWN_SITES: Final = "known_sites"

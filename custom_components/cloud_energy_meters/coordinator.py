@@ -8,7 +8,7 @@ unavailable.
 """
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -43,11 +43,12 @@ from .const import (
     DEFAULT_UPDATE_INTERVAL,
     DISCOVERY_INTERVAL,
     DOMAIN,
+    EVENT_ALERT,
 )
-from .entity import expected_unique_ids
+from .entity import channel_unique_id, expected_unique_ids
 from .providers import PROVIDERS, Provider
 from .providers.errors import AuthError, CannotConnect, ProviderError, RateLimited
-from .providers.model import Channel, Inventory, Reading
+from .providers.model import Alert, Channel, Inventory, Reading
 from .statistics import ImportResult, async_import_series, series_for
 
 _LOGGER = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ _LOGGER = logging.getLogger(__name__)
 type CloudEnergyConfigEntry = ConfigEntry[CloudEnergyCoordinator]
 
 MIN_UPDATE_INTERVAL = timedelta(minutes=1)
+ALERT_MEMORY = timedelta(days=1)
 STORAGE_VERSION = 1
 
 
@@ -127,6 +129,8 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self._import_lock = asyncio.Lock()
         self._failing_imports: set[str] = set()
         self._import_paused = False
+        self.alerts: dict[str, Alert] = {}
+        self._alerts_read = False
         self._values_wanted = False
         self._apply_budget()
 
@@ -151,6 +155,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         if (inventory := self._restore(await self._store.async_load())) is not None:
             self.inventory = inventory
             self._apply_budget()
+            self._register_devices()
         else:
             await self._async_discover()
 
@@ -166,6 +171,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             inventory,
             sites=tuple(site for site in inventory.sites if site.id in chosen),
             channels=tuple(c for c in inventory.channels if c.site_id in chosen),
+            devices=tuple(d for d in inventory.devices if d.site_id in chosen),
         )
 
     async def _async_discover(self) -> None:
@@ -179,6 +185,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self._discovered_at = dt_util.utcnow()
         self._apply_budget()
         self._report_missing_sites()
+        self._register_devices()
         self._prune_registries()
         await self._store.async_save(inventory.as_dict())
 
@@ -202,9 +209,73 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             )
         return new
 
+    @property
+    def _site_ids_present(self) -> list[str]:
+        return [site.id for site in self.inventory.sites] if self.inventory else []
+
+    def _wanted_channels(self) -> list[Channel]:
+        """Return the channels whose entity is enabled (or will be, when created).
+
+        A disabled entity costs no request: some clouds need one per kind of field.
+        """
+        registry = er.async_get(self.hass)
+        entries = {
+            entry.unique_id: entry
+            for entry in er.async_entries_for_config_entry(
+                registry, self.config_entry.entry_id
+            )
+        }
+        wanted: list[Channel] = []
+        for channel in self.channels:
+            entry = entries.get(channel_unique_id(self.provider.key, channel))
+            if (entry is None and channel.common) or (
+                entry is not None and entry.disabled_by is None
+            ):
+                wanted.append(channel)
+        return wanted
+
+    def _register_devices(self) -> None:
+        """Register each site, then its equipment linked to its parent device.
+
+        Entities only name their device: what a device is comes from here, once.
+        """
+        assert self.inventory is not None
+        registry = dr.async_get(self.hass)
+        entry_id = self.config_entry.entry_id
+        ids: dict[str, str] = {}
+        for site in self.inventory.sites:
+            ids[site.id] = registry.async_get_or_create(
+                config_entry_id=entry_id,
+                identifiers={(DOMAIN, site.id)},
+                name=site.name,
+                manufacturer=self.provider.name,
+                model=site.model,
+                serial_number=site.reference,
+                configuration_url=site.configuration_url,
+            ).id
+        pending = list(self.inventory.devices)
+        while pending:
+            ready = [d for d in pending if (d.parent_id or d.site_id) in ids]
+            if not ready:  # a parent that is not listed: link to the site instead
+                ready = [replace(pending[0], parent_id=None)]
+                pending[0] = ready[0]
+            for device in ready:
+                pending.remove(device)
+                ids[device.id] = registry.async_get_or_create(
+                    config_entry_id=entry_id,
+                    identifiers={(DOMAIN, device.id)},
+                    name=device.name,
+                    manufacturer=device.manufacturer or self.provider.name,
+                    model=device.model,
+                    serial_number=device.serial_number,
+                    via_device_id=ids[device.parent_id or device.site_id],
+                ).id
+
     def _apply_budget(self) -> None:
         """Keep polling within the rate budget, whatever interval the user asked."""
-        cost = self.provider.refresh_cost(self.channels)
+        cost = self.provider.refresh_cost(
+            self._wanted_channels(), self._site_ids_present
+        )
         self.minimum_interval = minimum_interval(type(self.provider), cost)
         wanted = timedelta(
             minutes=self.config_entry.options.get(
@@ -246,37 +317,49 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
     def _prune_registries(self) -> None:
         """Remove entities and devices that are gone; keep them through one glitch.
 
-        A site the user no longer chose goes at once. What the cloud stopped listing
-        goes when two discoveries in a row miss it, so one incomplete answer never
-        costs people their entity customisations.
+        Whatever belongs to a site the user no longer chose goes at once. What the
+        cloud stopped listing goes when two discoveries in a row miss it, so one
+        incomplete answer never costs people their entity customisations.
         """
         assert self.inventory is not None
         entry_id = self.config_entry.entry_id
         chosen = set(self.site_ids)
         keep = expected_unique_ids(self.provider.key, self.inventory)
-        sites = {(DOMAIN, site.id) for site in self.inventory.sites}
+        listed = {(DOMAIN, site.id) for site in self.inventory.sites} | {
+            (DOMAIN, device.id) for device in self.inventory.devices
+        }
         entities = er.async_get(self.hass)
         devices = dr.async_get(self.hass)
+
+        def declined(device_id: str | None) -> bool:
+            """Tell whether a device belongs to a site the user no longer chose."""
+            for _ in range(10):  # follow the links up to the site's device
+                device = devices.async_get(device_id) if device_id else None
+                if not isinstance(device, dr.DeviceEntry):
+                    return False
+                if device.via_device_id is None:
+                    return not {ident for _, ident in device.identifiers} & chosen
+                device_id = device.via_device_id
+            return False
+
         missing: set[str] = set()
         for entity in er.async_entries_for_config_entry(entities, entry_id):
             if entity.unique_id in keep:
                 continue
-            device = devices.async_get(entity.device_id) if entity.device_id else None
-            declined = (
-                device is not None
-                and not {site for _, site in device.identifiers} & chosen
-            )
-            if declined or entity.unique_id in self._missing:
+            if declined(entity.device_id) or entity.unique_id in self._missing:
                 _LOGGER.debug("Removing %s: its channel is gone", entity.entity_id)
                 entities.async_remove(entity.entity_id)
             else:
                 missing.add(entity.unique_id)
-        for device in dr.async_entries_for_config_entry(devices, entry_id):
-            if device.identifiers & sites:
-                continue
-            declined = not {site for _, site in device.identifiers} & chosen
-            if declined or device.id in self._missing:
-                _LOGGER.debug("Removing device %s: its site is gone", device.name)
+        stale = [
+            device
+            for device in dr.async_entries_for_config_entry(devices, entry_id)
+            if not device.identifiers & listed
+        ]
+        for device in stale:
+            if declined(device.id) or device.id in self._missing:
+                missing.discard(device.id)
+                _LOGGER.debug("Removing device %s: it is gone", device.name)
                 devices.async_remove_device(device.id)
             else:
                 missing.add(device.id)
@@ -299,11 +382,67 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         ):
             await self._async_discover()
         with provider_errors():
-            latest = await self.provider.async_latest(self.channels)
+            latest = await self.provider.async_latest(
+                self._wanted_channels(), self._site_ids_present
+            )
         if latest.gone:
             # A meter or sensor vanished: list the account again at the next refresh.
             self._discovered_at = None
+        self._apply_alerts(latest.alerts)
         return latest.readings
+
+    def _apply_alerts(self, alerts: Iterable[Alert]) -> None:
+        """Track open alerts; tell automations when one opens or closes.
+
+        The first read only learns what is open: a restart must not announce every
+        alert again. Closed alerts are remembered for a day, so one the cloud sends
+        twice is not announced twice.
+        """
+        for alert in alerts:
+            before = self.alerts.get(alert.id)
+            self.alerts[alert.id] = alert
+            if not self._alerts_read:
+                continue
+            if before is None:
+                self._fire_alert(alert, opened=True)
+                if not alert.open:
+                    self._fire_alert(alert, opened=False)
+            elif before.open and not alert.open:
+                self._fire_alert(alert, opened=False)
+        self._alerts_read = True
+        horizon = dt_util.utcnow() - ALERT_MEMORY
+        self.alerts = {
+            key: alert
+            for key, alert in self.alerts.items()
+            if alert.end is None or alert.end > horizon
+        }
+
+    def _fire_alert(self, alert: Alert, *, opened: bool) -> None:
+        inventory = self.inventory
+        site = inventory.site(alert.site_id) if inventory else None
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, alert.device_id), self.config_entry.entry_id
+        )
+        self.hass.bus.async_fire(
+            EVENT_ALERT,
+            {
+                "entry_id": self.config_entry.entry_id,
+                "alert_id": alert.id,
+                "state": "opened" if opened else "closed",
+                "opened": opened,
+                "component_id": alert.source_id,
+                "component_name": alert.device_name,
+                "device_id": device.id if device else None,
+                "site_id": alert.site_id,
+                "site_name": site.name if site else None,
+                "alert_type": alert.type,
+                "priority": alert.priority,
+                "start": alert.start.isoformat(),
+                "end": alert.end.isoformat() if alert.end else None,
+                "description": alert.description,
+                "details": alert.details,
+            },
+        )
 
     @callback
     def async_start(self) -> None:

@@ -47,6 +47,12 @@ async def async_get_config_entry_diagnostics(
                 ),
             },
             "sites": [asdict(site) for site in inventory.sites] if inventory else [],
+            "devices": [asdict(device) for device in inventory.devices]
+            if inventory
+            else [],
+            "open_alerts": [
+                asdict(alert) for alert in coordinator.alerts.values() if alert.open
+            ],
             "channels": [
                 {
                     **asdict(channel),

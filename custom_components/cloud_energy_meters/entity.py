@@ -1,4 +1,4 @@
-"""Base entity: one device per site, unique ids made of the cloud's own ids."""
+"""Base entity: it belongs to a site's device or to one of its equipment devices."""
 
 from typing import TYPE_CHECKING
 
@@ -6,12 +6,13 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .providers.model import Channel, Inventory, Site
+from .providers.model import Channel, Device, Inventory, Site
 
 if TYPE_CHECKING:
     from .coordinator import CloudEnergyCoordinator
 
 ADDRESS_KEY = "address"
+PROBLEM_KEY = "problem"
 
 
 def channel_unique_id(provider_key: str, channel: Channel) -> str:
@@ -24,10 +25,16 @@ def site_unique_id(provider_key: str, site: Site, what: str) -> str:
     return f"{provider_key}:{site.id}:{what}"
 
 
+def device_unique_id(provider_key: str, device: Device, what: str) -> str:
+    """Return the unique id of an equipment entity (its problem state, say)."""
+    return f"{provider_key}:{device.id}:{what}"
+
+
 def expected_unique_ids(provider_key: str, inventory: Inventory) -> set[str]:
     """Return every unique id the platforms create for this inventory.
 
-    Entities of the entry outside this set belong to channels or sites that are gone.
+    Entities of the entry outside this set belong to channels, equipment or sites that
+    are gone.
     """
     ids = {channel_unique_id(provider_key, channel) for channel in inventory.channels}
     ids.update(
@@ -35,31 +42,33 @@ def expected_unique_ids(provider_key: str, inventory: Inventory) -> set[str]:
         for site in inventory.sites
         if site.address
     )
+    ids.update(
+        device_unique_id(provider_key, device, PROBLEM_KEY)
+        for device in inventory.devices
+        if device.alerts
+    )
     return ids
 
 
-def site_device_info(manufacturer: str, site: Site) -> DeviceInfo:
-    """Describe a site's device; it is identified by the cloud's site id."""
-    return DeviceInfo(
-        identifiers={(DOMAIN, site.id)},
-        name=site.name,
-        manufacturer=manufacturer,
-        model=site.model,
-        serial_number=site.reference,
-        configuration_url=site.configuration_url,
-    )
+def device_key(channel: Channel) -> str:
+    """Return the identifier of the device a channel's entity belongs to."""
+    return channel.device_id or channel.site_id
 
 
 class CloudEnergyEntity(CoordinatorEntity["CloudEnergyCoordinator"]):
-    """An entity of one site of a cloud account."""
+    """An entity of a site, or of a piece of equipment of a site.
+
+    Devices are registered by the coordinator at discovery (sites first, then their
+    equipment linked to its parent), so an entity only names its device.
+    """
 
     _attr_has_entity_name = True
 
     def __init__(
-        self, coordinator: CloudEnergyCoordinator, site: Site, unique_id: str
+        self, coordinator: CloudEnergyCoordinator, device: str, unique_id: str
     ) -> None:
-        """Attach the entity to its site's device."""
+        """Attach the entity to its device (a site id or an equipment key)."""
         super().__init__(coordinator)
-        self.site_id = site.id
+        self.device_key = device
         self._attr_unique_id = unique_id
-        self._attr_device_info = site_device_info(coordinator.provider.name, site)
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, device)})

@@ -1,5 +1,6 @@
 """Sensors: one per channel, described from what the channel is, in one table."""
 
+from datetime import date
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -18,6 +19,7 @@ from .entity import (
     ADDRESS_KEY,
     CloudEnergyEntity,
     channel_unique_id,
+    device_key,
     expected_unique_ids,
     site_unique_id,
 )
@@ -43,6 +45,7 @@ DEVICE_CLASSES: dict[Quantity, SensorDeviceClass] = {
     Quantity.APPARENT_POWER: SensorDeviceClass.APPARENT_POWER,
     Quantity.REACTIVE_POWER: SensorDeviceClass.REACTIVE_POWER,
     Quantity.IRRADIANCE: SensorDeviceClass.IRRADIANCE,
+    Quantity.DATE: SensorDeviceClass.DATE,
 }
 
 # A register only grows (the Energy dashboard accepts it as a meter); an interval amount
@@ -51,6 +54,7 @@ STATE_CLASSES: dict[Kind, SensorStateClass | None] = {
     Kind.REGISTER: SensorStateClass.TOTAL_INCREASING,
     Kind.INTERVAL: None,
     Kind.INSTANT: SensorStateClass.MEASUREMENT,
+    Kind.FACT: None,
 }
 
 PRECISIONS: dict[str, int] = {
@@ -64,13 +68,19 @@ PRECISIONS: dict[str, int] = {
 
 def describe(channel: Channel) -> SensorEntityDescription:
     """Return how Home Assistant shows a channel."""
+    numeric = channel.quantity not in (Quantity.DATE, Quantity.TEXT)
     return SensorEntityDescription(
         key=channel.key,
         translation_key=None if channel.label is None else str(channel.label),
         device_class=DEVICE_CLASSES.get(channel.quantity),
-        state_class=STATE_CLASSES[channel.kind],
+        state_class=STATE_CLASSES[channel.kind] if numeric else None,
         native_unit_of_measurement=str(channel.unit) or None,
-        suggested_display_precision=PRECISIONS.get(channel.unit, 1),
+        suggested_display_precision=PRECISIONS.get(channel.unit, 1)
+        if numeric
+        else None,
+        entity_category=EntityCategory.DIAGNOSTIC
+        if channel.kind is Kind.FACT
+        else None,
         entity_registry_enabled_default=channel.common,
     )
 
@@ -92,7 +102,6 @@ async def async_setup_entry(
         known.intersection_update(
             expected_unique_ids(coordinator.provider.key, inventory)
         )
-        sites = {site.id: site for site in inventory.sites}
         new: list[SensorEntity] = [
             AddressSensor(coordinator, site)
             for site in inventory.sites
@@ -100,10 +109,9 @@ async def async_setup_entry(
             and site_unique_id(coordinator.provider.key, site, ADDRESS_KEY) not in known
         ]
         new.extend(
-            ChannelSensor(coordinator, sites[channel.site_id], channel)
+            ChannelSensor(coordinator, channel)
             for channel in inventory.channels
-            if channel.site_id in sites
-            and channel_unique_id(coordinator.provider.key, channel) not in known
+            if channel_unique_id(coordinator.provider.key, channel) not in known
         )
         known.update(entity.unique_id for entity in new if entity.unique_id)
         if new:
@@ -114,14 +122,14 @@ async def async_setup_entry(
 
 
 class ChannelSensor(CloudEnergyEntity, SensorEntity):
-    """The latest value of one channel: a register, an interval amount, a measurement."""
+    """The latest value of one channel: a register, an amount, a measurement, a fact."""
 
-    def __init__(
-        self, coordinator: CloudEnergyCoordinator, site: Site, channel: Channel
-    ) -> None:
+    def __init__(self, coordinator: CloudEnergyCoordinator, channel: Channel) -> None:
         """Describe the entity from its channel."""
         super().__init__(
-            coordinator, site, channel_unique_id(coordinator.provider.key, channel)
+            coordinator,
+            device_key(channel),
+            channel_unique_id(coordinator.provider.key, channel),
         )
         self.channel = channel
         self.entity_description = describe(channel)
@@ -131,8 +139,12 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
             self._attr_translation_placeholders = {"source": channel.source or ""}
 
     @property
-    def native_value(self) -> StateType:
+    def native_value(self) -> StateType | date:
         """Return the channel's latest value (unknown when the cloud has none)."""
+        if self.channel.kind is Kind.FACT:
+            if self.channel.quantity is Quantity.DATE:
+                return date.fromisoformat(str(self.channel.fact))
+            return self.channel.fact
         reading = self.coordinator.data.get(self.channel.key)
         return None if reading is None else reading.value
 
@@ -159,9 +171,10 @@ class AddressSensor(CloudEnergyEntity, SensorEntity):
         """Attach the address to the site's device."""
         super().__init__(
             coordinator,
-            site,
+            site.id,
             site_unique_id(coordinator.provider.key, site, ADDRESS_KEY),
         )
+        self.site_id = site.id
 
     @property
     def native_value(self) -> str | None:

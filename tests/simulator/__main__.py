@@ -11,6 +11,7 @@ import contextlib
 from datetime import timedelta
 import signal
 
+from . import locus
 from .app import Simulator
 from .climkit import DEMO_PASSWORD, DEMO_USERNAME
 
@@ -34,6 +35,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=900.0,
         help="Climkit: access token lifetime in seconds",
     )
+    parser.add_argument(
+        "--locus-concurrency",
+        type=int,
+        default=1,
+        help="Locus: requests one account may have in progress (0 = unlimited)",
+    )
+    parser.add_argument(
+        "--locus-token-lifetime",
+        type=float,
+        default=3600.0,
+        help="Locus: access token lifetime in seconds",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,9 +55,17 @@ async def serve(args: argparse.Namespace) -> None:
     sim = Simulator()
     sim.climkit.min_interval = args.rate
     sim.climkit.token_lifetime = timedelta(seconds=args.token_lifetime)
+    sim.locus.max_concurrency = args.locus_concurrency
+    sim.locus.token_lifetime = timedelta(seconds=args.locus_token_lifetime)
     await sim.start(host=args.host, port=args.port)
     print(  # noqa: T201
         f"Climkit: {sim.url('climkit')}  username={DEMO_USERNAME} password={DEMO_PASSWORD}",
+        flush=True,
+    )
+    print(  # noqa: T201
+        f"Locus Energy: {sim.url('locus')}  client_id={locus.DEMO_CLIENT_ID} "
+        f"client_secret={locus.DEMO_CLIENT_SECRET} username={locus.DEMO_USERNAME} "
+        f"password={locus.DEMO_PASSWORD} partner_id={locus.DEMO_PARTNER_ID}",
         flush=True,
     )
     stop = asyncio.Event()

@@ -19,11 +19,15 @@ from aiohttp import web
 from .climkit import ClimkitCloud
 from .clock import Now, utc_now
 from .faults import Faults
-from .requestlog import ACCOUNT, ARRIVAL, RequestRecord, mask_secrets
+from .locus import LocusCloud
+from .requestlog import ACCOUNT, ARRIVAL, MASK, RequestRecord, mask_secrets
 
 _LOGGER = logging.getLogger(__name__)
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Secrets beyond requestlog.SECRET_KEYS: Locus's refresh tokens are credentials too.
+EXTRA_SECRET_KEYS = frozenset({"refresh_token"})
 
 
 class Cloud(Protocol):
@@ -37,6 +41,22 @@ class Cloud(Protocol):
         ...
 
 
+class RootRoutes(Protocol):
+    """A cloud that also serves paths at the server root, outside its prefix.
+
+    Locus clients derive the token URL from the API URL's origin
+    (``/oauth/token``), so that path belongs to Locus although it lies outside
+    ``/locus/v3``; the log attributes it to the cloud by ``root_paths``.
+    """
+
+    name: str
+    root_paths: tuple[str, ...]
+
+    def add_root_routes(self, app: web.Application) -> None:
+        """Add the cloud's root routes to the root application."""
+        ...
+
+
 class Simulator:
     """All simulated clouds behind one HTTP server, plus the knobs tests turn."""
 
@@ -46,7 +66,12 @@ class Simulator:
         self.log: list[RequestRecord] = []
         self.faults = Faults()
         self.climkit = ClimkitCloud(now=self._now, faults=self.faults)
-        self._clouds: dict[str, Cloud] = {self.climkit.name: self.climkit}
+        self.locus = LocusCloud(now=self._now, faults=self.faults)
+        self._clouds: dict[str, Cloud] = {
+            self.climkit.name: self.climkit,
+            self.locus.name: self.locus,
+        }
+        self._root_clouds: list[RootRoutes] = [self.locus]
         self._runner: web.AppRunner | None = None
         self._base: str | None = None
 
@@ -105,6 +130,8 @@ class Simulator:
         app = web.Application(middlewares=[self._middleware])
         for cloud in self._clouds.values():
             app.add_subapp(cloud.prefix, cloud.build_app())
+        for root_cloud in self._root_clouds:
+            root_cloud.add_root_routes(app)
         return app
 
     @web.middleware
@@ -140,19 +167,38 @@ class Simulator:
                 cloud=cloud,
                 method=request.method,
                 path=path,
-                query=dict(request.query),
-                body=mask_secrets(await _read_body(request)),
+                query=_mask(dict(request.query)),
+                body=_mask(await _read_body(request)),
                 account=request.get(ACCOUNT),
                 status=status,
             )
         )
 
     def _split_path(self, path: str) -> tuple[str | None, str]:
-        """Return (cloud name, path below its prefix), or (None, path) when unrouted."""
+        """Return (cloud name, path below its prefix), or (None, path) when unrouted.
+
+        A cloud's root paths (Locus's /oauth/token) are logged as they are.
+        """
+        for root_cloud in self._root_clouds:
+            if path in root_cloud.root_paths:
+                return root_cloud.name, path
         for cloud in self._clouds.values():
             if path == cloud.prefix or path.startswith(f"{cloud.prefix}/"):
                 return cloud.name, path[len(cloud.prefix) :] or "/"
         return None, path
+
+
+def _mask(value: Any) -> Any:
+    """Mask every secret of a logged body or query, the cloud-specific ones included."""
+    masked = mask_secrets(value)
+    if isinstance(masked, dict):
+        return {
+            key: MASK if key in EXTRA_SECRET_KEYS else _mask(item)
+            for key, item in masked.items()
+        }
+    if isinstance(masked, list):
+        return [_mask(item) for item in masked]
+    return masked
 
 
 def _allow_header(err: web.HTTPException) -> dict[str, str]:

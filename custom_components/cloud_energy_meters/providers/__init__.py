@@ -5,10 +5,11 @@ its own, and its tests run against the simulator without Home Assistant.
 """
 
 from .climkit import ClimkitProvider
+from .locus import LocusProvider
 from .provider import AccountState, Provider
 
 PROVIDERS: dict[str, type[Provider]] = {
-    provider.key: provider for provider in (ClimkitProvider,)
+    provider.key: provider for provider in (ClimkitProvider, LocusProvider)
 }
 """Provider key (as in config entries and statistic ids) → provider class."""
 

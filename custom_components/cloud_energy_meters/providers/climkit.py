@@ -359,7 +359,7 @@ class ClimkitProvider(Provider):
     key = "climkit"
     name = "Climkit"
     default_url = API_URL
-    policy = RatePolicy(min_interval=1.0, default_retry_after=1.0)
+    policy = RatePolicy(min_interval=1.0, default_retry_after=1.0, request_seconds=0.1)
     credential_keys = ("username", "password")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -526,13 +526,17 @@ class ClimkitProvider(Provider):
             listed=listed,
         )
 
-    def refresh_cost(self, channels: Sequence[Channel]) -> int:
+    def refresh_cost(
+        self, channels: Sequence[Channel], sites: Sequence[str] = ()
+    ) -> int:
         """One request per meter endpoint, site type and sensor the channels need."""
         return len({channel.ref[:3] for channel in channels})
 
     # Latest values --------------------------------------------------------------------
 
-    async def async_latest(self, channels: Sequence[Channel]) -> Latest:
+    async def async_latest(
+        self, channels: Sequence[Channel], sites: Sequence[str] = ()
+    ) -> Latest:
         """Fetch each endpoint the channels need once and read its last row.
 
         A meter, sensor or site the cloud answers "not found" for is reported gone;

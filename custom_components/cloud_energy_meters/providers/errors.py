@@ -33,10 +33,11 @@ class RequestRejected(ProviderError):
     asked again in smaller pieces, a malformed answer cannot.
     """
 
-    def __init__(self, message: str, status: int) -> None:
-        """Keep the HTTP status."""
+    def __init__(self, message: str, status: int, detail: str = "") -> None:
+        """Keep the HTTP status and the cloud's own short message (an error code)."""
         super().__init__(message)
         self.status = status
+        self.detail = detail
 
 
 class InvalidResponse(ProviderError):

@@ -31,6 +31,8 @@ class Quantity(StrEnum):
     APPARENT_POWER = "apparent_power"
     REACTIVE_POWER = "reactive_power"
     IRRADIANCE = "irradiance"
+    DATE = "date"
+    TEXT = "text"
     OTHER = "other"
 
 
@@ -43,6 +45,8 @@ class Kind(StrEnum):
     """An amount accumulated over one interval (kWh in 15 minutes)."""
     INSTANT = "instant"
     """A measurement at one instant (°C, W)."""
+    FACT = "fact"
+    """Something the cloud states about a site (its installer, its size): no history."""
 
 
 class Role(StrEnum):
@@ -109,6 +113,31 @@ class Label(StrEnum):
     SITE_SELF_CONSUMPTION = "site_self_consumption"
     SITE_BATTERY_CHARGE = "site_battery_charge"
     SITE_BATTERY_DISCHARGE = "site_battery_discharge"
+    POWER = "power"
+    ENERGY = "energy"
+    PHASE_POWER_A = "phase_power_a"
+    PHASE_POWER_B = "phase_power_b"
+    PHASE_POWER_C = "phase_power_c"
+    CURRENT = "current"
+    FREQUENCY = "frequency"
+    POWER_FACTOR = "power_factor"
+    VOLTAGE_LINE = "voltage_line"
+    VOLTAGE_PHASE = "voltage_phase"
+    APPARENT_POWER = "apparent_power"
+    REACTIVE_POWER = "reactive_power"
+    IRRADIANCE = "irradiance"
+    AMBIENT_TEMPERATURE = "ambient_temperature"
+    MODELED_POWER = "modeled_power"
+    MODELED_ENERGY = "modeled_energy"
+    SITE_POWER = "site_power"
+    SITE_ENERGY = "site_energy"
+    SITE_MODELED_POWER = "site_modeled_power"
+    SITE_MODELED_ENERGY = "site_modeled_energy"
+    SYSTEM_SIZE = "system_size"
+    INSTALLER = "installer"
+    INSTALL_DATE = "install_date"
+    PTO_DATE = "pto_date"
+    STARTUP_DATE = "startup_date"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +159,49 @@ class Site:
     reference: str | None = None
     model: str | None = None
     configuration_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A monitored piece of equipment of a site (a meter, an inverter …).
+
+    It becomes a device of its own, linked to its parent (another device, or the site
+    when `parent_id` is None). `id` is unique within the account and never equal to a
+    site id. `alerts` says whether the cloud reports problems for it.
+    """
+
+    id: str
+    site_id: str
+    name: str
+    parent_id: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    kind: str | None = None
+    alerts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A problem the cloud reports on a device: open while `end` is None."""
+
+    id: str
+    site_id: str
+    device_id: str
+    device_name: str
+    source_id: str
+    """The cloud's own id of the equipment (the component id at Locus)."""
+    type: str
+    priority: str
+    start: datetime
+    end: datetime | None = None
+    description: str | None = None
+    details: str | None = None
+
+    @property
+    def open(self) -> bool:
+        """Tell whether the problem is still there."""
+        return self.end is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +229,10 @@ class Channel:
     history: bool = False
     statistic: str | None = None
     common: bool = True
+    device_id: str | None = None
+    """The device the channel belongs to, when not the site itself."""
+    fact: str | float | None = None
+    """The value of a FACT channel, known from discovery: no request reads it."""
     attributes: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     ref: tuple[str, ...] = ()
     """Where the provider finds the values (endpoint, ids, field): opaque above it."""
@@ -185,6 +261,8 @@ class Latest:
 
     readings: Mapping[str, Reading]
     gone: frozenset[str] = frozenset()
+    alerts: tuple[Alert, ...] = ()
+    """Alerts that changed since the previous read (on the first read: all known)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +286,7 @@ class Inventory:
     sites: tuple[Site, ...]
     channels: tuple[Channel, ...]
     listed: tuple[str, ...] = ()
+    devices: tuple[Device, ...] = ()
 
     def site(self, site_id: str) -> Site | None:
         """Return the site with this id, if the account still has it."""
@@ -237,4 +316,5 @@ class Inventory:
                 for channel in data["channels"]
             ),
             listed=tuple(data.get("listed", ())),
+            devices=tuple(Device(**device) for device in data.get("devices", ())),
         )

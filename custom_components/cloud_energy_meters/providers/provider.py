@@ -77,11 +77,14 @@ class Provider(ABC):
         """
 
     @abstractmethod
-    async def async_latest(self, channels: Sequence[Channel]) -> Latest:
+    async def async_latest(
+        self, channels: Sequence[Channel], sites: Sequence[str] = ()
+    ) -> Latest:
         """Return the latest value of each channel that has one, by channel key.
 
         A meter or sensor the cloud no longer knows does not fail the others: its
-        channels are reported `gone`.
+        channels are reported `gone`. Clouds that report problems also return the
+        alerts of `sites` that changed since the previous call.
         """
 
     @abstractmethod
@@ -95,5 +98,7 @@ class Provider(ABC):
         """
 
     @abstractmethod
-    def refresh_cost(self, channels: Sequence[Channel]) -> int:
-        """Return how many requests one `async_latest` of these channels sends."""
+    def refresh_cost(
+        self, channels: Sequence[Channel], sites: Sequence[str] = ()
+    ) -> int:
+        """Return how many requests one `async_latest` of these sends."""

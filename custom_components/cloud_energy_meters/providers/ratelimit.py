@@ -41,12 +41,14 @@ class RatePolicy:
     budgets: tuple[Budget, ...] = ()
     default_retry_after: float = 1.0
     max_wait: float = 120.0
+    request_seconds: float = 0.0
+    """How long one request typically takes: what paces a one-at-a-time cloud."""
 
     def seconds_for(self, requests: int) -> float:
         """Return the least time `requests` requests take under this policy."""
-        seconds = 0.0
+        seconds = requests * self.request_seconds
         if self.min_interval:  # the limiter spaces requests only when asked to
-            seconds = max(0, requests - 1) * (self.min_interval + SPACING_MARGIN)
+            seconds += max(0, requests - 1) * (self.min_interval + SPACING_MARGIN)
         for budget in self.budgets:
             if requests > budget.count:
                 # Request number n (from 0) waits for n // count whole periods.

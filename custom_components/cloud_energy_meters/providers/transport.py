@@ -187,8 +187,9 @@ class Transport:
             raise CannotConnect(f"{self.name} failed on its side ({status} on {path})")
         if 300 <= status < 400:
             raise InvalidResponse(f"{self.name} redirected {path} ({status})")
+        detail = _message_of(body)
         raise RequestRejected(
-            f"{self.name} rejected {path} ({status}): {_message_of(body)}", status
+            f"{self.name} rejected {path} ({status}): {detail}", status, detail
         )
 
     async def request_json(
