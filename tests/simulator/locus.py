@@ -1131,7 +1131,7 @@ def _cloud(site_id: int, k: int) -> float:
     """
     (day_draw,) = _uniforms(f"sky|{site_id}|{k // PER_DAY}", 1)
     (draw,) = _uniforms(f"sky|{site_id}|{k}", 1)
-    clearness = 0.3 + 0.7 * day_draw**0.35
+    clearness = 0.3 + 0.7 * math.pow(day_draw, 0.35)
     return min(1.0, clearness * (0.8 + 0.25 * draw))
 
 
@@ -1566,7 +1566,15 @@ type Endpoint = Callable[[web.Request, _Access], Any]
 
 @dataclass(eq=False)
 class LocusCloud:
-    """The Locus Energy cloud: accounts, tokens, knobs, HTTP handlers and ground truth."""
+    """The Locus Energy cloud: accounts, tokens, knobs, HTTP handlers and ground truth.
+
+    Knobs are plain attributes (token and refresh lifetimes, rotation,
+    concurrency, processing delay, Retry-After, publication delay, the
+    ``clients``/``users`` credential maps and who may read which partner)
+    plus the methods below. A client missing from ``client_grants`` may use
+    the password and refresh_token grants; one missing from
+    ``client_partners`` reads no partner with client credentials.
+    """
 
     now: Now
     faults: Faults
@@ -1580,7 +1588,6 @@ class LocusCloud:
     processing_delay: float = 0.0
     retry_after: int | None = None
     publication_delay: timedelta = timedelta(0)
-    sites: tuple[SimSite, ...] = SITES
     clients: dict[str, str] = field(
         default_factory=lambda: {
             DEMO_CLIENT_ID: DEMO_CLIENT_SECRET,
@@ -1647,8 +1654,8 @@ class LocusCloud:
         """Withhold intervals starting in [start, end) until ``release_late``.
 
         ``component_id`` None withholds every component and site; a PV meter's
-        window also withholds its site's measured values (the site waits for
-        all its meters).
+        window also withholds its site's intervals (a site is published once
+        all its meters are); an inverter's only withholds the inverter.
         """
         self._late.append(
             _LateWindow(
@@ -1715,6 +1722,11 @@ class LocusCloud:
             self._closed[alert_id] = when
 
     # ------------------------------------------------------------------ ground truth
+
+    @property
+    def sites(self) -> tuple[SimSite, ...]:
+        """Every site of every partner (the hierarchy is fixed)."""
+        return SITES
 
     def site(self, site_id: int) -> SimSite:
         """Return a site by id (KeyError for a wrong id)."""
