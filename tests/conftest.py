@@ -28,11 +28,18 @@ from custom_components.cloud_energy_meters.const import (
 )
 from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
 from custom_components.cloud_energy_meters.providers.ratelimit import RatePolicy
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, Platform
 from homeassistant.core import HomeAssistant
 
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITES
+from .simulator.locus import (
+    DEMO_CLIENT_ID as LOCUS_CLIENT_ID,
+    DEMO_CLIENT_SECRET as LOCUS_CLIENT_SECRET,
+    DEMO_PARTNER_ID as LOCUS_PARTNER_ID,
+    DEMO_PASSWORD as LOCUS_PASSWORD,
+    DEMO_USERNAME as LOCUS_USERNAME,
+)
 
 SITE_IDS = [site.id for site in SITES]
 
@@ -75,6 +82,14 @@ def entity_registry_enabled_by_default() -> Iterator[None]:
         return_value=True,
         new_callable=PropertyMock,
     ):
+        yield
+
+
+@pytest.fixture
+def only_platform(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Load one entity platform (snapshot_platform wants one); default: sensor."""
+    platform = getattr(request, "param", Platform.SENSOR)
+    with patch("custom_components.cloud_energy_meters.PLATFORMS", [platform]):
         yield
 
 
@@ -132,6 +147,51 @@ def climkit_entry_for(
 def climkit_entry(simulator: Simulator) -> MockConfigEntry:
     """Return a Climkit entry of the demo account with all three sites."""
     return climkit_entry_for(simulator)
+
+
+LOCUS_SMALL_SITES = ["3393701", "3393702"]
+
+
+def locus_entry_for(
+    simulator: Simulator,
+    *,
+    client_id: str = LOCUS_CLIENT_ID,
+    client_secret: str = LOCUS_CLIENT_SECRET,
+    username: str = LOCUS_USERNAME,
+    password: str = LOCUS_PASSWORD,
+    partner_id: int = LOCUS_PARTNER_ID,
+    sites: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+    unique_id: str | None = None,
+) -> MockConfigEntry:
+    """Return a Locus entry of an account of the simulator (not yet added)."""
+    who = (username or client_id).casefold()
+    chosen = LOCUS_SMALL_SITES if sites is None else sites
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Locus Energy {who}",
+        unique_id=unique_id or f"locus_{partner_id}:{who}",
+        data={
+            CONF_PROVIDER: "locus",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            CONF_USERNAME: username,
+            CONF_PASSWORD: password,
+            "partner_id": partner_id,
+            CONF_API_URL: simulator.url("locus"),
+            CONF_SITES: chosen,
+            CONF_KNOWN_SITES: [
+                str(site.id) for site in simulator.locus.sites_of(partner_id)
+            ],
+        },
+        options={CONF_BACKFILL_DAYS: 3} if options is None else options,
+    )
+
+
+@pytest.fixture
+def locus_entry(simulator: Simulator) -> MockConfigEntry:
+    """Return a Locus entry of the demo account with the two small sites."""
+    return locus_entry_for(simulator)
 
 
 type SetupEntry = Callable[[MockConfigEntry], Awaitable[bool]]

@@ -22,7 +22,7 @@ NOW = datetime(2026, 11, 20, 10, 7, tzinfo=UTC)
 
 
 @pytest.mark.freeze_time(NOW)
-@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "only_platform")
 async def test_entities_snapshot(
     hass: HomeAssistant,
     simulator: Simulator,

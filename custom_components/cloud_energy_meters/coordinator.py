@@ -253,6 +253,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 serial_number=site.reference,
                 configuration_url=site.configuration_url,
             ).id
+        site_names = {site.id: site.name for site in self.inventory.sites}
         pending = list(self.inventory.devices)
         while pending:
             ready = [d for d in pending if (d.parent_id or d.site_id) in ids]
@@ -264,7 +265,9 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 ids[device.id] = registry.async_get_or_create(
                     config_entry_id=entry_id,
                     identifiers={(DOMAIN, device.id)},
-                    name=device.name,
+                    # Equipment names repeat from site to site ("PV Meter"): the
+                    # site's name makes devices and entity ids tell them apart.
+                    name=f"{site_names[device.site_id]} {device.name}",
                     manufacturer=device.manufacturer or self.provider.name,
                     model=device.model,
                     serial_number=device.serial_number,

@@ -1,8 +1,8 @@
-"""Fixtures for provider tests: an HTTP session, Climkit providers, a stub server.
+"""Fixtures for provider tests: an HTTP session, Climkit and Locus providers, a stub.
 
 Providers are built directly on an aiohttp session, without Home Assistant. The
-simulator (tests/simulator) plays Climkit; `StubServer` answers whatever a test
-programs, for payloads and statuses the simulator never produces.
+simulator (tests/simulator) plays Climkit and Locus Energy; `StubServer` answers
+whatever a test programs, for payloads and statuses the simulator never produces.
 """
 
 import asyncio
@@ -16,6 +16,7 @@ from aiohttp import ClientSession, web
 import pytest
 
 from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
+from custom_components.cloud_energy_meters.providers.locus import LocusProvider
 from custom_components.cloud_energy_meters.providers.model import Interval
 from custom_components.cloud_energy_meters.providers.provider import AccountState
 from custom_components.cloud_energy_meters.providers.ratelimit import RateLimiter
@@ -23,6 +24,15 @@ from custom_components.cloud_energy_meters.providers.tokens import TokenCache
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME
 from tests.simulator.clock import FakeClock
+from tests.simulator.locus import (
+    CC_CLIENT_ID,
+    CC_CLIENT_SECRET,
+    DEMO_CLIENT_ID as LOCUS_CLIENT_ID,
+    DEMO_CLIENT_SECRET as LOCUS_CLIENT_SECRET,
+    DEMO_PARTNER_ID as LOCUS_PARTNER_ID,
+    DEMO_PASSWORD as LOCUS_PASSWORD,
+    DEMO_USERNAME as LOCUS_USERNAME,
+)
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 type MakeProvider = Callable[..., ClimkitProvider]
@@ -155,3 +165,86 @@ async def stub(loopback: None) -> AsyncIterator[StubServer]:
     yield server
     server.released.set()
     await runner.cleanup()
+
+
+# Locus Energy ---------------------------------------------------------------------------
+
+type MakeLocus = Callable[..., LocusProvider]
+
+
+def locus_state(clock: FakeClock | None = None) -> AccountState:
+    """Return a fresh Locus account state (its real policy), its tokens on `clock`."""
+    tokens = TokenCache() if clock is None else TokenCache(clock=clock)
+    return AccountState(limiter=RateLimiter(LocusProvider.policy), tokens=tokens)
+
+
+def locus_credentials(
+    *, client_credentials: bool = False, partner_id: object = LOCUS_PARTNER_ID
+) -> dict[str, Any]:
+    """Return the simulator's demo user (or its client-credentials client)."""
+    if client_credentials:
+        return {
+            "client_id": CC_CLIENT_ID,
+            "client_secret": CC_CLIENT_SECRET,
+            "username": "",
+            "password": "",
+            "partner_id": partner_id,
+        }
+    return {
+        "client_id": LOCUS_CLIENT_ID,
+        "client_secret": LOCUS_CLIENT_SECRET,
+        "username": LOCUS_USERNAME,
+        "password": LOCUS_PASSWORD,
+        "partner_id": partner_id,
+    }
+
+
+@pytest.fixture
+def make_locus(session: ClientSession, simulator: Simulator) -> MakeLocus:
+    """Return a factory of Locus providers talking to the simulator."""
+
+    def make(
+        *,
+        client_credentials: bool = False,
+        partner_id: object = LOCUS_PARTNER_ID,
+        state: AccountState | None = None,
+        api_url: str | None = None,
+        **overrides: Any,
+    ) -> LocusProvider:
+        credentials = locus_credentials(
+            client_credentials=client_credentials, partner_id=partner_id
+        )
+        return LocusProvider(
+            session,
+            api_url=api_url or simulator.url("locus"),
+            credentials=credentials | overrides,
+            state=state or AccountState.for_policy(LocusProvider.policy),
+        )
+
+    return make
+
+
+@pytest.fixture
+def locus(make_locus: MakeLocus) -> LocusProvider:
+    """Return a Locus provider of the demo user and partner (not logged in yet)."""
+    return make_locus()
+
+
+async def collect_locus(
+    provider: LocusProvider, channel: Any, start: datetime, end: datetime
+) -> list[Interval]:
+    """Return every interval a Locus async_history yields, batches concatenated."""
+    return [
+        interval
+        async for batch in provider.async_history(channel, start, end)
+        for interval in batch
+    ]
+
+
+def locus_stub_auth(stub: StubServer, body: Any = None) -> None:
+    """Serve a Locus token endpoint on the stub (one token, an hour long)."""
+    stub.json(
+        "POST",
+        "/oauth/token",
+        {"access_token": "stub-token", "expires_in": 3600} if body is None else body,
+    )
