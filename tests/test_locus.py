@@ -29,6 +29,7 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 from .conftest import LOCUS_SMALL_SITES, SetupEntry, locus_entry_for
 from .helpers import assert_matches_truth, hour, stored
 from .simulator import Simulator
+from .simulator.locus import DEMO_USERNAME
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 MAPLE, HARBOR = (int(site) for site in LOCUS_SMALL_SITES)
@@ -406,3 +407,103 @@ async def test_client_credentials_account(
     assert set(grants) == {"client_credentials"}
     assert await stored(hass, statistic(HARBOR))
     assert hour(NOW) is not None
+
+
+def _grants(simulator: Simulator) -> list[str]:
+    return [
+        record.body["grant_type"]
+        for record in simulator.log_for("locus")
+        if record.path == "/oauth/token" and isinstance(record.body, dict)
+    ]
+
+
+async def test_tokens_are_refreshed_silently(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    locus_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An hour later the refresh token renews the access token; refused, a login."""
+    assert await setup_entry(locus_entry)
+    coordinator = locus_entry.runtime_data
+    simulator.clear_log()
+    freezer.tick(timedelta(minutes=61))
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    assert _grants(simulator) == ["refresh_token"]
+
+    simulator.locus.refuse_refresh()
+    simulator.clear_log()
+    freezer.tick(timedelta(minutes=61))
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    assert _grants(simulator) == ["refresh_token", "password"]
+    assert not any(r.status == 401 for r in simulator.log_for("locus"))
+    assert not hass.config_entries.flow.async_progress()
+
+
+async def test_revoked_user_starts_reauth(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    locus_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """When the SolarOS user is refused, the user is asked to sign in again."""
+    assert await setup_entry(locus_entry)
+    simulator.locus.revoke_user(DEMO_USERNAME)
+    await locus_entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress()
+    assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+
+
+async def test_cloud_failure_unavailable_then_back(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    locus_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """A 500 makes the entities unavailable; the next good refresh brings them back."""
+    assert await setup_entry(locus_entry)
+    coordinator = locus_entry.runtime_data
+    simulator.faults.add("http_500", count=1, cloud="locus", path="/data$")
+    await coordinator.async_refresh()
+    sensors = [s.state for s in hass.states.async_all("sensor")]
+    assert set(sensors) == {STATE_UNAVAILABLE}
+    await coordinator.async_refresh()
+    assert STATE_UNAVAILABLE not in {s.state for s in hass.states.async_all("sensor")}
+
+
+async def test_late_data_and_restart(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    locus_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Hours published late land in their hour; a restart days later resumes exactly."""
+    simulator.locus.publish_late(
+        NOW - timedelta(hours=20), NOW - timedelta(hours=14), MAPLE_METER
+    )
+    assert await setup_entry(locus_entry)
+    rows = await stored(hass, statistic(MAPLE, MAPLE_METER))
+    assert hour(NOW - timedelta(hours=17)) not in rows
+    simulator.locus.release_late()
+    assert await hass.config_entries.async_unload(locus_entry.entry_id)
+    later = NOW + timedelta(days=1, hours=2)  # the late hours are in the 48-h window
+    freezer.move_to(later)
+    assert await hass.config_entries.async_setup(locus_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    start, end = NOW - timedelta(days=3), datetime.now(UTC)
+    for site, component in ((MAPLE, MAPLE_METER), (MAPLE, MAPLE_INVERTER)):
+        assert_matches_truth(
+            await stored(hass, statistic(site, component)),
+            kwh_truth(simulator, component, start, end),
+            statistic(site, component),
+        )
+    assert_matches_truth(
+        await stored(hass, statistic(MAPLE)),
+        kwh_truth(simulator, MAPLE, start, end, kind="site"),
+        statistic(MAPLE),
+    )
