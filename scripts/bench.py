@@ -7,7 +7,7 @@ provider layer for the demo account with the real rate policy: sign-in and site 
 of every statistic. Requests are counted by our own rate limiter; memory is what this
 process allocated (tracemalloc peak during the step). Prints a Markdown table.
 
-    scripts/bench [--days 30] [--cloud climkit]
+    scripts/bench [--days 30] [--cloud climkit|locus]
 """
 
 import argparse
@@ -32,7 +32,7 @@ from custom_components.cloud_energy_meters.providers import (  # noqa: E402
     AccountState,
     Provider,
 )
-from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME  # noqa: E402
+from tests.simulator import climkit as sim_climkit, locus as sim_locus  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -78,22 +78,38 @@ async def _measure(
     return Step(name, limiter.requests - sent, seconds, peak / 1e6, detail)
 
 
-async def bench_climkit(days: int) -> tuple[list[Step], int]:
-    """Measure the demo Climkit account at 1 request/s; return steps and 429 count."""
+CREDENTIALS = {
+    "climkit": {
+        "username": sim_climkit.DEMO_USERNAME,
+        "password": sim_climkit.DEMO_PASSWORD,
+    },
+    "locus": {
+        "client_id": sim_locus.DEMO_CLIENT_ID,
+        "client_secret": sim_locus.DEMO_CLIENT_SECRET,
+        "username": sim_locus.DEMO_USERNAME,
+        "password": sim_locus.DEMO_PASSWORD,
+        "partner_id": sim_locus.DEMO_PARTNER_ID,
+    },
+}
+API_PATHS = {"climkit": "/climkit/api/v1", "locus": "/locus/v3"}
+
+
+async def bench(cloud: str, days: int) -> tuple[list[Step], int]:
+    """Measure a demo account at its cloud's real pace; return steps and 429 count."""
     port = _free_port()
     simulator = subprocess.Popen(  # noqa: ASYNC220
         [sys.executable, "-m", "tests.simulator", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
-    provider_class = PROVIDERS["climkit"]
+    provider_class = PROVIDERS[cloud]
     try:
         await _wait_for(port)
         async with aiohttp.ClientSession() as session:
             provider = provider_class(
                 session,
-                api_url=f"http://127.0.0.1:{port}/climkit/api/v1",
-                credentials={"username": DEMO_USERNAME, "password": DEMO_PASSWORD},
+                api_url=f"http://127.0.0.1:{port}{API_PATHS[cloud]}",
+                credentials=CREDENTIALS[cloud],
                 state=AccountState.for_policy(provider_class.policy),
             )
             site_ids: list[str] = []
@@ -106,14 +122,18 @@ async def bench_climkit(days: int) -> tuple[list[Step], int]:
 
             async def discover() -> str:
                 inventory = await provider.async_discover(site_ids)
-                box["channels"] = inventory.channels
-                return f"{len(inventory.channels)} channels"
+                # What a refresh reads: the channels whose entities are on by default.
+                box["channels"] = [c for c in inventory.channels if c.common]
+                return (
+                    f"{len(inventory.channels)} channels, "
+                    f"{len(inventory.devices)} devices"
+                )
 
             async def refresh() -> str:
                 channels = box["channels"]
-                readings = await provider.async_latest(channels)  # type: ignore[arg-type]
-                cost = provider.refresh_cost(channels)  # type: ignore[arg-type]
-                return f"{len(readings)} readings; refresh_cost() = {cost}"
+                latest = await provider.async_latest(channels, site_ids)  # type: ignore[arg-type]
+                cost = provider.refresh_cost(channels, site_ids)  # type: ignore[arg-type]
+                return f"{len(latest.readings)} readings; refresh_cost() = {cost}"
 
             async def backfill() -> str:
                 history = [c for c in box["channels"] if c.history and c.statistic]  # type: ignore[attr-defined]
@@ -142,9 +162,9 @@ def main() -> None:
     """Run the benchmark and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--cloud", choices=["climkit"], default="climkit")
+    parser.add_argument("--cloud", choices=sorted(CREDENTIALS), default="climkit")
     args = parser.parse_args()
-    steps, throttled = asyncio.run(bench_climkit(args.days))
+    steps, throttled = asyncio.run(bench(args.cloud, args.days))
     print(f"| {args.cloud} step | requests | seconds | peak MB | detail |")
     print("|---|---:|---:|---:|---|")
     for item in steps:

@@ -507,3 +507,25 @@ async def test_late_data_and_restart(
         kwh_truth(simulator, MAPLE, start, end, kind="site"),
         statistic(MAPLE),
     )
+
+
+async def test_refresh_cost_is_what_a_refresh_sends(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    locus_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """C + 2 S requests: one per component with enabled fields, two per site."""
+    assert await setup_entry(locus_entry)
+    coordinator = locus_entry.runtime_data
+    simulator.clear_log()
+    await coordinator.async_refresh()
+    sent = len(simulator.log_for("locus"))
+    assert sent == 7 + 2 * 2
+    assert (
+        coordinator.provider.refresh_cost(
+            coordinator._wanted_channels(), coordinator._site_ids_present
+        )
+        == sent
+    )
+    assert coordinator.minimum_interval == timedelta(minutes=1)
