@@ -75,6 +75,14 @@ def spy_refresh_tokens(
     return sent
 
 
+def refresh_token_of(provider: LocusProvider) -> str:
+    """Return the refresh token the provider holds now."""
+    token = provider.state.tokens.token
+    assert token is not None
+    assert token.refresh_token is not None
+    return token.refresh_token
+
+
 async def raw_refresh(simulator: Simulator, locus: LocusProvider, token: str) -> int:
     """POST a refresh_token grant with `token` ourselves and return the status."""
     async with locus.session.post(
@@ -277,11 +285,11 @@ async def test_rotated_refresh_token_is_used_next_time(
     clock = FakeClock(datetime.now(UTC))
     provider = make_locus(state=locus_state(clock))
     await provider.async_login()
-    refresh_tokens = [provider.state.tokens.token.refresh_token]  # type: ignore[union-attr]
+    refresh_tokens = [refresh_token_of(provider)]
     for _ in range(2):
         clock.advance(HOUR)
         await provider.async_list_sites()
-        refresh_tokens.append(provider.state.tokens.token.refresh_token)  # type: ignore[union-attr]
+        refresh_tokens.append(refresh_token_of(provider))
     assert len(set(refresh_tokens)) == 3
     assert sent == refresh_tokens[:2]
     assert grants(simulator) == [
@@ -453,8 +461,8 @@ async def test_forbidden_entity_is_rejected_without_renewal(
         await provider.async_latest(channels)
     assert not isinstance(caught.value, AuthError)
     assert caught.value.status == 403
-    assert [(r.path.rsplit("/", 1)[-1], r.status) for r in simulator.log] == [
-        ("data", 403)
+    assert [(r.path, r.status) for r in simulator.log] == [
+        (f"/components/{channels[0].ref[1]}/data", 403)
     ]
     assert provider.state.tokens.token is token
 

@@ -42,7 +42,7 @@ class Spans:
     done: list[tuple[float, float]] = field(default_factory=list)
 
     def assert_one_at_a_time(self) -> None:
-        """No request started before the previous one was answered."""
+        """Assert no request started before the previous one was answered."""
         assert not self.open
         spans = sorted(self.done)
         for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
@@ -91,7 +91,7 @@ async def inventory(simulator: Simulator, session: ClientSession) -> Inventory:
 
 
 def assert_no_429(simulator: Simulator) -> None:
-    """The cloud refused nothing for being busy."""
+    """Assert the cloud refused nothing for being busy."""
     assert [r for r in simulator.log_for("locus") if r.status == 429] == []
 
 
@@ -123,7 +123,13 @@ async def test_two_entries_of_one_account_take_turns(
     assert [r.path for r in log].count("/oauth/token") == 1
     assert log[0].path == "/oauth/token"
     # Discovery: 1 + 4 per site + 1 per monitored component; the refresh its cost.
-    discovery = 1 + 4 * 2 + 7
+    monitored = [
+        c
+        for site in SITE_IDS
+        for c in simulator.locus.components_of(int(site))
+        if not c.is_conceptual
+    ]
+    discovery = 1 + 4 * len(SITE_IDS) + len(monitored)
     cost = second.refresh_cost(inventory.channels, SITE_IDS)
     assert len(log) == 1 + discovery + cost
     assert state.limiter.requests == len(log) == len(spans.done)
@@ -163,4 +169,3 @@ async def test_renewal_during_concurrent_calls_takes_its_turn(
     assert 1 <= len(refused) <= 2  # at most one call per entry held the old token
     assert state.limiter.requests == len(log) == len(spans.done)
     spans.assert_one_at_a_time()
-

@@ -98,7 +98,7 @@ async def test_json_answer(stub: StubServer, session: ClientSession) -> None:
     ("status", "error"),
     [
         (401, AuthError),
-        (403, AuthError),
+        (403, RequestRejected),  # forbidden: logging in again would not help
         (500, CannotConnect),
         (502, CannotConnect),
         (503, CannotConnect),

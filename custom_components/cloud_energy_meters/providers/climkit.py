@@ -381,14 +381,19 @@ class ClimkitProvider(Provider):
 
     async def _authenticate(self, _previous: Token | None = None) -> Token:
         """Log in with username and password (Climkit has no refresh token)."""
-        payload = await self._transport.request_json(
-            "POST",
-            "/auth",
-            json_body={
-                "username": self.credentials["username"],
-                "password": self.credentials["password"],
-            },
-        )
+        try:
+            payload = await self._transport.request_json(
+                "POST",
+                "/auth",
+                json_body={
+                    "username": self.credentials["username"],
+                    "password": self.credentials["password"],
+                },
+            )
+        except RequestRejected as err:
+            if err.status == 403:  # a login endpoint forbidding: refused credentials
+                raise AuthError("Climkit refused the login (403)") from err
+            raise
         if not isinstance(payload, dict) or not isinstance(
             payload.get("access_token"), str
         ):

@@ -321,7 +321,7 @@ class LocusProvider(Provider):
                 headers={"Accept": "application/json"},
             )
         except RequestRejected as err:
-            if err.detail in REFUSED_GRANTS:
+            if err.detail in REFUSED_GRANTS or err.status == 403:
                 raise AuthError(
                     f"Locus Energy refused the {form['grant_type']} grant"
                 ) from err
@@ -539,7 +539,13 @@ class LocusProvider(Provider):
                     readings[channel.key] = reading
         alerts: list[Alert] = []
         for site_id in sites:
-            alerts.extend(await self._alerts(site_id, now))
+            try:
+                alerts.extend(await self._alerts(site_id, now))
+            except RequestRejected as err:
+                if err.status not in GONE:
+                    raise
+                # A vanished site: its channels are gone, its alerts with it.
+                _LOGGER.debug("Locus Energy no longer knows site %s: %s", site_id, err)
         return Latest(readings=readings, gone=frozenset(gone), alerts=tuple(alerts))
 
     async def _recent(
@@ -803,7 +809,8 @@ def _last_reading(
             continue
         moment = _instant(point.get("ts"), "data")
         if channel.quantity is Quantity.ENERGY:
-            return Reading(value=_kwh(value), time=moment, start=moment)
+            # An amount is true at the end of its interval (`ts` is the start).
+            return Reading(value=_kwh(value), time=moment + QUARTER, start=moment)
         return Reading(value=value, time=moment)
     return None
 

@@ -181,7 +181,7 @@ class Transport:
             body = await response.read()
         except aiohttp.ClientError, TimeoutError:
             body = b""
-        if status in (401, 403):
+        if status == 401:
             raise AuthError(f"{self.name} refused the credentials ({status})")
         if status >= 500:
             raise CannotConnect(f"{self.name} failed on its side ({status} on {path})")
