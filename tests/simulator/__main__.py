@@ -11,7 +11,7 @@ import contextlib
 from datetime import timedelta
 import signal
 
-from . import locus
+from . import energydata, locus
 from .app import Simulator
 from .climkit import DEMO_PASSWORD, DEMO_USERNAME
 
@@ -66,6 +66,12 @@ async def serve(args: argparse.Namespace) -> None:
         f"Locus Energy: {sim.url('locus')}  client_id={locus.DEMO_CLIENT_ID} "
         f"client_secret={locus.DEMO_CLIENT_SECRET} username={locus.DEMO_USERNAME} "
         f"password={locus.DEMO_PASSWORD} partner_id={locus.DEMO_PARTNER_ID}",
+        flush=True,
+    )
+    print(  # noqa: T201
+        f"Energydata.dk: {sim.url('energydata')}  api_token={energydata.DEMO_TOKEN} "
+        f"(read-only: {energydata.READ_ONLY_TOKEN}) datastreams="
+        + ",".join(str(stream_id) for stream_id in sim.energydata.datastreams),
         flush=True,
     )
     stop = asyncio.Event()

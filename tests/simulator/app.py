@@ -18,6 +18,7 @@ from aiohttp import web
 
 from .climkit import ClimkitCloud
 from .clock import Now, utc_now
+from .energydata import EnergydataCloud
 from .faults import Faults
 from .locus import LocusCloud
 from .requestlog import ACCOUNT, ARRIVAL, MASK, RequestRecord, mask_secrets
@@ -26,8 +27,9 @@ _LOGGER = logging.getLogger(__name__)
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Secrets beyond requestlog.SECRET_KEYS: Locus's refresh tokens are credentials too.
-EXTRA_SECRET_KEYS = frozenset({"refresh_token"})
+# Secrets beyond requestlog.SECRET_KEYS: Locus's refresh tokens are credentials too, and
+# so is the signature of an Energydata presigned S3 upload URL.
+EXTRA_SECRET_KEYS = frozenset({"refresh_token", "X-Amz-Signature"})
 
 
 class Cloud(Protocol):
@@ -46,7 +48,8 @@ class RootRoutes(Protocol):
 
     Locus clients derive the token URL from the API URL's origin
     (``/oauth/token``), so that path belongs to Locus although it lies outside
-    ``/locus/v3``; the log attributes it to the cloud by ``root_paths``.
+    ``/locus/v3``; the log attributes it to the cloud by ``root_paths``. A root
+    path ending in ``/`` is a prefix: Energydata's S3 inbox ``/energydata-s3/…``.
     """
 
     name: str
@@ -67,11 +70,13 @@ class Simulator:
         self.faults = Faults()
         self.climkit = ClimkitCloud(now=self._now, faults=self.faults)
         self.locus = LocusCloud(now=self._now, faults=self.faults)
+        self.energydata = EnergydataCloud(now=self._now, faults=self.faults)
         self._clouds: dict[str, Cloud] = {
             self.climkit.name: self.climkit,
             self.locus.name: self.locus,
+            self.energydata.name: self.energydata,
         }
-        self._root_clouds: list[RootRoutes] = [self.locus]
+        self._root_clouds: list[RootRoutes] = [self.locus, self.energydata]
         self._runner: web.AppRunner | None = None
         self._base: str | None = None
 
@@ -180,7 +185,10 @@ class Simulator:
         A cloud's root paths (Locus's /oauth/token) are logged as they are.
         """
         for root_cloud in self._root_clouds:
-            if path in root_cloud.root_paths:
+            if path in root_cloud.root_paths or any(
+                root.endswith("/") and path.startswith(root)
+                for root in root_cloud.root_paths
+            ):
                 return root_cloud.name, path
         for cloud in self._clouds.values():
             if path == cloud.prefix or path.startswith(f"{cloud.prefix}/"):
