@@ -41,7 +41,7 @@ async def _climkit_form(hass: HomeAssistant) -> dict[str, Any]:
         DOMAIN, context={"source": SOURCE_USER}
     )
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["climkit", "locus"]
+    assert result["menu_options"] == ["climkit", "energydata", "locus"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "climkit"}
     )

@@ -1,21 +1,48 @@
 """Cloud Energy Meters: sites, meters and their history from energy-data clouds."""
 
-from homeassistant.config_entries import ConfigEntryState
+from collections.abc import Callable
+import ssl
+
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    ConfigEntry,
+    ConfigEntryChange,
+    ConfigEntryState,
+)
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    issue_registry as ir,
+)
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_PROVIDER, CONF_SITES, DOMAIN, STATISTICS_INTERVAL
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator, inventory_store
+from .providers import PROVIDERS
+from .services import async_setup_services
 from .statistics import async_clear_statistics, statistic_prefix
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions (they check their entry when called)."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CloudEnergyConfigEntry) -> bool:
     """Prove the credentials and create the entities; values and history follow."""
-    coordinator = CloudEnergyCoordinator(hass, entry)
+    context: ssl.SSLContext | None = None
+    if PROVIDERS[entry.data[CONF_PROVIDER]].push:
+        # Loading the trust store reads files: not in the event loop.
+        context = await hass.async_add_executor_job(ssl.create_default_context)
+    coordinator = CloudEnergyCoordinator(hass, entry, context)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -24,21 +51,44 @@ async def async_setup_entry(hass: HomeAssistant, entry: CloudEnergyConfigEntry) 
             hass, coordinator.async_schedule_import, STATISTICS_INTERVAL
         )
     )
+    entry.async_on_unload(_reload_when_subentries_change(hass, entry))
     coordinator.async_start()
     return True
+
+
+def _reload_when_subentries_change(
+    hass: HomeAssistant, entry: ConfigEntry
+) -> Callable[[], None]:
+    """Reload the entry when the user adds, edits or removes a subentry.
+
+    Without an update listener: flows here reload entries themselves, and Home
+    Assistant refuses both on one entry.
+    """
+    loaded = dict(entry.subentries)
+
+    @callback
+    def changed(change: ConfigEntryChange, changed_entry: ConfigEntry) -> None:
+        if (
+            change is ConfigEntryChange.UPDATED
+            and changed_entry.entry_id == entry.entry_id
+            and dict(changed_entry.subentries) != loaded
+        ):
+            hass.config_entries.async_schedule_reload(entry.entry_id)
+
+    return async_dispatcher_connect(hass, SIGNAL_CONFIG_ENTRY_CHANGED, changed)
 
 
 async def async_unload_entry(
     hass: HomeAssistant, entry: CloudEnergyConfigEntry
 ) -> bool:
-    """Stop polling and importing (background imports are cancelled with the entry)."""
+    """Stop polling, importing and listening (background tasks end with the entry)."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_entry(
     hass: HomeAssistant, entry: CloudEnergyConfigEntry
 ) -> None:
-    """Remove what the entry left: its statistics, saved inventory and repair issue."""
+    """Remove what the entry left: its statistics, saved inventory and repair issues."""
     await async_clear_statistics(
         hass,
         [
@@ -47,7 +97,8 @@ async def async_remove_entry(
         ],
     )
     await inventory_store(hass, entry.entry_id).async_remove()
-    ir.async_delete_issue(hass, DOMAIN, f"sites_missing_{entry.entry_id}")
+    for issue in ("sites_missing", "push_unreachable"):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
 
 
 async def async_remove_config_entry_device(
@@ -57,5 +108,10 @@ async def async_remove_config_entry_device(
     if entry.state is not ConfigEntryState.LOADED:
         return True  # nothing is known of the account now: the user decides
     inventory = entry.runtime_data.inventory
-    sites = {(DOMAIN, site.id) for site in inventory.sites} if inventory else set()
-    return not device.identifiers & sites
+    known = (
+        {(DOMAIN, site.id) for site in inventory.sites}
+        | {(DOMAIN, device.id) for device in inventory.devices}
+        if inventory
+        else set()
+    )
+    return not device.identifiers & known

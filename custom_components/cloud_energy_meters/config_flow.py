@@ -15,12 +15,15 @@ import probatio
 from yarl import URL
 
 from homeassistant.config_entries import (
+    ConfigEntry,
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryFlow,
     OptionsFlowWithReload,
 )
 from homeassistant.const import (
+    CONF_API_TOKEN,
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
     CONF_PASSWORD,
@@ -47,7 +50,10 @@ from .const import (
     CONF_ADVANCED,
     CONF_API_URL,
     CONF_BACKFILL_DAYS,
+    CONF_DATASTREAMS,
     CONF_KNOWN_SITES,
+    CONF_MQTT_HOST,
+    CONF_MQTT_PORT,
     CONF_PARTNER_ID,
     CONF_PROVIDER,
     CONF_SITES,
@@ -58,7 +64,16 @@ from .const import (
     MAX_BACKFILL_DAYS,
 )
 from .coordinator import CloudEnergyConfigEntry
-from .providers import PROVIDERS
+from .datastreams import (
+    CONF_ID,
+    SUBENTRY_TYPE,
+    DatastreamSubentryFlow,
+    check_error,
+    datastream_schema,
+    describe,
+)
+from .providers import PROVIDERS, Provider
+from .providers.energydata import MQTT_HOST, MQTT_PORT, EnergydataProvider
 from .providers.errors import AuthError, ProviderError, RequestRejected
 from .providers.model import Account, Site
 
@@ -82,6 +97,7 @@ class Field:
 # Each cloud's credential fields, with Home Assistant's standard keys where they exist.
 CREDENTIAL_FIELDS: dict[str, tuple[Field, ...]] = {
     "climkit": (Field(CONF_USERNAME), Field(CONF_PASSWORD, secret=True)),
+    "energydata": (Field(CONF_API_TOKEN, secret=True),),
     "locus": (
         Field(CONF_CLIENT_ID),
         Field(CONF_CLIENT_SECRET, secret=True),
@@ -94,6 +110,14 @@ CREDENTIAL_FIELDS: dict[str, tuple[Field, ...]] = {
 # client-credentials API client needs neither).
 PAIRED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "locus": ((CONF_USERNAME, CONF_PASSWORD),),
+}
+
+# Settings beside the API URL in the collapsed section: (key, default, number?).
+ADVANCED_FIELDS: dict[str, tuple[tuple[str, Any, bool], ...]] = {
+    "energydata": (
+        (CONF_MQTT_HOST, MQTT_HOST, False),
+        (CONF_MQTT_PORT, MQTT_PORT, True),
+    ),
 }
 
 _AUTOCOMPLETE = {CONF_USERNAME: "username", CONF_PASSWORD: "current-password"}
@@ -140,20 +164,52 @@ def _marker(field: Field) -> Any:
     return probatio.Optional(field.key, default="")
 
 
-def _credentials_schema(provider_key: str, api_url: str) -> probatio.Schema:
+def _advanced_fields(provider_key: str, values: Mapping[str, Any]) -> dict[Any, Any]:
+    """Return the API URL and the cloud's other settings, with their defaults."""
+    fields: dict[Any, Any] = {
+        probatio.Required(
+            CONF_API_URL,
+            default=values.get(CONF_API_URL) or PROVIDERS[provider_key].default_url,
+        ): _text(TextSelectorType.URL, "")
+    }
+    for key, default, number in ADVANCED_FIELDS.get(provider_key, ()):
+        fields[probatio.Required(key, default=values.get(key) or default)] = (
+            NumberSelector(
+                NumberSelectorConfig(
+                    min=1, max=65535, step=1, mode=NumberSelectorMode.BOX
+                )
+            )
+            if number
+            else TextSelector()
+        )
+    return fields
+
+
+def _advanced(provider_key: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the settings of the advanced section (defaults for what is left out)."""
+    data: dict[str, Any] = {
+        CONF_API_URL: str(
+            values.get(CONF_API_URL) or PROVIDERS[provider_key].default_url
+        ).strip()
+    }
+    for key, default, number in ADVANCED_FIELDS.get(provider_key, ()):
+        value = values.get(key) or default
+        data[key] = int(value) if number else str(value).strip()
+    return data
+
+
+def _credentials_schema(
+    provider_key: str,
+    advanced: Mapping[str, Any],
+    extra: Mapping[Any, Any] | None = None,
+) -> probatio.Schema:
     fields: dict[Any, Any] = {
         _marker(field): _selector(field) for field in CREDENTIAL_FIELDS[provider_key]
     }
+    fields.update(extra or {})
     # Optional for scripts driving the flow over REST: left out, it means the default.
     fields[probatio.Optional(CONF_ADVANCED)] = section(
-        probatio.Schema(
-            {
-                probatio.Required(CONF_API_URL, default=api_url): _text(
-                    TextSelectorType.URL, ""
-                )
-            }
-        ),
-        {"collapsed": True},
+        probatio.Schema(_advanced_fields(provider_key, advanced)), {"collapsed": True}
     )
     return probatio.Schema(fields)
 
@@ -176,6 +232,14 @@ def _pairing_error(provider_key: str, credentials: Mapping[str, Any]) -> str | N
         if bool(credentials.get(first)) != bool(credentials.get(second)):
             return "credentials_incomplete"
     return None
+
+
+def _datastream_ids(text: str) -> list[int] | None:
+    """Read "65603, 65607" into ids; None when it is not such a list."""
+    parts = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        return None
+    return list(dict.fromkeys(int(part) for part in parts))
 
 
 def _sites_schema(sites: tuple[Site, ...], chosen: list[str]) -> probatio.Schema:
@@ -206,6 +270,9 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         self._data: dict[str, Any] = {}
         self._account: Account | None = None
         self._sites: tuple[Site, ...] = ()
+        self._provider: Provider | None = None
+        self._pending: list[int] = []
+        self._described: list[dict[str, Any]] = []
 
     @staticmethod
     @callback
@@ -223,7 +290,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             return {"base": error}
         provider_class = PROVIDERS[provider_key]
         credentials = {key: data[key] for key in provider_class.credential_keys}
-        provider = provider_class(
+        provider = self._provider = provider_class(
             async_get_clientsession(self.hass),
             api_url=data[CONF_API_URL],
             credentials=credentials,
@@ -271,18 +338,108 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for Locus Energy API credentials and the partner id."""
         return await self._async_step_credentials("locus", user_input)
 
+    async def async_step_energydata(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for an Energydata.dk token and the datastreams to read with it."""
+        key = EnergydataProvider.key
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _credentials(key, user_input)
+            data.update(_advanced(key, user_input.get(CONF_ADVANCED) or {}))
+            ids = _datastream_ids(str(user_input.get(CONF_DATASTREAMS, "")))
+            if ids is None:
+                errors[CONF_DATASTREAMS] = "invalid_datastreams"
+            else:
+                errors = await self._async_validate(key, data)
+            if not errors and ids is not None:
+                assert self._provider is not None
+                assert isinstance(self._provider, EnergydataProvider)
+                try:
+                    await self._provider.async_check(ids)
+                except Exception as err:  # noqa: BLE001 - shown to the user
+                    if check_error(err) == "unknown":
+                        _LOGGER.exception("Unexpected error checking datastreams")
+                    errors["base"] = check_error(err)
+            if not errors and ids is not None:
+                assert self._account is not None
+                await self.async_set_unique_id(f"{key}_{self._account.id}")
+                self._abort_if_unique_id_configured()
+                self._provider_key = key
+                self._data = {CONF_PROVIDER: key, **data}
+                self._pending = ids
+                return await self.async_step_datastream()
+        schema = _credentials_schema(
+            key,
+            (user_input or {}).get(CONF_ADVANCED) or {},
+            {probatio.Required(CONF_DATASTREAMS): TextSelector()},
+        )
+        return self.async_show_form(
+            step_id=key,
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+        )
+
+    async def async_step_datastream(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Describe each datastream named in the first step, one after the other."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, error = describe(self._pending[0], user_input)
+            if error is None:
+                self._described.append(data)
+                self._pending.pop(0)
+            else:
+                errors["base"] = error
+        if not self._pending:
+            site = self._sites[0]
+            return self.async_create_entry(
+                title=f"{EnergydataProvider.name} {self._account.name if self._account else ''}".strip(),
+                data={**self._data, CONF_SITES: [site.id], CONF_KNOWN_SITES: [site.id]},
+                subentries=[
+                    {
+                        "subentry_type": SUBENTRY_TYPE,
+                        "data": described,
+                        "title": described["name"],
+                        "unique_id": str(described[CONF_ID]),
+                    }
+                    for described in self._described
+                ],
+            )
+        done = len(self._described)
+        return self.async_show_form(
+            step_id="datastream",
+            data_schema=self.add_suggested_values_to_schema(
+                datastream_schema(with_id=False),
+                user_input or {"name": f"Datastream {self._pending[0]}"},
+            ),
+            description_placeholders={
+                "id": str(self._pending[0]),
+                "number": str(done + 1),
+                "count": str(done + len(self._pending)),
+            },
+            errors=errors,
+        )
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Datastreams are added one by one, for Energydata.dk accounts."""
+        if config_entry.data.get(CONF_PROVIDER) == EnergydataProvider.key:
+            return {SUBENTRY_TYPE: DatastreamSubentryFlow}
+        return {}
+
     async def _async_step_credentials(
         self, provider_key: str, user_input: dict[str, Any] | None
     ) -> ConfigFlowResult:
         """Ask for a cloud's credentials and check them by signing in."""
-        provider_class = PROVIDERS[provider_key]
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _credentials(provider_key, user_input)
-            advanced = user_input.get(CONF_ADVANCED) or {}
-            data[CONF_API_URL] = str(
-                advanced.get(CONF_API_URL) or provider_class.default_url
-            ).strip()
+            data.update(_advanced(provider_key, user_input.get(CONF_ADVANCED) or {}))
             errors = await self._async_validate(provider_key, data)
             if not errors:
                 assert self._account is not None
@@ -294,9 +451,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
                     return self._async_create([self._sites[0].id])
                 return await self.async_step_sites()
         schema = _credentials_schema(
-            provider_key,
-            (user_input or {}).get(CONF_ADVANCED, {}).get(CONF_API_URL)
-            or provider_class.default_url,
+            provider_key, (user_input or {}).get(CONF_ADVANCED) or {}
         )
         return self.async_show_form(
             step_id=provider_key,
@@ -400,14 +555,15 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         provider_key = entry.data[CONF_PROVIDER]
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, CONF_API_URL: str(user_input[CONF_API_URL]).strip()}
+            settings = _advanced(provider_key, user_input)
+            data = {**entry.data, **settings}
             errors = await self._async_validate(provider_key, data)
             if not errors:
                 assert self._account is not None
                 await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
                 self._provider_key = provider_key
-                self._data = {CONF_API_URL: data[CONF_API_URL]}
+                self._data = settings
                 if len(self._sites) == 1:
                     return self.async_update_reload_and_abort(
                         entry,
@@ -421,12 +577,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=probatio.Schema(
-                {
-                    probatio.Required(
-                        CONF_API_URL,
-                        default=(user_input or entry.data)[CONF_API_URL],
-                    ): _text(TextSelectorType.URL, "")
-                }
+                _advanced_fields(provider_key, user_input or entry.data)
             ),
             description_placeholders={"cloud": PROVIDERS[provider_key].name},
             errors=errors,

@@ -8,13 +8,14 @@ unavailable.
 """
 
 import asyncio
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 import logging
 import math
+import ssl
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
@@ -26,6 +27,7 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -49,13 +51,21 @@ from .entity import channel_unique_id, expected_unique_ids
 from .providers import PROVIDERS, Provider
 from .providers.errors import AuthError, CannotConnect, ProviderError, RateLimited
 from .providers.model import Alert, Channel, Inventory, Reading
-from .statistics import ImportResult, async_import_series, series_for
+from .statistics import (
+    ImportResult,
+    async_clear_statistics,
+    async_import_series,
+    series_for,
+    statistic_prefix,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 type CloudEnergyConfigEntry = ConfigEntry[CloudEnergyCoordinator]
 
 MIN_UPDATE_INTERVAL = timedelta(minutes=1)
+PUSH_GRACE = timedelta(minutes=10)
+"""How long pushes may be down before a repair issue explains it (polling goes on)."""
 ALERT_MEMORY = timedelta(days=1)
 STORAGE_VERSION = 1
 
@@ -96,6 +106,28 @@ def minimum_interval(provider: type[Provider], cost: int) -> timedelta:
     return max(MIN_UPDATE_INTERVAL, timedelta(minutes=math.ceil(seconds / 60)))
 
 
+def provider_settings(
+    entry: ConfigEntry, credentials: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return what the user configured beyond credentials, for the provider.
+
+    Entry data other than credentials and bookkeeping, and the subentries by type
+    (`datastream` subentries become `datastreams`, each with its subentry id as
+    `group`).
+    """
+    bookkeeping = {CONF_PROVIDER, CONF_API_URL, CONF_SITES, CONF_KNOWN_SITES}
+    settings: dict[str, Any] = {
+        key: value
+        for key, value in entry.data.items()
+        if key not in bookkeeping and key not in credentials
+    }
+    for subentry in entry.subentries.values():
+        settings.setdefault(f"{subentry.subentry_type}s", []).append(
+            {**subentry.data, "group": subentry.subentry_id}
+        )
+    return settings
+
+
 def inventory_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
     """Return where an entry's last inventory is kept between restarts."""
     return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}")
@@ -106,7 +138,12 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
 
     config_entry: CloudEnergyConfigEntry
 
-    def __init__(self, hass: HomeAssistant, entry: CloudEnergyConfigEntry) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: CloudEnergyConfigEntry,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         """Create the provider for the entry's account."""
         provider_class = PROVIDERS[entry.data[CONF_PROVIDER]]
         credentials = {key: entry.data[key] for key in provider_class.credential_keys}
@@ -116,6 +153,8 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             api_url=api_url,
             credentials=credentials,
             state=account_state(hass, provider_class, api_url, credentials),
+            settings=provider_settings(entry, credentials),
+            ssl_context=ssl_context,
         )
         super().__init__(
             hass, _LOGGER, config_entry=entry, name=entry.title, update_interval=None
@@ -132,6 +171,8 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.alerts: dict[str, Alert] = {}
         self._alerts_read = False
         self._values_wanted = False
+        self.push_connected = False
+        self._push_issue: Callable[[], None] | None = None
         self._apply_budget()
 
     @property
@@ -152,7 +193,9 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         """
         with provider_errors():
             await self.provider.async_login()
-        if (inventory := self._restore(await self._store.async_load())) is not None:
+        if self.provider.named_by_user:
+            await self._async_discover()  # free: the user named every channel
+        elif (inventory := self._restore(await self._store.async_load())) is not None:
             self.inventory = inventory
             self._apply_budget()
             self._register_devices()
@@ -187,7 +230,27 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self._report_missing_sites()
         self._register_devices()
         self._prune_registries()
+        if self.provider.named_by_user:
+            await self._async_forget_removed_statistics()
         await self._store.async_save(inventory.as_dict())
+
+    async def _async_forget_removed_statistics(self) -> None:
+        """Clear the statistics of channels the user removed (not of vanished ones).
+
+        Statistics outlive entities: a meter the cloud stops listing keeps its
+        history, but a datastream the user deleted takes its statistic with it.
+        """
+        assert self.inventory is not None
+        current = {
+            series_for(self.provider.key, site, channel).statistic_id
+            for channel in self.inventory.channels
+            if channel.statistic and (site := self.inventory.site(channel.site_id))
+        }
+        prefixes = [
+            statistic_prefix(self.provider.key, site.id)
+            for site in self.inventory.sites
+        ]
+        await async_clear_statistics(self.hass, prefixes, keep=current)
 
     def _adopt_new_sites(self, inventory: Inventory) -> list[str]:
         """Add sites the account gained since the user chose (they were never declined).
@@ -243,6 +306,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         registry = dr.async_get(self.hass)
         entry_id = self.config_entry.entry_id
         ids: dict[str, str] = {}
+        subentries = self.config_entry.subentries
         for site in self.inventory.sites:
             ids[site.id] = registry.async_get_or_create(
                 config_entry_id=entry_id,
@@ -264,6 +328,9 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 pending.remove(device)
                 ids[device.id] = registry.async_get_or_create(
                     config_entry_id=entry_id,
+                    config_subentry_id=device.group
+                    if device.group in subentries
+                    else None,
                     identifiers={(DOMAIN, device.id)},
                     # Equipment names repeat from site to site ("PV Meter"): the
                     # site's name makes devices and entity ids tell them apart.
@@ -449,7 +516,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
 
     @callback
     def async_start(self) -> None:
-        """Fetch the first values, then import history, in the background."""
+        """Fetch the first values, then import history; listen to pushes meanwhile."""
 
         async def first_values_then_history() -> None:
             await self.async_refresh()
@@ -460,6 +527,62 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             first_values_then_history(),
             f"{DOMAIN} start {self.config_entry.entry_id}",
         )
+        if self.provider.push and self.provider.push_configured:
+            self.config_entry.async_on_unload(self._cancel_push_issue)
+            self._push_state(False)
+            self.config_entry.async_create_background_task(
+                self.hass,
+                self.provider.async_listen(
+                    self.channels, self._push_readings, self._push_state
+                ),
+                f"{DOMAIN} push {self.config_entry.entry_id}",
+            )
+
+    @callback
+    def _push_readings(self, readings: dict[str, Reading]) -> None:
+        """Show pushed readings at once, without postponing the next poll."""
+        self.data = {**(self.data or {}), **readings}
+        self.async_update_listeners()
+
+    @callback
+    def _push_state(self, connected: bool) -> None:
+        """Track the push connection; raise a repair issue if it stays down."""
+        self.push_connected = connected
+        issue_id = f"push_unreachable_{self.config_entry.entry_id}"
+        if connected:
+            if self._push_issue is not None:
+                self._push_issue()
+                self._push_issue = None
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        if self._push_issue is not None:
+            return
+
+        @callback
+        def still_down(_now: datetime) -> None:
+            self._push_issue = None
+            if self.push_connected:
+                return
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="push_unreachable",
+                translation_placeholders={
+                    "entry": self.config_entry.title,
+                    "minutes": str(int(PUSH_GRACE.total_seconds() // 60)),
+                },
+            )
+
+        self._push_issue = async_call_later(self.hass, PUSH_GRACE, still_down)
+
+    @callback
+    def _cancel_push_issue(self) -> None:
+        if self._push_issue is not None:
+            self._push_issue()
+            self._push_issue = None
 
     # Statistics -----------------------------------------------------------------------
 

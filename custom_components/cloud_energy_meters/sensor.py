@@ -108,14 +108,26 @@ async def async_setup_entry(
             if site.address
             and site_unique_id(coordinator.provider.key, site, ADDRESS_KEY) not in known
         ]
-        new.extend(
-            ChannelSensor(coordinator, channel)
-            for channel in inventory.channels
-            if channel_unique_id(coordinator.provider.key, channel) not in known
-        )
-        known.update(entity.unique_id for entity in new if entity.unique_id)
-        if new:
-            async_add_entities(new)
+        devices = {device.id: device for device in inventory.devices}
+        grouped: dict[str | None, list[SensorEntity]] = {None: new}
+        for channel in inventory.channels:
+            if channel_unique_id(coordinator.provider.key, channel) in known:
+                continue
+            device = devices.get(channel.device_id or "")
+            group = (
+                device.group if device and device.group in entry.subentries else None
+            )
+            grouped.setdefault(group, []).append(
+                ChannelSensor(
+                    coordinator,
+                    channel,
+                    main=device is not None and device.name == channel.name,
+                )
+            )
+        for group, entities in grouped.items():
+            known.update(entity.unique_id for entity in entities if entity.unique_id)
+            if entities:
+                async_add_entities(entities, config_subentry_id=group)
 
     add_new_entities()
     entry.async_on_unload(coordinator.async_add_listener(add_new_entities))
@@ -124,8 +136,18 @@ async def async_setup_entry(
 class ChannelSensor(CloudEnergyEntity, SensorEntity):
     """The latest value of one channel: a register, an amount, a measurement, a fact."""
 
-    def __init__(self, coordinator: CloudEnergyCoordinator, channel: Channel) -> None:
-        """Describe the entity from its channel."""
+    def __init__(
+        self,
+        coordinator: CloudEnergyCoordinator,
+        channel: Channel,
+        *,
+        main: bool = False,
+    ) -> None:
+        """Describe the entity from its channel.
+
+        A `main` channel is what its device is about (a datastream): the entity takes
+        the device's name.
+        """
         super().__init__(
             coordinator,
             device_key(channel),
@@ -133,7 +155,9 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
         )
         self.channel = channel
         self.entity_description = describe(channel)
-        if channel.label is None:  # named by the cloud (a sensor the user named)
+        if main:
+            self._attr_name = None
+        elif channel.label is None:  # named by the cloud (a sensor the user named)
             self._attr_name = channel.name
         else:
             self._attr_translation_placeholders = {"source": channel.source or ""}

@@ -14,7 +14,7 @@ clouds alike:
 - a batch that failed validation never reaches here (the provider raises instead).
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -46,6 +46,7 @@ HOUR = timedelta(hours=1)
 
 _UNIT_CLASSES = {
     UnitOfEnergy.KILO_WATT_HOUR: EnergyConverter.UNIT_CLASS,
+    UnitOfEnergy.MEGA_WATT_HOUR: EnergyConverter.UNIT_CLASS,
     UnitOfEnergy.WATT_HOUR: EnergyConverter.UNIT_CLASS,
     UnitOfVolume.CUBIC_METERS: VolumeConverter.UNIT_CLASS,
     UnitOfVolume.LITERS: VolumeConverter.UNIT_CLASS,
@@ -227,14 +228,18 @@ async def async_import_series(
     return ImportResult(rows=rows_written, last_hour=last_hour)
 
 
-async def async_clear_statistics(hass: HomeAssistant, prefixes: list[str]) -> list[str]:
+async def async_clear_statistics(
+    hass: HomeAssistant, prefixes: list[str], keep: Collection[str] = ()
+) -> list[str]:
     """Remove every statistic of ours whose id starts with one of `prefixes`."""
     # Imports still queued must land first, or they would survive the removal.
     await get_instance(hass).async_block_till_done()
     ids = [
         row["statistic_id"]
         for row in await async_list_statistic_ids(hass)
-        if row["source"] == DOMAIN and row["statistic_id"].startswith(tuple(prefixes))
+        if row["source"] == DOMAIN
+        and row["statistic_id"].startswith(tuple(prefixes))
+        and row["statistic_id"] not in keep
     ]
     if ids:
         get_instance(hass).async_clear_statistics(ids)

@@ -5,11 +5,13 @@ its own, and its tests run against the simulator without Home Assistant.
 """
 
 from .climkit import ClimkitProvider
+from .energydata import EnergydataProvider
 from .locus import LocusProvider
 from .provider import AccountState, Provider
 
 PROVIDERS: dict[str, type[Provider]] = {
-    provider.key: provider for provider in (ClimkitProvider, LocusProvider)
+    provider.key: provider
+    for provider in (ClimkitProvider, EnergydataProvider, LocusProvider)
 }
 """Provider key (as in config entries and statistic ids) → provider class."""
 

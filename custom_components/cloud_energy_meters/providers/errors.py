@@ -42,3 +42,7 @@ class RequestRejected(ProviderError):
 
 class InvalidResponse(ProviderError):
     """The cloud answered, but not with what its API document promises."""
+
+
+class PublishRefused(ProviderError):
+    """A broker did not acknowledge a published message: refused, or lost with the link."""

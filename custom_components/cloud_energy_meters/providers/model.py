@@ -179,6 +179,8 @@ class Device:
     serial_number: str | None = None
     kind: str | None = None
     alerts: bool = False
+    group: str | None = None
+    """The part of the user's configuration the device comes from, if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,7 @@ class Reading:
     the measurement otherwise. `start` is the interval's start for amounts.
     """
 
-    value: float
+    value: float | str
     time: datetime | None = None
     start: datetime | None = None
 

@@ -1,14 +1,15 @@
 """The one surface every cloud module offers, and what its instances share per account."""
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+import ssl
 from typing import Any, ClassVar
 
 import aiohttp
 
-from .model import Account, Channel, Interval, Inventory, Latest, Site
+from .model import Account, Channel, Interval, Inventory, Latest, Reading, Site
 from .ratelimit import RateLimiter, RatePolicy
 from .tokens import TokenCache
 
@@ -41,6 +42,11 @@ class Provider(ABC):
     credential_keys: ClassVar[tuple[str, ...]]
     """The credentials the cloud needs (and all the provider is given)."""
     max_history_days: ClassVar[int] = 365
+    push: ClassVar[bool] = False
+    """Whether the cloud also pushes readings (`async_listen`)."""
+    named_by_user: ClassVar[bool] = False
+    """Whether the user names the channels (the cloud cannot list them): discovery is
+    then free, and a channel that disappears was removed by the user."""
 
     def __init__(
         self,
@@ -49,12 +55,20 @@ class Provider(ABC):
         api_url: str,
         credentials: Mapping[str, Any],
         state: AccountState,
+        settings: Mapping[str, Any] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        """Bind the session, the API root, the credentials and the shared account state."""
+        """Bind the session, the API root, the credentials and the shared account state.
+
+        `settings` holds what the user configured beyond credentials (datastreams, a
+        broker); `ssl_context` serves connections that are not HTTP (MQTT).
+        """
         self.session = session
         self.api_url = api_url
         self.credentials = credentials
         self.state = state
+        self.settings: Mapping[str, Any] = settings or {}
+        self.ssl_context = ssl_context
 
     @classmethod
     @abstractmethod
@@ -102,3 +116,17 @@ class Provider(ABC):
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> int:
         """Return how many requests one `async_latest` of these sends."""
+
+    @property
+    def push_configured(self) -> bool:
+        """Tell whether pushed readings are configured for this account."""
+        return False
+
+    async def async_listen(
+        self,
+        channels: Sequence[Channel],
+        on_readings: Callable[[dict[str, Reading]], None],
+        on_state: Callable[[bool], None],
+    ) -> None:
+        """Receive pushed readings until cancelled (clouds with `push` only)."""
+        raise NotImplementedError

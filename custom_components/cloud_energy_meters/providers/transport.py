@@ -107,6 +107,7 @@ class Transport:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: aiohttp.ClientTimeout | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -125,7 +126,7 @@ class Transport:
                         url,
                         params=params,
                         json=json_body,
-                        data=form,
+                        data=form if content is None else content,
                         headers=headers,
                         timeout=timeout or aiohttp.ClientTimeout(total=self.timeout),
                         allow_redirects=False,

@@ -1,0 +1,569 @@
+"""Energydata.dk (DTU): datastreams by HTTP (CSV), in real time by MQTT, and uploads.
+
+What the API document leaves out and this module handles (see NOTES.md):
+- A static token (Bearer) and no way to list its datastreams: the user names them
+  (their id, what they measure, and optionally their MQTT topic).
+- `GET /datastreams/values?ids=…&latest=true` serves every configured datastream in one
+  request; `from`/`to` (both inclusive, `YYYY-MM-DDTHH:MM:SS`, UTC) a time span. The
+  answer is headerless CSV `id,epoch_ms,value`, streamed: it is parsed line by line as
+  it arrives, never held whole (a year of minute data is half a million rows); rows
+  that do not parse are counted and reported, not fatal. Errors come as JSON when
+  `Accept: application/json` is sent.
+- A reading with a duplicate timestamp replaces the old one: the last one wins.
+- MQTT: `mqtts.energydata.dk:8883`, TLS, MQTT 3.1.1, the token as username and no
+  password; single-value messages on `<prefix>/<suffix>`, multi-value ones on the
+  prefix; publishing needs QoS 1 and its acknowledgement, and a refused publish makes
+  the broker disconnect the client.
+- Batch import: create, get an upload URL (an S3 presigned URL: it must not get the
+  token), upload, validate, ingest, each step polled until it settles.
+
+What a datastream's values mean is the user's word: a cumulative register (its
+history becomes differences), an amount per interval whose timestamp marks the END or
+the START of the interval, or a measurement.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+import csv
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+import hashlib
+import json
+import logging
+from typing import Any, Final
+
+from yarl import URL
+
+from .errors import InvalidResponse, ProviderError, RequestRejected
+from .model import (
+    Account,
+    Channel,
+    Device,
+    Interval,
+    Inventory,
+    Kind,
+    Latest,
+    Quantity,
+    Reading,
+    Site,
+)
+from .mqtt import PushClient
+from .provider import Provider
+from .ratelimit import RatePolicy
+from .transport import Transport
+
+_LOGGER = logging.getLogger(__name__)
+
+API_URL: Final = "https://admin.energydata.dk/api/v1"
+MQTT_HOST: Final = "mqtts.energydata.dk"
+MQTT_PORT: Final = 8883
+BATCH_ROWS: Final = 5000
+"""Intervals handed on at a time while a long span streams in."""
+EPSILON: Final = timedelta(milliseconds=1)
+IMPORT_POLL: Final = 1.0
+IMPORT_TIMEOUT: Final = 600.0
+
+REGISTER: Final = "register"
+AMOUNT_END: Final = "amount_end"
+AMOUNT_START: Final = "amount_start"
+MEASUREMENT: Final = "measurement"
+MEANINGS: Final = (REGISTER, AMOUNT_END, AMOUNT_START, MEASUREMENT)
+_KINDS = {
+    REGISTER: Kind.REGISTER,
+    AMOUNT_END: Kind.INTERVAL,
+    AMOUNT_START: Kind.INTERVAL,
+    MEASUREMENT: Kind.INSTANT,
+}
+# Quantities whose history belongs in the Energy dashboard.
+_STATISTIC_WORDS = {
+    Quantity.ENERGY: "energy",
+    Quantity.WATER: "volume",
+    Quantity.GAS: "gas",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Datastream:
+    """A datastream as the user described it (the API cannot list them)."""
+
+    id: int
+    name: str
+    quantity: Quantity
+    unit: str
+    meaning: str
+    topic: str | None = None
+
+    @classmethod
+    def from_settings(cls, raw: Mapping[str, Any]) -> Datastream:
+        """Read one datastream of the provider's settings."""
+        return cls(
+            id=int(raw["id"]),
+            name=str(raw.get("name") or f"Datastream {raw['id']}"),
+            quantity=Quantity(raw.get("quantity") or Quantity.OTHER),
+            unit=str(raw.get("unit") or ""),
+            meaning=str(raw.get("meaning") or MEASUREMENT),
+            topic=str(raw["topic"]).strip("/") if raw.get("topic") else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOutcome:
+    """Where a batch import ended: its id, its last status and the cloud's errors."""
+
+    id: str
+    status: str
+    rows: int
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Row:
+    """One parsed CSV line."""
+
+    stream: int
+    epoch_ms: int
+    value: float | str
+
+
+def _parse_value(text: str) -> float | str:
+    """Return a number when the text is one, else the text (string datastreams)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_line(line: str) -> _Row | None:
+    """Parse `id,epoch_ms,value`; None for a line that is not one."""
+    if not line.strip():
+        return None
+    try:
+        fields = next(csv.reader([line]))
+    except csv.Error:
+        return None
+    if len(fields) != 3:
+        return None
+    stream, stamp, value = fields
+    try:
+        return _Row(int(stream), int(stamp), _parse_value(value))
+    except ValueError:
+        return None
+
+
+class EnergydataProvider(Provider):
+    """Energydata.dk through one API token, for the datastreams the user named."""
+
+    key = "energydata"
+    name = "Energydata.dk"
+    default_url = API_URL
+    # No limit is documented: be a polite client all the same.
+    policy = RatePolicy(max_concurrency=2, request_seconds=0.5)
+    credential_keys = ("api_token",)
+    push = True
+    named_by_user = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Read the datastreams from the settings; set up the transport."""
+        super().__init__(*args, **kwargs)
+        self._transport = Transport(
+            self.session, self.api_url, self.state.limiter, name=self.name
+        )
+        self.datastreams = {
+            stream.id: stream
+            for stream in (
+                Datastream.from_settings(raw)
+                for raw in self.settings.get("datastreams", ())
+            )
+        }
+        self._groups = {
+            int(raw["id"]): str(raw["group"])
+            for raw in self.settings.get("datastreams", ())
+            if raw.get("group")
+        }
+        self.skipped_rows = 0
+        self._push: PushClient | None = None
+
+    @property
+    def _token(self) -> str:
+        return str(self.credentials["api_token"])
+
+    @property
+    def _fingerprint(self) -> str:
+        """Name the token without revealing any of it (a hash, not a fragment)."""
+        return hashlib.sha256(self._token.encode()).hexdigest()[:12]
+
+    @classmethod
+    def account_key(cls, api_url: str, credentials: Mapping[str, Any]) -> str:
+        """Count requests per token."""
+        digest = hashlib.sha256(str(credentials["api_token"]).encode()).hexdigest()
+        return f"{cls.key}:{URL(api_url).host}:{digest[:16]}"
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+
+    # Account, site, channels ----------------------------------------------------------
+
+    @property
+    def _site(self) -> Site:
+        return Site(id=f"energydata-{self._fingerprint}", name="Energydata.dk")
+
+    async def async_login(self) -> Account:
+        """Prove the token with a latest read of the named datastreams (or none)."""
+        await self._latest_rows(list(self.datastreams) or [0], tolerate_missing=True)
+        return Account(id=self._fingerprint, name=self._fingerprint)
+
+    async def async_check(self, ids: Sequence[int]) -> None:
+        """Check the token may read these datastreams (RequestRejected 403/404 if not)."""
+        await self._latest_rows(list(ids))
+
+    async def async_list_sites(self) -> tuple[Site, ...]:
+        """Return the account: its datastreams are named by the user, not listed."""
+        return (self._site,)
+
+    async def async_discover(self, site_ids: Collection[str]) -> Inventory:
+        """Describe the named datastreams (no request: the user named them)."""
+        site = self._site
+        devices = [
+            Device(
+                id=f"datastream-{stream.id}",
+                site_id=site.id,
+                name=stream.name,
+                parent_id=None,
+                manufacturer=self.name,
+                model=stream.topic.split("/", 1)[0] if stream.topic else None,
+                serial_number=str(stream.id),
+                kind="datastream",
+                group=self._groups.get(stream.id),
+            )
+            for stream in self.datastreams.values()
+        ]
+        channels = [self._channel(site, stream) for stream in self.datastreams.values()]
+        return Inventory(
+            account=Account(id=self._fingerprint, name=self._fingerprint),
+            sites=(site,),
+            channels=tuple(channels),
+            listed=(site.id,),
+            devices=tuple(devices),
+        )
+
+    def _channel(self, site: Site, stream: Datastream) -> Channel:
+        word = _STATISTIC_WORDS.get(stream.quantity)
+        history = word is not None and stream.meaning != MEASUREMENT
+        return Channel(
+            key=f"{site.id}:{stream.id}",
+            site_id=site.id,
+            name=stream.name,
+            label=None,
+            quantity=stream.quantity,
+            kind=_KINDS.get(stream.meaning, Kind.INSTANT),
+            unit=stream.unit,
+            source=stream.name,
+            source_id=str(stream.id),
+            history=history,
+            statistic=f"{self._fingerprint}_{stream.id}_{word}" if history else None,
+            device_id=f"datastream-{stream.id}",
+            attributes={"datastream_id": stream.id, "topic": stream.topic or ""},
+            ref=(str(stream.id), stream.meaning),
+        )
+
+    def refresh_cost(
+        self, channels: Sequence[Channel], sites: Sequence[str] = ()
+    ) -> int:
+        """Every datastream in one request."""
+        return 1 if channels else 0
+
+    # Reading CSV ------------------------------------------------------------------------
+
+    async def _stream_rows(self, params: Mapping[str, str]) -> AsyncIterator[_Row]:
+        """Yield the rows of a values answer as they arrive; count those that fail."""
+        async with self._transport.open(
+            "GET", "/datastreams/values", params=params, headers=self._headers
+        ) as response:
+            content_type = response.headers.get("Content-Type", "")
+            if "json" in content_type or "html" in content_type:
+                raise InvalidResponse(
+                    f"Energydata.dk answered the values request with {content_type}"
+                )
+            skipped = 0
+            async for raw in response.content:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if not line:
+                    continue
+                row = parse_line(line)
+                if row is None:
+                    skipped += 1
+                    continue
+                yield row
+            if skipped:
+                self.skipped_rows += skipped
+                _LOGGER.warning(
+                    "Energydata.dk sent %s line(s) that are not id,timestamp,value; "
+                    "they were skipped",
+                    skipped,
+                )
+
+    async def _latest_rows(
+        self, ids: Sequence[int], *, tolerate_missing: bool = False
+    ) -> list[_Row]:
+        params = {"ids": ",".join(str(i) for i in ids), "latest": "true"}
+        try:
+            return [row async for row in self._stream_rows(params)]
+        except RequestRejected as err:
+            if tolerate_missing and err.status == 404:
+                return []  # the token works; a datastream is unknown
+            raise
+
+    async def async_latest(
+        self, channels: Sequence[Channel], sites: Sequence[str] = ()
+    ) -> Latest:
+        """Read the latest value of every datastream in one request."""
+        by_stream = {int(channel.ref[0]): channel for channel in channels}
+        if not by_stream:
+            return Latest(readings={})
+        readings: dict[str, Reading] = {}
+        for row in await self._latest_rows(list(by_stream)):
+            if (channel := by_stream.get(row.stream)) is not None:
+                readings[channel.key] = _reading(channel, row)
+        return Latest(readings=readings)
+
+    # History --------------------------------------------------------------------------
+
+    async def async_history(
+        self, channel: Channel, start: datetime, end: datetime
+    ) -> AsyncIterator[list[Interval]]:
+        """Stream a span of one datastream as intervals, a batch at a time.
+
+        Registers become the differences between consecutive readings, labelled by
+        the earlier reading (the first reading only sets the baseline); a register
+        that goes down was reset: that difference is skipped. Amounts are their own
+        intervals: one stamped at its end belongs to the instant just before it.
+        """
+        stream, meaning = int(channel.ref[0]), channel.ref[1]
+        params = {
+            "ids": str(stream),
+            "from": _naive(start),
+            "to": _naive(end),
+        }
+        batch: list[Interval] = []
+        previous: tuple[datetime, float] | None = None
+        last: dict[datetime, Interval] = {}
+        async for row in self._stream_rows(params):
+            if row.stream != stream or isinstance(row.value, str):
+                continue
+            moment = datetime.fromtimestamp(row.epoch_ms / 1000, UTC)
+            interval: Interval | None
+            if meaning == REGISTER:
+                interval = None
+                if previous is not None and moment > previous[0]:
+                    step = _exact_difference(row.value, previous[1])
+                    if step >= 0:
+                        interval = Interval(previous[0], moment, step)
+                if previous is None or moment >= previous[0]:
+                    previous = (moment, row.value)
+            elif meaning == AMOUNT_END:
+                interval = Interval(moment - EPSILON, moment, row.value)
+            else:
+                interval = Interval(moment, moment + EPSILON, row.value)
+            if interval is None or not start <= interval.start < end:
+                continue
+            if interval.value < 0:
+                raise InvalidResponse(
+                    f"Energydata.dk datastream {stream} has a negative amount"
+                )
+            # A duplicate timestamp replaces the reading before it.
+            last[interval.start] = interval
+            if len(last) >= BATCH_ROWS:
+                batch = [last.pop(key) for key in sorted(last)[:-1]]
+                yield batch
+        if last:
+            yield [last[key] for key in sorted(last)]
+
+    # Push: MQTT -----------------------------------------------------------------------
+
+    def _topics(self) -> tuple[dict[str, int], list[str]]:
+        """Map each datastream topic to its id; list the topics to subscribe to."""
+        by_topic = {
+            stream.topic: stream.id
+            for stream in self.datastreams.values()
+            if stream.topic
+        }
+        prefixes = {topic.split("/", 1)[0] for topic in by_topic}
+        return by_topic, [*by_topic, *sorted(prefixes)]
+
+    @property
+    def push_configured(self) -> bool:
+        """Tell whether any datastream has an MQTT topic."""
+        return bool(self._topics()[0])
+
+    async def async_listen(
+        self,
+        channels: Sequence[Channel],
+        on_readings: Callable[[dict[str, Reading]], None],
+        on_state: Callable[[bool], None],
+    ) -> None:
+        """Receive readings by MQTT until cancelled; reconnect on any loss."""
+        by_topic, topics = self._topics()
+        by_stream = {int(channel.ref[0]): channel for channel in channels}
+
+        def on_message(topic: str, payload: bytes) -> None:
+            try:
+                readings = self._parse_message(topic, payload, by_topic, by_stream)
+            except (ValueError, TypeError, KeyError) as err:
+                _LOGGER.warning(
+                    "Energydata.dk sent an unreadable MQTT message on %s: %s",
+                    topic,
+                    err,
+                )
+                return
+            if readings:
+                on_readings(readings)
+
+        self._push = PushClient(
+            str(self.settings.get("mqtt_host") or MQTT_HOST),
+            int(self.settings.get("mqtt_port") or MQTT_PORT),
+            username=self._token,
+            ssl_context=self.ssl_context,
+            topics=topics,
+            on_message=on_message,
+            on_state=on_state,
+            name=self.name,
+        )
+        await self._push.run()
+
+    @staticmethod
+    def _parse_message(
+        topic: str,
+        payload: bytes,
+        by_topic: Mapping[str, int],
+        by_stream: Mapping[int, Channel],
+    ) -> dict[str, Reading]:
+        """Turn a single- or multi-value message into readings of known channels."""
+        message = json.loads(payload)
+        stamp = datetime.fromtimestamp(int(message["timestamp"]) / 1000, UTC)
+        value = message["value"]
+        if isinstance(value, dict):  # multi-value, on the dataset prefix
+            pairs = [
+                (f"{topic}/{suffix.strip('/')}", item) for suffix, item in value.items()
+            ]
+        else:
+            pairs = [(topic, value)]
+        readings: dict[str, Reading] = {}
+        for full_topic, item in pairs:
+            stream = by_topic.get(full_topic)
+            if stream is None or (channel := by_stream.get(stream)) is None:
+                continue  # a topic of the dataset nobody named
+            row = _Row(stream, int(stamp.timestamp() * 1000), _parse_value(str(item)))
+            readings[channel.key] = _reading(channel, row)
+        return readings
+
+    async def async_publish(
+        self, topic: str, value: Any, timestamp: datetime | None = None
+    ) -> None:
+        """Publish a value (or a mapping of suffix → value on a prefix) and wait for the ack."""
+        if self._push is None:
+            raise ProviderError("Energydata.dk: MQTT is not set up for this entry")
+        moment = timestamp or datetime.now(UTC)
+        payload = json.dumps(
+            {"timestamp": int(moment.timestamp() * 1000), "value": value}
+        ).encode()
+        await self._push.publish(topic.strip("/"), payload)
+
+    # Batch upload ---------------------------------------------------------------------
+
+    async def async_upload(
+        self,
+        target: str,
+        rows: Sequence[tuple[datetime, float | int | str]],
+        *,
+        name: str,
+        poll: float = IMPORT_POLL,
+        timeout: float = IMPORT_TIMEOUT,
+    ) -> ImportOutcome:
+        """Import rows into one datastream (id or topic) through the batch steps."""
+        created = await self._transport.request_json(
+            "POST", "/import", params={"importname": name}, headers=self._headers
+        )
+        import_id = str(_field(created, "id", "import"))
+        answer = await self._transport.request_json(
+            "GET", f"/import/{import_id}/upload_url", headers=self._headers
+        )
+        upload_url = str(_field(answer, "upload_url", "upload URL"))
+        body = _csv(target, rows)
+        # A presigned URL: it carries its own signature; the token must not go there.
+        async with self._transport.open(
+            "PUT",
+            upload_url,
+            content=body,
+            headers={"Content-Type": "application/octet-stream"},
+        ):
+            pass
+        await self._transport.request_json(
+            "PUT", f"/import/{import_id}/validate", headers=self._headers
+        )
+        status = await self._settle(import_id, ("validating", "stored"), poll, timeout)
+        if status[0] == "ready":
+            await self._transport.request_json(
+                "PUT", f"/import/{import_id}/ingest", headers=self._headers
+            )
+            status = await self._settle(
+                import_id, ("ingesting", "ready"), poll, timeout
+            )
+        return ImportOutcome(
+            id=import_id, status=status[0], rows=len(rows), errors=status[1]
+        )
+
+    async def _settle(
+        self, import_id: str, busy: tuple[str, ...], poll: float, timeout: float
+    ) -> tuple[str, tuple[str, ...]]:
+        """Poll an import until its status leaves `busy`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            state = await self._transport.request_json(
+                "GET", f"/import/{import_id}", headers=self._headers
+            )
+            status = str(_field(state, "status", "import"))
+            if status not in busy:
+                errors = state.get("errors") if isinstance(state, dict) else None
+                return status, tuple(str(e) for e in errors or ())
+            if loop.time() > deadline:
+                raise ProviderError(
+                    f"Energydata.dk import {import_id} is still {status}"
+                )
+            await asyncio.sleep(poll)
+
+
+def _naive(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _exact_difference(value: float, previous: float) -> float:
+    """Subtract two register readings as the decimals they were written as."""
+    return float(Decimal(repr(value)) - Decimal(repr(previous)))
+
+
+def _reading(channel: Channel, row: _Row) -> Reading:
+    moment = datetime.fromtimestamp(row.epoch_ms / 1000, UTC)
+    return Reading(value=row.value, time=moment)
+
+
+def _field(payload: Any, key: str, what: str) -> Any:
+    if not isinstance(payload, dict) or payload.get(key) in (None, ""):
+        raise InvalidResponse(f"Energydata.dk {what} answer has no {key}")
+    return payload[key]
+
+
+def _csv(target: str, rows: Sequence[tuple[datetime, float | int | str]]) -> bytes:
+    """Write the batch import file: `;`-separated, a header, UTC millisecond stamps."""
+    lines = [f";{target}"]
+    for moment, value in rows:
+        stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
+            f"{moment.microsecond // 1000:03d}Z"
+        )
+        text = str(value)
+        if isinstance(value, str) and any(c in text for c in ';"\r\n'):
+            text = '"' + text.replace('"', '""') + '"'
+        lines.append(f"{stamp};{text}")
+    return ("\n".join(lines) + "\n").encode()

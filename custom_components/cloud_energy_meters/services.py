@@ -1,0 +1,200 @@
+"""Actions: send data from Home Assistant to the clouds that accept it (Energydata.dk)."""
+
+from datetime import datetime
+
+import probatio
+
+from homeassistant.components.recorder import history
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.util import dt as dt_util
+
+from .const import CONF_PROVIDER, DOMAIN
+from .coordinator import CloudEnergyConfigEntry
+from .providers.energydata import EnergydataProvider
+from .providers.errors import CannotConnect, ProviderError, PublishRefused
+
+SERVICE_PUBLISH = "energydata_publish"
+SERVICE_UPLOAD = "energydata_upload_history"
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+ATTR_TOPIC = "topic"
+ATTR_VALUE = "value"
+ATTR_VALUES = "values"
+ATTR_TIMESTAMP = "timestamp"
+ATTR_DATASTREAM = "datastream"
+ATTR_START = "start"
+ATTR_END = "end"
+
+_SCALAR = probatio.Any(float, int, str)
+
+PUBLISH_SCHEMA = probatio.Schema(
+    probatio.All(
+        {
+            probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+            probatio.Required(ATTR_TOPIC): cv.string,
+            probatio.Exclusive(ATTR_VALUE, "value"): _SCALAR,
+            probatio.Exclusive(ATTR_VALUES, "value"): {cv.string: _SCALAR},
+            probatio.Optional(ATTR_TIMESTAMP): cv.datetime,
+        },
+        cv.has_at_least_one_key(ATTR_VALUE, ATTR_VALUES),
+    )
+)
+UPLOAD_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_ENTITY_ID): cv.entity_id,
+        probatio.Required(ATTR_DATASTREAM): cv.string,
+        probatio.Required(ATTR_START): cv.datetime,
+        probatio.Required(ATTR_END): cv.datetime,
+    }
+)
+
+
+def _energydata(hass: HomeAssistant, call: ServiceCall) -> EnergydataProvider:
+    """Return the Energydata.dk provider of the entry the call names."""
+    entry: CloudEnergyConfigEntry | None = hass.config_entries.async_get_entry(
+        call.data[ATTR_CONFIG_ENTRY_ID]
+    )
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found",
+            translation_placeholders={"entry": call.data[ATTR_CONFIG_ENTRY_ID]},
+        )
+    if entry.data[CONF_PROVIDER] != EnergydataProvider.key:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_energydata",
+            translation_placeholders={"entry": entry.title},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"entry": entry.title},
+        )
+    provider = entry.runtime_data.provider
+    assert isinstance(provider, EnergydataProvider)
+    return provider
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Read a naive time as Home Assistant's local time, as the UI means it."""
+    return dt_util.as_utc(moment if moment.tzinfo else dt_util.as_local(moment))
+
+
+async def _async_publish(call: ServiceCall) -> None:
+    """Publish one value, or a set of values on a dataset prefix, and wait for the ack."""
+    provider = _energydata(call.hass, call)
+    value = call.data.get(ATTR_VALUES, call.data.get(ATTR_VALUE))
+    moment = call.data.get(ATTR_TIMESTAMP)
+    try:
+        await provider.async_publish(
+            call.data[ATTR_TOPIC], value, _as_utc(moment) if moment else None
+        )
+    except CannotConnect as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN, translation_key="mqtt_not_connected"
+        ) from err
+    except PublishRefused as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="publish_refused",
+            translation_placeholders={"topic": call.data[ATTR_TOPIC]},
+        ) from err
+    except ProviderError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="action_failed",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+
+def _recorded_rows(
+    hass: HomeAssistant, entity_id: str, start: datetime, end: datetime
+) -> list[tuple[datetime, float | str]]:
+    """Return the entity's recorded values (numbers where they are numbers)."""
+    states = history.state_changes_during_period(
+        hass, start, end, entity_id, no_attributes=True, include_start_time_state=False
+    ).get(entity_id, [])
+    rows: list[tuple[datetime, float | str]] = []
+    for state in states:
+        if state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN, ""):
+            continue
+        try:
+            value: float | str = float(state.state)
+        except ValueError:
+            value = state.state
+        rows.append((state.last_updated, value))
+    return rows
+
+
+async def _async_upload(call: ServiceCall) -> ServiceResponse:
+    """Upload an entity's recorded history into a datastream by batch import."""
+    hass = call.hass
+    provider = _energydata(hass, call)
+    start, end = _as_utc(call.data[ATTR_START]), _as_utc(call.data[ATTR_END])
+    if end <= start:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="end_before_start"
+        )
+    entity_id = call.data[ATTR_ENTITY_ID]
+    rows = await get_instance(hass).async_add_executor_job(
+        _recorded_rows, hass, entity_id, start, end
+    )
+    if not rows:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="no_history",
+            translation_placeholders={"entity_id": entity_id},
+        )
+    name = f"home-assistant-{entity_id}-{start:%Y%m%dT%H%M%S}"
+    try:
+        outcome = await provider.async_upload(
+            call.data[ATTR_DATASTREAM], rows, name=name
+        )
+    except ProviderError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="action_failed",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    if outcome.status != "done":
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="upload_failed",
+            translation_placeholders={
+                "status": outcome.status,
+                "errors": "; ".join(outcome.errors) or "-",
+            },
+        )
+    return {
+        "import_id": outcome.id,
+        "status": outcome.status,
+        "rows": outcome.rows,
+    }
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the actions."""
+    hass.services.async_register(
+        DOMAIN, SERVICE_PUBLISH, _async_publish, schema=PUBLISH_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_UPLOAD,
+        _async_upload,
+        schema=UPLOAD_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
