@@ -6,6 +6,7 @@ in tests marked `real_rates`, which run both at the documented pace.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import hashlib
 import logging
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -28,11 +29,17 @@ from custom_components.cloud_energy_meters.const import (
 )
 from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
 from custom_components.cloud_energy_meters.providers.ratelimit import RatePolicy
+from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, Platform
 from homeassistant.core import HomeAssistant
 
+from .mqtt_broker import mqtt_broker  # noqa: F401
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITES
+from .simulator.energydata import (
+    DEMO_TOKEN as EDK_TOKEN,
+    USER_DATASTREAMS as EDK_STREAMS,
+)
 from .simulator.locus import (
     DEMO_CLIENT_ID as LOCUS_CLIENT_ID,
     DEMO_CLIENT_SECRET as LOCUS_CLIENT_SECRET,
@@ -194,12 +201,64 @@ def locus_entry(simulator: Simulator) -> MockConfigEntry:
     return locus_entry_for(simulator)
 
 
+def energydata_entry_for(
+    simulator: Simulator,
+    *,
+    streams: list[int] | None = None,
+    token: str = EDK_TOKEN,
+    mqtt_port: int = 1,
+    topics: bool = False,
+    options: dict[str, Any] | None = None,
+) -> MockConfigEntry:
+    """Return an Energydata.dk entry with datastream subentries (not yet added).
+
+    Without `topics` the datastreams are polled only (no MQTT connection is made).
+    """
+    chosen = list(EDK_STREAMS) if streams is None else streams
+    digest = hashlib.sha256(token.encode()).hexdigest()[:12]
+    site = digest
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Energydata.dk {digest}",
+        unique_id=f"energydata_{digest}",
+        data={
+            CONF_PROVIDER: "energydata",
+            "api_token": token,
+            CONF_API_URL: simulator.url("energydata"),
+            "mqtt_host": "127.0.0.1",
+            "mqtt_port": mqtt_port,
+            CONF_SITES: [site],
+            CONF_KNOWN_SITES: [site],
+        },
+        options={CONF_BACKFILL_DAYS: 3} if options is None else options,
+        subentries_data=[
+            ConfigSubentryData(
+                data={
+                    "id": stream,
+                    **EDK_STREAMS[stream],
+                    "topic": EDK_STREAMS[stream]["topic"] if topics else "",
+                },
+                subentry_type="datastream",
+                title=EDK_STREAMS[stream]["name"],
+                unique_id=str(stream),
+            )
+            for stream in chosen
+        ],
+    )
+
+
 type SetupEntry = Callable[[MockConfigEntry], Awaitable[bool]]
 
 
 @pytest.fixture
-def setup_entry(hass: HomeAssistant, recorder_mock: Any) -> SetupEntry:
-    """Add an entry, set it up, and wait for its history import to finish."""
+async def setup_entry(
+    hass: HomeAssistant, recorder_mock: Any
+) -> AsyncIterator[SetupEntry]:
+    """Add an entry, set it up, and wait for its history import to finish.
+
+    After the test, imports still running finish before the recorder stops: a
+    test that moves the clock an hour on starts the hourly import as it goes.
+    """
 
     async def _setup(entry: MockConfigEntry) -> bool:
         if hass.config_entries.async_get_entry(entry.entry_id) is None:
@@ -208,4 +267,5 @@ def setup_entry(hass: HomeAssistant, recorder_mock: Any) -> SetupEntry:
         await hass.async_block_till_done(wait_background_tasks=True)
         return result
 
-    return _setup
+    yield _setup
+    await hass.async_block_till_done(wait_background_tasks=True)

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 import math
 
 from pytest_homeassistant_custom_component.components.recorder.common import (
@@ -110,3 +111,32 @@ def hour(moment: datetime) -> datetime:
 
 
 DAY = timedelta(days=1)
+
+
+def energydata_truth(
+    sim: Simulator, stream: int, meaning: str, start: datetime, end: datetime
+) -> dict[datetime, float]:
+    """Return the hourly truth of an Energydata.dk datastream, by the documented rules.
+
+    Registers: the difference between consecutive readings belongs to the hour of the
+    earlier one (a decrease is a reset: skipped); the first reading at or after
+    `start` is the baseline. Amounts stamped at the end belong to the instant just
+    before their stamp. Sums are exact decimal sums.
+    """
+    readings = [
+        (datetime.fromtimestamp(ms / 1000, UTC), Decimal(repr(value)))
+        for ms, value in sim.energydata.readings(stream, start, end)
+        if not isinstance(value, str)
+    ]
+    hours: dict[datetime, Decimal] = {}
+    if meaning == "register":
+        for (first, before), (_, after) in zip(readings, readings[1:], strict=False):
+            if after >= before and start <= first < end:
+                moment = hour(first)
+                hours[moment] = hours.get(moment, Decimal(0)) + (after - before)
+    else:
+        for moment, value in readings:
+            stamp = moment - timedelta(milliseconds=1)
+            if start <= stamp < end:
+                hours[hour(stamp)] = hours.get(hour(stamp), Decimal(0)) + value
+    return {moment: float(total) for moment, total in hours.items()}

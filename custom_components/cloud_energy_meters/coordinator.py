@@ -9,7 +9,7 @@ unavailable.
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -19,7 +19,8 @@ import ssl
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import (
     device_registry as dr,
@@ -334,7 +335,10 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                     identifiers={(DOMAIN, device.id)},
                     # Equipment names repeat from site to site ("PV Meter"): the
                     # site's name makes devices and entity ids tell them apart.
-                    name=f"{site_names[device.site_id]} {device.name}",
+                    # Names the user gave are kept as they are.
+                    name=device.name
+                    if self.provider.named_by_user
+                    else f"{site_names[device.site_id]} {device.name}",
                     manufacturer=device.manufacturer or self.provider.name,
                     model=device.model,
                     serial_number=device.serial_number,
@@ -530,12 +534,29 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         if self.provider.push and self.provider.push_configured:
             self.config_entry.async_on_unload(self._cancel_push_issue)
             self._push_state(False)
-            self.config_entry.async_create_background_task(
-                self.hass,
+            # A connection kept for as long as the entry lives: not one of the tasks
+            # Home Assistant waits for to settle. Unloading stops it and waits for the
+            # clean disconnect.
+            task = asyncio.get_running_loop().create_task(
                 self.provider.async_listen(
                     self.channels, self._push_readings, self._push_state
                 ),
-                f"{DOMAIN} push {self.config_entry.entry_id}",
+                name=f"{DOMAIN} push {self.config_entry.entry_id}",
+            )
+
+            async def stop_listening(_event: Event | None = None) -> None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+                # The goodbye reported the connection down: no repair issue for that.
+                self._cancel_push_issue()
+
+            self.config_entry.async_on_unload(stop_listening)
+            # Home Assistant stops without unloading entries: say goodbye to the
+            # broker then too, rather than leave it to notice a dead connection.
+            # (Not listen_once: removing a listener that already fired logs an error.)
+            self.config_entry.async_on_unload(
+                self.hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, stop_listening)
             )
 
     @callback
@@ -555,7 +576,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 self._push_issue = None
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
-        if self._push_issue is not None:
+        if self._push_issue is not None or self.hass.is_stopping:
             return
 
         @callback

@@ -1,12 +1,13 @@
-"""Fixtures for provider tests: an HTTP session, Climkit and Locus providers, a stub.
+"""Fixtures for provider tests: an HTTP session, the providers of each cloud, a stub.
 
 Providers are built directly on an aiohttp session, without Home Assistant. The
-simulator (tests/simulator) plays Climkit and Locus Energy; `StubServer` answers
-whatever a test programs, for payloads and statuses the simulator never produces.
+simulator (tests/simulator) plays Climkit, Locus Energy and Energydata.dk;
+`StubServer` answers whatever a test programs, for payloads and statuses the
+simulator never produces.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import json
@@ -16,6 +17,9 @@ from aiohttp import ClientSession, web
 import pytest
 
 from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
+from custom_components.cloud_energy_meters.providers.energydata import (
+    EnergydataProvider,
+)
 from custom_components.cloud_energy_meters.providers.locus import LocusProvider
 from custom_components.cloud_energy_meters.providers.model import Interval
 from custom_components.cloud_energy_meters.providers.provider import AccountState
@@ -24,6 +28,7 @@ from custom_components.cloud_energy_meters.providers.tokens import TokenCache
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME
 from tests.simulator.clock import FakeClock
+from tests.simulator.energydata import DEMO_TOKEN as EDK_DEMO_TOKEN
 from tests.simulator.locus import (
     CC_CLIENT_ID,
     CC_CLIENT_SECRET,
@@ -248,3 +253,114 @@ def locus_stub_auth(stub: StubServer, body: Any = None) -> None:
         "/oauth/token",
         {"access_token": "stub-token", "expires_in": 3600} if body is None else body,
     )
+
+
+# Energydata.dk --------------------------------------------------------------------------
+
+type MakeEnergydata = Callable[..., EnergydataProvider]
+
+EDK_DATASTREAMS: tuple[dict[str, Any], ...] = (
+    {
+        "id": 65603,
+        "name": "Main meter",
+        "quantity": "energy",
+        "unit": "kWh",
+        "meaning": "register",
+        "topic": "dtu-b101/meter/main/energy",
+        "group": "g1",
+    },
+    {
+        "id": 65607,
+        "name": "PV yield",
+        "quantity": "energy",
+        "unit": "Wh",
+        "meaning": "amount_end",
+        "topic": "dtu-b101/pv/yield",
+        "group": "g1",
+    },
+    {
+        "id": 65863,
+        "name": "Room 12 temperature",
+        "quantity": "temperature",
+        "unit": "°C",
+        "meaning": "measurement",
+        "topic": "dtu-b101/room/12/temperature",
+        "group": "g2",
+    },
+    {
+        "id": 70001,
+        "name": "District heating volume",
+        "quantity": "water",
+        "unit": "m³",
+        "meaning": "register",
+        "topic": "dtu-b101/heating/volume",
+    },
+    {
+        "id": 70002,
+        "name": "Battery state",
+        "quantity": "text",
+        "unit": "",
+        "meaning": "measurement",
+        "topic": "dtu-b101/battery/state",
+    },
+    {
+        "id": 70003,
+        "name": "Gas meter",
+        "quantity": "gas",
+        "unit": "L",
+        "meaning": "register",
+        "topic": "dtu-b101/meter/gas/volume",
+    },
+)
+"""The simulator's six demo datastreams as a user would describe them."""
+
+
+@pytest.fixture
+def make_energydata(session: ClientSession, simulator: Simulator) -> MakeEnergydata:
+    """Return a factory of Energydata.dk providers talking to the simulator.
+
+    `datastreams` replaces the demo set; `broker` (a tests.mqtt_broker.Broker) adds
+    its host, port and a TLS context trusting its CA; other keywords are settings.
+    """
+
+    def make(
+        token: str = EDK_DEMO_TOKEN,
+        *,
+        datastreams: Sequence[Mapping[str, Any]] = EDK_DATASTREAMS,
+        api_url: str | None = None,
+        broker: Any = None,
+        state: AccountState | None = None,
+        **settings: Any,
+    ) -> EnergydataProvider:
+        extra: dict[str, Any] = {}
+        if broker is not None:
+            extra = {"mqtt_host": broker.host, "mqtt_port": broker.port}
+        return EnergydataProvider(
+            session,
+            api_url=api_url or simulator.url("energydata"),
+            credentials={"api_token": token},
+            state=state or AccountState.for_policy(EnergydataProvider.policy),
+            settings={"datastreams": [dict(raw) for raw in datastreams]}
+            | extra
+            | settings,
+            ssl_context=broker.ssl_context() if broker is not None else None,
+        )
+
+    return make
+
+
+@pytest.fixture
+def energydata(make_energydata: MakeEnergydata) -> EnergydataProvider:
+    """Return a provider of the demo token with the six demo datastreams."""
+    return make_energydata()
+
+
+async def collect_energydata(
+    provider: EnergydataProvider, channel: Any, start: datetime, end: datetime
+) -> list[Interval]:
+    """Return every interval an Energydata async_history yields, batches concatenated."""
+    return [
+        interval
+        async for batch in provider.async_history(channel, start, end)
+        for interval in batch
+    ]

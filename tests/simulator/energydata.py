@@ -259,6 +259,53 @@ HEATING_VOLUME_ID = 70001
 BATTERY_STATE_ID = 70002
 GAS_METER_ID = 70003
 
+# What a user enters for the demo datastreams (the datastream form of the
+# integration): the tests and scripts/bench configure entries with it.
+USER_DATASTREAMS: dict[int, dict[str, Any]] = {
+    65603: {
+        "name": "Main meter",
+        "quantity": "energy",
+        "unit": "kWh",
+        "meaning": "register",
+        "topic": "dtu-b101/meter/main/energy",
+    },
+    65607: {
+        "name": "PV yield",
+        "quantity": "energy",
+        "unit": "Wh",
+        "meaning": "amount_end",
+        "topic": "dtu-b101/pv/yield",
+    },
+    65863: {
+        "name": "Room temperature",
+        "quantity": "temperature",
+        "unit": "°C",
+        "meaning": "measurement",
+        "topic": "dtu-b101/room/12/temperature",
+    },
+    70001: {
+        "name": "District heating",
+        "quantity": "water",
+        "unit": "m³",
+        "meaning": "register",
+        "topic": "",
+    },
+    70002: {
+        "name": "Battery state",
+        "quantity": "text",
+        "unit": "",
+        "meaning": "measurement",
+        "topic": "",
+    },
+    70003: {
+        "name": "Gas meter",
+        "quantity": "gas",
+        "unit": "L",
+        "meaning": "register",
+        "topic": "",
+    },
+}
+
 _JAN15 = 14 * DAY_S  # seasonal peak (heating, gas) in seconds after EPOCH
 
 DEMO_DATASTREAMS: tuple[SimDatastream, ...] = (

@@ -31,8 +31,11 @@ from decimal import Decimal
 import hashlib
 import json
 import logging
+import re
 from typing import Any, Final
 
+import aiohttp
+from aiohttp.http_exceptions import LineTooLong
 from yarl import URL
 
 from .errors import InvalidResponse, ProviderError, RequestRejected
@@ -61,6 +64,13 @@ MQTT_PORT: Final = 8883
 BATCH_ROWS: Final = 5000
 """Intervals handed on at a time while a long span streams in."""
 EPSILON: Final = timedelta(milliseconds=1)
+MAX_RECORD: Final = 65_536
+"""Characters a CSV record with line breaks in a quoted value may span."""
+# Epoch milliseconds a datetime can hold (years 1 to 9999); others are not a time.
+_MIN_MS: Final = -62_135_596_800_000
+_MAX_MS: Final = 253_402_300_799_999
+# A record whose value opens a quote: `id,epoch_ms,"…`.
+_QUOTED_VALUE = re.compile(r'[^,"]*,[^,"]*,"')
 IMPORT_POLL: Final = 1.0
 IMPORT_TIMEOUT: Final = 600.0
 
@@ -81,6 +91,8 @@ _STATISTIC_WORDS = {
     Quantity.WATER: "volume",
     Quantity.GAS: "gas",
 }
+# Quantities whose values may be text; every other channel takes numbers only.
+_TEXTUAL = frozenset({Quantity.TEXT, Quantity.DATE, Quantity.OTHER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +158,48 @@ def parse_line(line: str) -> _Row | None:
         return None
     stream, stamp, value = fields
     try:
-        return _Row(int(stream), int(stamp), _parse_value(value))
+        row = _Row(int(stream), int(stamp), _parse_value(value))
     except ValueError:
         return None
+    return row if _MIN_MS <= row.epoch_ms <= _MAX_MS else None
+
+
+async def _records(content: aiohttp.StreamReader) -> AsyncIterator[str | None]:
+    """Yield the CSV records of a streamed answer as they arrive; None: unreadable.
+
+    Blank lines are no records. A quoted value may hold line breaks (RFC 4180):
+    a line that opens a value's quote without closing it goes on with the next
+    line, for at most MAX_RECORD characters. A line longer than the reader's
+    buffer is skipped to its end as one unreadable record.
+    """
+    pending = ""
+    overlong = False
+    while True:
+        try:
+            raw = await content.readline()
+        except LineTooLong, ValueError:  # ValueError: aiohttp before 3.12
+            overlong = True
+            continue
+        if not raw:
+            break
+        text = raw.decode("utf-8", "replace")
+        if overlong:  # the rest of the line the reader could not hold
+            overlong = not text.endswith("\n")
+            if not overlong:
+                yield None
+            continue
+        text = pending + text
+        pending = ""
+        if text.count('"') % 2 and _QUOTED_VALUE.match(text):
+            if text.endswith("\n") and len(text) < MAX_RECORD:
+                pending = text
+            else:
+                yield None  # a quote never closed
+            continue
+        if line := text.rstrip("\r\n"):
+            yield line
+    if overlong or pending:
+        yield None
 
 
 class EnergydataProvider(Provider):
@@ -207,7 +258,9 @@ class EnergydataProvider(Provider):
 
     @property
     def _site(self) -> Site:
-        return Site(id=f"energydata-{self._fingerprint}", name="Energydata.dk")
+        # The account's site is named by the token's hash: statistic ids of its
+        # datastreams start with it, like every cloud's start with their site.
+        return Site(id=self._fingerprint, name="Energydata.dk")
 
     async def async_login(self) -> Account:
         """Prove the token with a latest read of the named datastreams (or none)."""
@@ -262,7 +315,7 @@ class EnergydataProvider(Provider):
             source=stream.name,
             source_id=str(stream.id),
             history=history,
-            statistic=f"{self._fingerprint}_{stream.id}_{word}" if history else None,
+            statistic=f"{site.id}_{stream.id}_{word}" if history else None,
             device_id=f"datastream-{stream.id}",
             attributes={"datastream_id": stream.id, "topic": stream.topic or ""},
             ref=(str(stream.id), stream.meaning),
@@ -278,8 +331,14 @@ class EnergydataProvider(Provider):
 
     async def _stream_rows(self, params: Mapping[str, str]) -> AsyncIterator[_Row]:
         """Yield the rows of a values answer as they arrive; count those that fail."""
+        # A year of minute data takes a while to arrive: limit the waits, not the total.
+        wait = self._transport.timeout
         async with self._transport.open(
-            "GET", "/datastreams/values", params=params, headers=self._headers
+            "GET",
+            "/datastreams/values",
+            params=params,
+            headers=self._headers,
+            timeout=aiohttp.ClientTimeout(sock_connect=wait, sock_read=wait),
         ) as response:
             content_type = response.headers.get("Content-Type", "")
             if "json" in content_type or "html" in content_type:
@@ -287,11 +346,8 @@ class EnergydataProvider(Provider):
                     f"Energydata.dk answered the values request with {content_type}"
                 )
             skipped = 0
-            async for raw in response.content:
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                if not line:
-                    continue
-                row = parse_line(line)
+            async for line in _records(response.content):
+                row = None if line is None else parse_line(line)
                 if row is None:
                     skipped += 1
                     continue
@@ -324,8 +380,9 @@ class EnergydataProvider(Provider):
             return Latest(readings={})
         readings: dict[str, Reading] = {}
         for row in await self._latest_rows(list(by_stream)):
-            if (channel := by_stream.get(row.stream)) is not None:
-                readings[channel.key] = _reading(channel, row)
+            channel = by_stream.get(row.stream)
+            if channel is not None and (reading := _reading(channel, row)):
+                readings[channel.key] = reading
         return Latest(readings=readings)
 
     # History --------------------------------------------------------------------------
@@ -346,7 +403,7 @@ class EnergydataProvider(Provider):
             "from": _naive(start),
             "to": _naive(end),
         }
-        batch: list[Interval] = []
+        before: tuple[datetime, float] | None = None
         previous: tuple[datetime, float] | None = None
         last: dict[datetime, Interval] = {}
         async for row in self._stream_rows(params):
@@ -355,13 +412,17 @@ class EnergydataProvider(Provider):
             moment = datetime.fromtimestamp(row.epoch_ms / 1000, UTC)
             interval: Interval | None
             if meaning == REGISTER:
-                interval = None
-                if previous is not None and moment > previous[0]:
-                    step = _exact_difference(row.value, previous[1])
-                    if step >= 0:
-                        interval = Interval(previous[0], moment, step)
-                if previous is None or moment >= previous[0]:
-                    previous = (moment, row.value)
+                if previous is not None and moment == previous[0]:
+                    # A duplicate timestamp replaces the reading before it, and so
+                    # the difference that ended there (still the newest interval).
+                    if before is not None:
+                        last.pop(before[0], None)
+                elif previous is None or moment > previous[0]:
+                    before = previous
+                else:
+                    continue  # older than the reading before it
+                previous = (moment, row.value)
+                interval = _difference(before, previous)
             elif meaning == AMOUNT_END:
                 interval = Interval(moment - EPSILON, moment, row.value)
             else:
@@ -375,8 +436,7 @@ class EnergydataProvider(Provider):
             # A duplicate timestamp replaces the reading before it.
             last[interval.start] = interval
             if len(last) >= BATCH_ROWS:
-                batch = [last.pop(key) for key in sorted(last)[:-1]]
-                yield batch
+                yield [last.pop(key) for key in sorted(last)[:-1]]
         if last:
             yield [last[key] for key in sorted(last)]
 
@@ -410,7 +470,7 @@ class EnergydataProvider(Provider):
         def on_message(topic: str, payload: bytes) -> None:
             try:
                 readings = self._parse_message(topic, payload, by_topic, by_stream)
-            except (ValueError, TypeError, KeyError) as err:
+            except (ValueError, TypeError, KeyError, OverflowError) as err:
                 _LOGGER.warning(
                     "Energydata.dk sent an unreadable MQTT message on %s: %s",
                     topic,
@@ -441,7 +501,9 @@ class EnergydataProvider(Provider):
     ) -> dict[str, Reading]:
         """Turn a single- or multi-value message into readings of known channels."""
         message = json.loads(payload)
-        stamp = datetime.fromtimestamp(int(message["timestamp"]) / 1000, UTC)
+        epoch_ms = int(message["timestamp"])
+        if not _MIN_MS <= epoch_ms <= _MAX_MS:
+            raise ValueError(f"timestamp {epoch_ms} is not a time")
         value = message["value"]
         if isinstance(value, dict):  # multi-value, on the dataset prefix
             pairs = [
@@ -454,8 +516,9 @@ class EnergydataProvider(Provider):
             stream = by_topic.get(full_topic)
             if stream is None or (channel := by_stream.get(stream)) is None:
                 continue  # a topic of the dataset nobody named
-            row = _Row(stream, int(stamp.timestamp() * 1000), _parse_value(str(item)))
-            readings[channel.key] = _reading(channel, row)
+            row = _Row(stream, epoch_ms, _parse_value(str(item)))
+            if reading := _reading(channel, row):
+                readings[channel.key] = reading
         return readings
 
     async def async_publish(
@@ -539,12 +602,23 @@ def _naive(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def _exact_difference(value: float, previous: float) -> float:
-    """Subtract two register readings as the decimals they were written as."""
-    return float(Decimal(repr(value)) - Decimal(repr(previous)))
+def _difference(
+    before: tuple[datetime, float] | None, after: tuple[datetime, float]
+) -> Interval | None:
+    """Subtract two register readings as the decimals they were written as.
+
+    None for no predecessor, or when the register went down (it was reset).
+    """
+    if before is None:
+        return None
+    step = float(Decimal(repr(after[1])) - Decimal(repr(before[1])))
+    return Interval(before[0], after[0], step) if step >= 0 else None
 
 
-def _reading(channel: Channel, row: _Row) -> Reading:
+def _reading(channel: Channel, row: _Row) -> Reading | None:
+    """Return the row as a reading; None for text where a number belongs (no value)."""
+    if isinstance(row.value, str) and channel.quantity not in _TEXTUAL:
+        return None
     moment = datetime.fromtimestamp(row.epoch_ms / 1000, UTC)
     return Reading(value=row.value, time=moment)
 
@@ -562,7 +636,10 @@ def _csv(target: str, rows: Sequence[tuple[datetime, float | int | str]]) -> byt
         stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
             f"{moment.microsecond // 1000:03d}Z"
         )
-        text = str(value)
+        # A whole float is written as an integer: integer datastreams accept only
+        # digits, and Home Assistant's recorded states come back as floats.
+        whole = isinstance(value, float) and value.is_integer()
+        text = str(int(value)) if whole else str(value)
         if isinstance(value, str) and any(c in text for c in ';"\r\n'):
             text = '"' + text.replace('"', '""') + '"'
         lines.append(f"{stamp};{text}")

@@ -51,6 +51,8 @@ class PushClient:
         self.name = name
         self._backoff = tuple(backoff)
         self._client: aiomqtt.Client | None = None
+        self._lost = asyncio.Event()
+        """Set when the current connection ends (a fresh one per connection)."""
         self.connections = 0
 
     @property
@@ -74,6 +76,7 @@ class PushClient:
                 ) as client:
                     for topic in self.topics:
                         await client.subscribe(topic, qos=1)
+                    self._lost = asyncio.Event()
                     self._client = client
                     self.connections += 1
                     failures = 0
@@ -90,19 +93,43 @@ class PushClient:
             finally:
                 if self._client is not None:
                     self._client = None
+                    self._lost.set()
                     self._on_state(False)
             delay = self._backoff[min(failures, len(self._backoff) - 1)]
             failures += 1
             await asyncio.sleep(delay)
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        """Publish with QoS 1 and wait for the broker's acknowledgement."""
-        client = self._client
+        """Publish with QoS 1 and wait for the broker's acknowledgement.
+
+        A broker that refuses a message disconnects the client without an
+        acknowledgement: the connection's end refuses the publish at once, not
+        after PUBLISH_TIMEOUT (aiomqtt would wait that long for it).
+        """
+        client, lost = self._client, self._lost
         if client is None:
             raise CannotConnect(f"{self.name}: not connected to the MQTT broker")
+        publishing = asyncio.ensure_future(
+            client.publish(topic, payload, qos=1, timeout=PUBLISH_TIMEOUT)
+        )
+        dropped = asyncio.ensure_future(lost.wait())
         try:
-            await client.publish(topic, payload, qos=1, timeout=PUBLISH_TIMEOUT)
-        except aiomqtt.MqttError as err:
-            raise PublishRefused(
-                f"{self.name}: the broker did not acknowledge the message on {topic}"
-            ) from err
+            await asyncio.wait(
+                (publishing, dropped), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            dropped.cancel()
+            publishing.cancel()  # no-op once acknowledged
+        if publishing.done() and not publishing.cancelled():
+            try:
+                publishing.result()
+            except aiomqtt.MqttError as err:
+                raise PublishRefused(
+                    f"{self.name}: the broker did not acknowledge the message "
+                    f"on {topic}"
+                ) from err
+            return
+        raise PublishRefused(
+            f"{self.name}: the broker closed the connection instead of "
+            f"acknowledging the message on {topic}"
+        )
