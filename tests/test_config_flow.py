@@ -28,7 +28,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
-from .conftest import SITE_IDS, SetupEntry, climkit_entry_for
+from .conftest import SITE_IDS, SetupEntry, climkit_entry_for, energydata_entry_for
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITE_FERME, SITE_LAC
 
@@ -187,6 +187,19 @@ async def test_duplicate_account_aborts(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_only_energydata_accounts_offer_subentries(
+    hass: HomeAssistant, simulator: Simulator, climkit_entry: MockConfigEntry
+) -> None:
+    """Energydata.dk accounts add and edit datastreams; Climkit lists its own sites."""
+    energydata_entry = energydata_entry_for(simulator)
+    for entry in (climkit_entry, energydata_entry):
+        entry.add_to_hass(hass)
+    assert energydata_entry.supported_subentry_types == {
+        "datastream": {"supports_reconfigure": True}
+    }
+    assert climkit_entry.supported_subentry_types == {}
 
 
 async def test_default_api_url_is_the_official_endpoint(hass: HomeAssistant) -> None:

@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.cloud_energy_meters.const import DOMAIN
+from custom_components.cloud_energy_meters.providers.mqtt import _read_reason
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -53,13 +54,17 @@ async def unload_before_the_broker_stops(
 @pytest.fixture
 async def publisher(mqtt_broker: Broker) -> AsyncIterator[aiomqtt.Client]:
     """Return another client of the broker (a sensor publishing to Energydata.dk)."""
-    async with aiomqtt.Client(
+    client = aiomqtt.Client(
         mqtt_broker.host,
         mqtt_broker.port,
         username=DEMO_TOKEN,
         tls_context=ssl_context(mqtt_broker),
         protocol=aiomqtt.ProtocolVersion.V311,
-    ) as client:
+    )
+    # The broker stopping under it (some tests do) ends this client too: read why,
+    # as the integration does, or asyncio logs an error about it.
+    client._disconnected.add_done_callback(_read_reason)
+    async with client:
         yield client
 
 
@@ -223,6 +228,31 @@ async def test_unload_closes_the_connection(
         for task in asyncio.all_tasks()
         if task.get_name().startswith(f"{DOMAIN} push")
     ]
+
+
+async def test_stopping_home_assistant_says_goodbye(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    setup_entry: SetupEntry,
+    mqtt_broker: Broker,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Home Assistant stops without unloading: the connection still ends cleanly.
+
+    The broker hears a disconnect instead of noticing a dead socket later, and the
+    connection going down while Home Assistant stops is no reason for a repair issue.
+    """
+    entry = await connected_entry(hass, simulator, setup_entry, mqtt_broker)
+    await hass.async_stop()
+    assert not entry.runtime_data.push_connected
+    await wait_for(lambda: "disconnected" in mqtt_broker.log_text().lower())
+    assert not [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_name().startswith(f"{DOMAIN} push")
+    ]
+    assert entry.runtime_data._push_issue is None
+    assert not issue_registry.issues
 
 
 async def test_publish_is_acknowledged(

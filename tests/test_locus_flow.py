@@ -16,6 +16,7 @@ from custom_components.cloud_energy_meters.const import (
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .conftest import LOCUS_SMALL_SITES, SetupEntry
 from .simulator import Simulator
@@ -222,8 +223,32 @@ async def test_reconfigure_sites(
     setup_entry: SetupEntry,
     locus_entry: MockConfigEntry,
 ) -> None:
-    """Reconfigure re-checks the URL and lets the user choose other sites."""
+    """Reconfigure re-checks the URL and lets the user choose other sites.
+
+    The site left out goes with its whole tree of component devices (an inverter
+    below a meter below the site) and their entities; the site kept stays whole.
+    """
     assert await setup_entry(locus_entry)
+    dropped, kept = LOCUS_SMALL_SITES
+    devices = dr.async_get(hass)
+
+    def tree(site: str) -> set[str]:
+        return {site} | {
+            f"component-{c.id}"
+            for c in simulator.locus.components_of(int(site))
+            if not c.is_conceptual
+        }
+
+    def registered() -> set[str]:
+        return {
+            identifier
+            for device in dr.async_entries_for_config_entry(
+                devices, locus_entry.entry_id
+            )
+            for _, identifier in device.identifiers
+        }
+
+    assert registered() == tree(dropped) | tree(kept)
     result = await locus_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_API_URL: simulator.url("locus")}
@@ -235,3 +260,9 @@ async def test_reconfigure_sites(
     assert result["reason"] == "reconfigure_successful"
     assert locus_entry.data[CONF_SITES] == [LOCUS_SMALL_SITES[1]]
     await hass.async_block_till_done(wait_background_tasks=True)
+    assert registered() == tree(kept)
+    entities = er.async_entries_for_config_entry(
+        er.async_get(hass), locus_entry.entry_id
+    )
+    assert entities
+    assert all(devices.async_get(e.device_id) for e in entities if e.device_id)

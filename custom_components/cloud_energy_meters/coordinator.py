@@ -531,7 +531,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             first_values_then_history(),
             f"{DOMAIN} start {self.config_entry.entry_id}",
         )
-        if self.provider.push and self.provider.push_configured:
+        if self.provider.push_configured:
             self.config_entry.async_on_unload(self._cancel_push_issue)
             self._push_state(False)
             # A connection kept for as long as the entry lives: not one of the tasks
@@ -581,9 +581,8 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
 
         @callback
         def still_down(_now: datetime) -> None:
+            # Connecting cancels this timer: the connection is still down.
             self._push_issue = None
-            if self.push_connected:
-                return
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,

@@ -28,7 +28,7 @@ from homeassistant.helpers.selector import (
     TextSelector,
 )
 
-from .providers.energydata import MEANINGS, EnergydataProvider
+from .providers.energydata import MEANINGS, EnergydataProvider, valid_topic
 from .providers.errors import AuthError, ProviderError, RequestRejected
 from .providers.model import Quantity, Unit
 
@@ -100,7 +100,7 @@ def describe(
     if allowed != ("",) and unit not in allowed:
         return {}, "unit_mismatch"
     topic = str(user_input.get(CONF_TOPIC) or "").strip().strip("/")
-    if topic and ("/" not in topic or any(c in topic for c in "#+ ")):
+    if topic and ("/" not in topic or not valid_topic(topic)):
         return {}, "invalid_topic"
     return {
         CONF_ID: datastream_id,

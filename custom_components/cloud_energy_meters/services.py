@@ -21,7 +21,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import CONF_PROVIDER, DOMAIN
 from .coordinator import CloudEnergyConfigEntry
-from .providers.energydata import EnergydataProvider
+from .providers.energydata import EnergydataProvider, valid_topic
 from .providers.errors import CannotConnect, ProviderError, PublishRefused
 
 SERVICE_PUBLISH = "energydata_publish"
@@ -96,12 +96,17 @@ def _as_utc(moment: datetime) -> datetime:
 async def _async_publish(call: ServiceCall) -> None:
     """Publish one value, or a set of values on a dataset prefix, and wait for the ack."""
     provider = _energydata(call.hass, call)
+    topic = call.data[ATTR_TOPIC].strip().strip("/")
+    if not valid_topic(topic):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_topic",
+            translation_placeholders={"topic": call.data[ATTR_TOPIC]},
+        )
     value = call.data.get(ATTR_VALUES, call.data.get(ATTR_VALUE))
     moment = call.data.get(ATTR_TIMESTAMP)
     try:
-        await provider.async_publish(
-            call.data[ATTR_TOPIC], value, _as_utc(moment) if moment else None
-        )
+        await provider.async_publish(topic, value, _as_utc(moment) if moment else None)
     except CannotConnect as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN, translation_key="mqtt_not_connected"
@@ -110,7 +115,7 @@ async def _async_publish(call: ServiceCall) -> None:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="publish_refused",
-            translation_placeholders={"topic": call.data[ATTR_TOPIC]},
+            translation_placeholders={"topic": topic},
         ) from err
     except ProviderError as err:
         raise HomeAssistantError(

@@ -21,7 +21,7 @@ from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
 )
 from custom_components.cloud_energy_meters.providers.locus import LocusProvider
-from custom_components.cloud_energy_meters.providers.model import Interval
+from custom_components.cloud_energy_meters.providers.model import Channel, Interval
 from custom_components.cloud_energy_meters.providers.provider import AccountState
 from custom_components.cloud_energy_meters.providers.ratelimit import RateLimiter
 from custom_components.cloud_energy_meters.providers.tokens import TokenCache
@@ -364,3 +364,12 @@ async def collect_energydata(
         async for batch in provider.async_history(channel, start, end)
         for interval in batch
     ]
+
+
+async def stub_channels(
+    make_energydata: MakeEnergydata, stub: StubServer
+) -> tuple[EnergydataProvider, dict[int, Channel]]:
+    """Return a provider of the demo datastreams on the stub, with its channels."""
+    provider = make_energydata(api_url=f"{stub.url}/api/v1")
+    inventory = await provider.async_discover([])
+    return provider, {int(c.ref[0]): c for c in inventory.channels}

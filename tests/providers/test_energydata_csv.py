@@ -26,11 +26,7 @@ from custom_components.cloud_energy_meters.providers.errors import (
     CannotConnect,
     InvalidResponse,
 )
-from custom_components.cloud_energy_meters.providers.model import (
-    Channel,
-    Interval,
-    Reading,
-)
+from custom_components.cloud_energy_meters.providers.model import Interval, Reading
 from custom_components.cloud_energy_meters.providers.provider import AccountState
 from tests.simulator import Simulator
 from tests.simulator.clock import epoch_ms
@@ -45,7 +41,13 @@ from tests.simulator.energydata import (
 )
 from tests.simulator.process import simulator_process
 
-from .conftest import EDK_DATASTREAMS, MakeEnergydata, StubServer, collect_energydata
+from .conftest import (
+    EDK_DATASTREAMS,
+    MakeEnergydata,
+    StubServer,
+    collect_energydata,
+    stub_channels,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = "/api/v1/datastreams/values"
@@ -85,15 +87,6 @@ def serve_chunks(stub: StubServer, chunks: Sequence[bytes], pause: float) -> Non
         return response
 
     stub.on("GET", VALUES, handler)
-
-
-async def stub_channels(
-    make_energydata: MakeEnergydata, stub: StubServer
-) -> tuple[EnergydataProvider, dict[int, Channel]]:
-    """Return a provider of the six demo datastreams on the stub, with its channels."""
-    provider = make_energydata(api_url=f"{stub.url}/api/v1")
-    inventory = await provider.async_discover([])
-    return provider, {int(c.ref[0]): c for c in inventory.channels}
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

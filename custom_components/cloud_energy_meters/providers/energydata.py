@@ -148,8 +148,6 @@ def _parse_value(text: str) -> float | str:
 
 def parse_line(line: str) -> _Row | None:
     """Parse `id,epoch_ms,value`; None for a line that is not one."""
-    if not line.strip():
-        return None
     try:
         fields = next(csv.reader([line]))
     except csv.Error:
@@ -167,9 +165,9 @@ def parse_line(line: str) -> _Row | None:
 async def _records(content: aiohttp.StreamReader) -> AsyncIterator[str | None]:
     """Yield the CSV records of a streamed answer as they arrive; None: unreadable.
 
-    Blank lines are no records. A quoted value may hold line breaks (RFC 4180):
-    a line that opens a value's quote without closing it goes on with the next
-    line, for at most MAX_RECORD characters. A line longer than the reader's
+    Blank lines (empty or whitespace only) are no records. A quoted value may hold
+    line breaks (RFC 4180): a line that opens a value's quote without closing it
+    goes on with the next line, for at most MAX_RECORD characters. A line longer than the reader's
     buffer is skipped to its end as one unreadable record.
     """
     pending = ""
@@ -196,10 +194,19 @@ async def _records(content: aiohttp.StreamReader) -> AsyncIterator[str | None]:
             else:
                 yield None  # a quote never closed
             continue
-        if line := text.rstrip("\r\n"):
-            yield line
+        if text.strip():  # lines of nothing but whitespace are blank too
+            yield text.rstrip("\r\n")
     if overlong or pending:
         yield None
+
+
+def valid_topic(topic: str) -> bool:
+    """Tell whether a topic names one place: no wildcard, space or empty level.
+
+    A dataset prefix (`dtu-b101`) or a datastream's topic (`dtu-b101/meter/main`).
+    """
+    levels = topic.split("/")
+    return all(levels) and not any(c in topic for c in "#+ ")
 
 
 class EnergydataProvider(Provider):

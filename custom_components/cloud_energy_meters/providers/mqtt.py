@@ -64,16 +64,21 @@ class PushClient:
         """Connect, subscribe and deliver messages; reconnect after any loss."""
         failures = 0
         while True:
+            client = aiomqtt.Client(
+                self.host,
+                self.port,
+                username=self._username,
+                tls_context=self._ssl_context,
+                protocol=aiomqtt.ProtocolVersion.V311,
+                clean_session=True,
+                timeout=PUBLISH_TIMEOUT,
+            )
+            # aiomqtt records why a connection ended in a future that nobody reads
+            # when connecting failed: asyncio would log it as an error, once per
+            # attempt, for as long as the broker is away. The reason is logged below.
+            client._disconnected.add_done_callback(_read_reason)  # noqa: SLF001
             try:
-                async with aiomqtt.Client(
-                    self.host,
-                    self.port,
-                    username=self._username,
-                    tls_context=self._ssl_context,
-                    protocol=aiomqtt.ProtocolVersion.V311,
-                    clean_session=True,
-                    timeout=PUBLISH_TIMEOUT,
-                ) as client:
+                async with client:
                     for topic in self.topics:
                         await client.subscribe(topic, qos=1)
                     self._lost = asyncio.Event()
@@ -133,3 +138,9 @@ class PushClient:
             f"{self.name}: the broker closed the connection instead of "
             f"acknowledging the message on {topic}"
         )
+
+
+def _read_reason(future: asyncio.Future[None]) -> None:
+    """Mark a connection's end as seen (its reason is logged where it surfaces)."""
+    if not future.cancelled():
+        future.exception()
