@@ -18,8 +18,10 @@ from custom_components.cloud_energy_meters.providers.energydata import (
 from custom_components.cloud_energy_meters.providers.errors import (
     AuthError,
     CannotConnect,
+    RateLimited,
 )
 from custom_components.cloud_energy_meters.providers.model import Channel
+from custom_components.cloud_energy_meters.providers.transport import RATE_LIMIT_RETRIES
 from tests.simulator import Simulator
 from tests.simulator.energydata import MAIN_METER_ID, PV_YIELD_ID
 
@@ -128,3 +130,45 @@ async def test_rows_missing_fields(
     )
     assert lines == 13
     assert energydata.skipped_rows == 3 + 7  # lines 0, 2, … 12 have no timestamp
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+async def test_a_429_waits_and_is_retried(
+    simulator: Simulator,
+    energydata: EnergydataProvider,
+    channels: dict[int, Channel],
+    call: str,
+) -> None:
+    """No limit is documented, yet a 429 may come: wait Retry-After, ask again, done."""
+    simulator.faults.add("http_429", cloud="energydata", path=VALUES)
+    await CALLS[call](energydata, channels)
+    assert [r.status for r in simulator.log_for("energydata")] == [429, 200]
+    assert energydata.state.limiter.throttled == 1
+
+
+async def test_a_429_that_persists_is_rate_limited(
+    simulator: Simulator, energydata: EnergydataProvider, channels: dict[int, Channel]
+) -> None:
+    """After the transport's retries a cloud still answering 429 is RateLimited."""
+    simulator.faults.add("http_429", RATE_LIMIT_RETRIES + 1, cloud="energydata")
+    with pytest.raises(RateLimited):
+        await latest(energydata, channels)
+    assert [r.status for r in simulator.log_for("energydata")] == [429] * (
+        RATE_LIMIT_RETRIES + 1
+    )
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+async def test_a_hanging_answer_is_cannot_connect(
+    simulator: Simulator,
+    energydata: EnergydataProvider,
+    channels: dict[int, Channel],
+    call: str,
+) -> None:
+    """A values request that gets no answer fails within the timeout, then recovers."""
+    simulator.faults.timeout_seconds = 3
+    simulator.faults.add("timeout", cloud="energydata", path=VALUES)
+    energydata._transport.timeout = 0.3
+    with pytest.raises(CannotConnect):
+        await CALLS[call](energydata, channels)
+    await CALLS[call](energydata, channels)
