@@ -55,7 +55,9 @@ def expected_reading(sim: Simulator, channel: Channel, now: datetime) -> Reading
         register = sim.climkit.truth_register(site, channel.source_id, field, now)
         if register is None:
             return None
-        return Reading(value=register, time=floor_quarter(now))
+        # The row's end: a gappy meter's last row may be hours old.
+        at = sim.climkit.truth_register_time(site, channel.source_id, now)
+        return Reading(value=register, time=at)
     if channel.source_id is not None:  # a meter's interval amounts
         field = {"interval_self": "self", "interval_ext": "ext"}.get(
             channel.label, "total"

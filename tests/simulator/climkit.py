@@ -1036,6 +1036,17 @@ class ClimkitCloud:
         im, ex = register_before(site, meter, end)
         return register_row(meter, im, ex)[field]
 
+    def truth_register_time(
+        self, site_id: str, meter_id: str, at: datetime
+    ) -> datetime | None:
+        """Return the end of the last raw row at or before ``at`` (gaps send none)."""
+        site, meter = self._site_meter(site_id, meter_id)
+        end = min(_k_floor(at), _k_floor(self.now()))
+        for k in range(end - 1, max(end - 2 * PER_DAY, -1), -1):
+            if register_increment(site, meter, k) is not None:
+                return _at(k + 1)
+        return None
+
     def truth_sensor_latest(
         self, site_id: str, sensor_id: str, at: datetime
     ) -> tuple[datetime, float]:
