@@ -6,7 +6,6 @@ in tests marked `real_rates`, which run both at the documented pace.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-import hashlib
 import logging
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -49,6 +48,8 @@ from .simulator.locus import (
 )
 
 SITE_IDS = [site.id for site in SITES]
+EDK_ACCOUNT_ID = "5e1f0a7c9b2d"
+"""The id an Energydata.dk entry's datastreams got when they were first added."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -136,6 +137,7 @@ def climkit_entry_for(
     """Return a Climkit entry of an account of the simulator (not yet added)."""
     return MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         title=f"Climkit {username}",
         unique_id=f"climkit_{username}",
         data={
@@ -176,6 +178,7 @@ def locus_entry_for(
     chosen = LOCUS_SMALL_SITES if sites is None else sites
     return MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         title=f"Locus Energy {who}",
         unique_id=unique_id or f"locus_{partner_id}:{who}",
         data={
@@ -209,26 +212,27 @@ def energydata_entry_for(
     mqtt_port: int = 1,
     topics: bool = False,
     options: dict[str, Any] | None = None,
+    account_id: str = EDK_ACCOUNT_ID,
 ) -> MockConfigEntry:
     """Return an Energydata.dk entry with datastream subentries (not yet added).
 
     Without `topics` the datastreams are polled only (no MQTT connection is made).
     """
     chosen = list(EDK_STREAMS) if streams is None else streams
-    digest = hashlib.sha256(token.encode()).hexdigest()[:12]
-    site = digest
     return MockConfigEntry(
         domain=DOMAIN,
-        title=f"Energydata.dk {digest}",
-        unique_id=f"energydata_{digest}",
+        version=2,
+        title="Energydata.dk",
+        unique_id=f"energydata_{account_id}",
         data={
             CONF_PROVIDER: "energydata",
             "api_token": token,
             CONF_API_URL: simulator.url("energydata"),
             "mqtt_host": "127.0.0.1",
             "mqtt_port": mqtt_port,
-            CONF_SITES: [site],
-            CONF_KNOWN_SITES: [site],
+            "account_id": account_id,
+            CONF_SITES: [account_id],
+            CONF_KNOWN_SITES: [account_id],
         },
         options={CONF_BACKFILL_DAYS: 3} if options is None else options,
         subentries_data=[

@@ -1,16 +1,21 @@
 """What tests compare: statistics the recorder stored, and the simulator's ground truth."""
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 import math
+import threading
 
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
 from custom_components.cloud_energy_meters.const import DOMAIN
+from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.statistics import statistics_during_period
+from homeassistant.components.recorder.tasks import RecorderTask
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 
@@ -140,3 +145,34 @@ def energydata_truth(
             if start <= stamp < end:
                 hours[hour(stamp)] = hours.get(hour(stamp), Decimal(0)) + value
     return {moment: float(total) for moment, total in hours.items()}
+
+
+@dataclasses.dataclass(slots=True)
+class _Hold(RecorderTask):
+    """Keep the recorder's thread busy until released: its queue waits meanwhile."""
+
+    release: threading.Event = dataclasses.field(default_factory=threading.Event)
+    held: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def run(self, instance: Recorder) -> None:
+        """Wait for the release (a test's, or a minute at most)."""
+        self.held.set()
+        self.release.wait(60)
+
+
+@asynccontextmanager
+async def recorder_queue_held(hass: HomeAssistant) -> AsyncIterator[None]:
+    """Hold the recorder's queue, as during a real start before Home Assistant runs.
+
+    The recorder works its queue only once Home Assistant has started; the test
+    plugin's Home Assistant has, so this is how a test sees what setup does then.
+    Reads (in the recorder's executor) still work; writes wait in the queue.
+    """
+    hold = _Hold()
+    get_instance(hass).queue_task(hold)
+    await hass.async_add_executor_job(hold.held.wait, 10)
+    try:
+        yield
+    finally:
+        hold.release.set()
+        await async_wait_recording_done(hass)

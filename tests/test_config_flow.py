@@ -210,6 +210,84 @@ async def test_default_api_url_is_the_official_endpoint(hass: HomeAssistant) -> 
     assert url_key.default() == API_URL == "https://api.climkit.io/api/v1"
 
 
+async def test_a_site_belongs_to_one_entry(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """Sites another entry of the same server reads are not offered again.
+
+    With one site left the flow creates the entry at once; with none it aborts.
+    A site that appears later joins the entry that does not hold it elsewhere.
+    """
+    simulator.climkit.add_user("solo", "pw", site_ids=[SITE_FERME.id, SITE_LAC.id])
+    assert await setup_entry(climkit_entry_for(simulator, sites=[SITE_LAC.id]))
+    result = await _climkit_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _credentials(simulator.url("climkit"), "solo", "pw")
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_SITES] == [SITE_FERME.id]
+    assert set(result["data"][CONF_KNOWN_SITES]) == {SITE_FERME.id, SITE_LAC.id}
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    simulator.climkit.add_user("late", "pw", site_ids=[SITE_FERME.id, SITE_LAC.id])
+    result = await _climkit_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _credentials(simulator.url("climkit"), "late", "pw")
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+    # Reconfiguring the first entry offers its own site and the free one, not solo's.
+    first = next(
+        e
+        for e in hass.config_entries.async_entries(DOMAIN)
+        if e.data[CONF_USERNAME] == DEMO_USERNAME
+    )
+    result = await first.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_URL: simulator.url("climkit")}
+    )
+    sites_key = next(key for key in result["data_schema"].schema if key == CONF_SITES)
+    offered = [
+        o["value"] for o in result["data_schema"].schema[sites_key].config["options"]
+    ]
+    assert SITE_FERME.id not in offered
+    assert set(offered) == {site_id for site_id in SITE_IDS if site_id != SITE_FERME.id}
+    assert sites_key.default() == [SITE_LAC.id]
+
+
+async def test_reconfigure_a_new_password(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """Reconfigure takes a new password (checked); left empty, the old one stays."""
+    assert await setup_entry(climkit_entry)
+    simulator.climkit.users[DEMO_USERNAME] = "new-password"
+    result = await climkit_entry.start_reconfigure_flow(hass)
+    assert [str(key) for key in result["data_schema"].schema] == [
+        CONF_API_URL,
+        CONF_PASSWORD,
+    ]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_URL: simulator.url("climkit")}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_API_URL: simulator.url("climkit"), CONF_PASSWORD: "new-password"},
+    )
+    assert result["step_id"] == "sites"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SITES: SITE_IDS}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert climkit_entry.data[CONF_PASSWORD] == "new-password"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert climkit_entry.state is ConfigEntryState.LOADED
+
+
 async def test_reauth(
     hass: HomeAssistant,
     simulator: Simulator,

@@ -355,11 +355,10 @@ async def test_upload_skips_unknown_and_unavailable_and_keeps_text(
 # --------------------------------------------------------------------------- datastreams
 
 HEATING = {
-    "id": HEATING_VOLUME_ID,
+    "id": str(HEATING_VOLUME_ID),
     "name": "Heating",
-    "quantity": "water",
+    "type": "water_register",
     "unit": "m³",
-    "meaning": "register",
     "topic": "",
 }
 

@@ -1,7 +1,9 @@
 """Energydata.dk flows: the token and first datastreams, subentries, reauth."""
 
+from datetime import datetime
 from typing import Any
 
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -10,23 +12,43 @@ from custom_components.cloud_energy_meters.const import (
     CONF_API_URL,
     DOMAIN,
 )
+from custom_components.cloud_energy_meters.datastreams import TYPES, datastream_schema
+from custom_components.cloud_energy_meters.providers import AccountState
+from custom_components.cloud_energy_meters.providers.energydata import (
+    EnergydataProvider,
+)
+from custom_components.cloud_energy_meters.providers.model import Kind, Quantity
+from custom_components.cloud_energy_meters.sensor import describe as describe_sensor
+from homeassistant.components.sensor import DEVICE_CLASS_STATE_CLASSES
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .conftest import SetupEntry, energydata_entry_for
+from .helpers import stored
 from .simulator import Simulator
-from .simulator.energydata import DEMO_TOKEN, READ_ONLY_TOKEN
+from .simulator.energydata import DEMO_TOKEN, READ_ONLY_TOKEN, EnergydataCloud
 
 pytestmark = pytest.mark.usefixtures("recorder_mock")
 
 METER = {
     "name": "Main meter",
-    "quantity": "energy",
+    "type": "energy_register",
     "unit": "kWh",
-    "meaning": "register",
     "topic": "dtu-b101/meter/main/energy",
 }
+
+
+def shown(result: Any) -> dict[str, Any]:
+    """Return the values a form shows filled in: suggestions, else defaults."""
+    values: dict[str, Any] = {}
+    for key in result["data_schema"].schema:
+        if isinstance(key.description, dict) and "suggested_value" in key.description:
+            values[str(key)] = key.description["suggested_value"]
+        elif key.default is not probatio.UNDEFINED:
+            values[str(key)] = key.default()
+    return values
 
 
 async def _form(hass: HomeAssistant) -> str:
@@ -57,12 +79,17 @@ def _token_step(simulator: Simulator, **changes: Any) -> dict[str, Any]:
 async def test_token_then_each_datastream(
     hass: HomeAssistant, simulator: Simulator
 ) -> None:
-    """The first step takes several ids; each is described; the entry has them all."""
+    """Several ids, checked with one read; each is described on a blank form."""
     flow_id = await _form(hass)
+    simulator.clear_log()
     result = await hass.config_entries.flow.async_configure(
         flow_id, _token_step(simulator)
     )
     assert result["step_id"] == "datastream"
+    # The token and both datastreams are proven by one latest read.
+    assert [(r.path, r.query) for r in simulator.log_for("energydata")] == [
+        ("/datastreams/values", {"ids": "65603,65863", "latest": "true"})
+    ]
     assert result["description_placeholders"] == {
         "id": "65603",
         "number": "1",
@@ -72,29 +99,42 @@ async def test_token_then_each_datastream(
         flow_id, {**METER, "unit": "°C"}
     )
     assert result["errors"] == {"base": "unit_mismatch"}
+    assert shown(result)["unit"] == "°C"  # the user's input is kept
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**METER, "topic": "no-suffix"}
     )
     assert result["errors"] == {"base": "invalid_topic"}
     result = await hass.config_entries.flow.async_configure(flow_id, METER)
     assert result["description_placeholders"]["id"] == "65863"
+    # The next datastream starts blank: nothing of the previous answers.
+    assert shown(result) == {
+        "name": "Datastream 65863",
+        "type": "energy_register",
+        "unit": "",
+        "topic": "",
+    }
     result = await hass.config_entries.flow.async_configure(
-        flow_id,
-        {
-            "name": "Room 12",
-            "quantity": "temperature",
-            "unit": "",
-            "meaning": "measurement",
-            "topic": "",
-        },
+        flow_id, {"name": "Room 12", "type": "temperature", "unit": "", "topic": ""}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
+    assert entry.title == "Energydata.dk"
     assert entry.data["api_token"] == DEMO_TOKEN
     assert entry.data["mqtt_port"] == 8883
+    account = entry.data["account_id"]
+    assert entry.unique_id == f"energydata_{account}"
+    assert entry.data["sites"] == [account]
     described = {s.data["id"]: dict(s.data) for s in entry.subentries.values()}
-    assert described[65603]["topic"] == "dtu-b101/meter/main/energy"
+    assert described[65603] == {
+        "id": 65603,
+        "name": "Main meter",
+        "quantity": "energy",
+        "unit": "kWh",
+        "meaning": "register",
+        "topic": "dtu-b101/meter/main/energy",
+    }
     assert described[65863]["unit"] == "°C"  # the quantity's default
+    assert described[65863]["meaning"] == "measurement"
     assert {s.title for s in entry.subentries.values()} == {"Main meter", "Room 12"}
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.state is ConfigEntryState.LOADED
@@ -135,75 +175,163 @@ async def test_token_step_errors(
     assert result["step_id"] == "datastream"
 
 
-async def test_the_same_token_twice_aborts(
+async def test_a_datastream_is_read_by_one_entry_per_server(
     hass: HomeAssistant, simulator: Simulator
 ) -> None:
-    """One entry per token."""
-    energydata_entry_for(simulator).add_to_hass(hass)
+    """A datastream another entry reads is refused on the form; on another server not.
+
+    The same token may serve a second entry for other datastreams.
+    """
+    energydata_entry_for(simulator, streams=[65603]).add_to_hass(hass)
+    flow_id = await _form(hass)
+    simulator.clear_log()
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _token_step(simulator, datastreams="65863, 65603")
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"datastreams": "already_configured"}
+    assert shown(result)["datastreams"] == "65863, 65603"  # nothing is lost
+    assert simulator.log_for("energydata") == []
+    # The same id on another server is not refused as taken (that server is
+    # unreachable here: the form says so instead).
+    other_server = {CONF_API_URL: "http://127.0.0.1:9/energydata/api/v1"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        _token_step(simulator, datastreams="65603", **{CONF_ADVANCED: other_server}),
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    # The same token for another datastream on the same server: a second entry.
     flow_id = await _form(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, _token_step(simulator)
+        flow_id, _token_step(simulator, datastreams="65863")
     )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"name": "Room", "type": "temperature", "topic": ""}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_add_edit_and_refuse_datastreams(
     hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
 ) -> None:
-    """Subentries: add one (checked with a latest read), refuse a duplicate, edit one."""
+    """Subentries: add one (checked with a latest read), refuse a duplicate, edit one.
+
+    The id field starts empty; a wrong or duplicate id is a form error that keeps
+    what the user typed.
+    """
+    other = energydata_entry_for(simulator, streams=[70003], account_id="0aa0bb0cc0dd")
+    other.add_to_hass(hass)
     entry = energydata_entry_for(simulator, streams=[65603])
     assert await setup_entry(entry)
     result = await hass.config_entries.subentries.async_init(
         (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
     )
     assert result["step_id"] == "user"
-    result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {"id": 99999, **METER, "name": "Nope", "topic": ""}
-    )
-    assert result["errors"] == {"base": "unknown_datastream"}
+    assert "id" not in shown(result)
+    for typed, error in (
+        ("", "invalid_datastream_id"),
+        ("sixty", "invalid_datastream_id"),
+        ("65603", "already_configured"),  # this entry's
+        ("70003", "already_configured"),  # another entry's
+        ("99999", "unknown_datastream"),
+    ):
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {**METER, "id": typed, "name": "Nope", "topic": ""}
+        )
+        assert result["type"] is FlowResultType.FORM, typed
+        assert result["errors"] == {"base": error}, typed
+        assert shown(result)["name"] == "Nope"
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
-        {
-            "id": 70001,
-            "name": "Heating",
-            "quantity": "water",
-            "unit": "m³",
-            "meaning": "register",
-            "topic": "",
-        },
+        {"id": " 70001 ", "name": "Heating", "type": "water_register", "topic": ""},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.state is ConfigEntryState.LOADED
     assert {s.data["id"] for s in entry.subentries.values()} == {65603, 70001}
+    heating = next(s for s in entry.subentries.values() if s.data["id"] == 70001)
+    assert heating.data["unit"] == "m³"
     assert hass.states.get("sensor.heating") is not None
 
-    result = await hass.config_entries.subentries.async_init(
-        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {"id": 65603, **METER}
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-
-    heating = next(s for s in entry.subentries.values() if s.data["id"] == 70001)
     result = await entry.start_subentry_reconfigure_flow(hass, heating.subentry_id)
     assert "id" not in [str(key) for key in result["data_schema"].schema]
+    assert shown(result) == {
+        "name": "Heating",
+        "type": "water_register",
+        "unit": "m³",
+        "topic": "",
+    }
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
-        {
-            "name": "District heating",
-            "quantity": "water",
-            "unit": "m³",
-            "meaning": "register",
-            "topic": "",
-        },
+        {"name": "District heating", "type": "water_register", "topic": ""},
     )
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.subentries[heating.subentry_id].data["name"] == "District heating"
+
+
+async def test_a_text_datastream_is_a_text_sensor(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """Text has no unit, whatever the form held; its values show as written."""
+    entry = energydata_entry_for(simulator, streams=[65603])
+    assert await setup_entry(entry)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {"id": "70002", "name": "Battery state", "type": "text", "unit": "m³"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["unit"] == ""
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await entry.runtime_data.async_refresh()
+    state = hass.states.get("sensor.battery_state")
+    assert state is not None
+    latest = simulator.energydata.latest(70002)
+    assert latest is not None
+    assert state.state == str(latest[1])
+    assert "unit_of_measurement" not in state.attributes
+    assert "state_class" not in state.attributes
+
+
+async def test_the_form_offers_only_combinations_home_assistant_accepts() -> None:
+    """Every type the form offers becomes a sensor Home Assistant accepts.
+
+    Energy, water and gas are registers or amounts (never measurements); power,
+    temperature and humidity are measurements (never registers); text has no unit.
+    """
+    offered = datastream_schema(with_id=True).schema
+    select = next(value for key, value in offered.items() if str(key) == "type")
+    assert select.config["options"] == list(TYPES)
+    provider = EnergydataProvider(
+        None,  # type: ignore[arg-type]  # no request is sent
+        api_url="https://example.invalid",
+        credentials={"api_token": "x"},
+        state=AccountState.for_policy(EnergydataProvider.policy),
+        settings={
+            "account_id": "0123456789ab",
+            "datastreams": [
+                {"id": i, "quantity": quantity.value, "meaning": meaning}
+                for i, (quantity, meaning) in enumerate(TYPES.values(), 1)
+            ],
+        },
+    )
+    channels = (await provider.async_discover([])).channels
+    assert len(channels) == len(TYPES)
+    for channel in channels:
+        description = describe_sensor(channel)
+        if description.device_class in DEVICE_CLASS_STATE_CLASSES:
+            allowed = DEVICE_CLASS_STATE_CLASSES[description.device_class]
+            assert description.state_class in allowed | {None}, channel.quantity
+        if channel.quantity is Quantity.TEXT:
+            assert description.native_unit_of_measurement is None
+            assert description.state_class is None
+    kinds = {(c.quantity, c.kind) for c in channels}
+    assert (Quantity.ENERGY, Kind.INSTANT) not in kinds
+    assert (Quantity.POWER, Kind.REGISTER) not in kinds
 
 
 async def test_a_token_that_may_not_read_the_new_datastream(
@@ -216,7 +344,7 @@ async def test_a_token_that_may_not_read_the_new_datastream(
         (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
     )
     result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {"id": 70001, **METER, "name": "Heating", "topic": ""}
+        result["flow_id"], {**METER, "id": "70001", "name": "Heating", "topic": ""}
     )
     assert result["errors"] == {"base": "datastream_forbidden"}
 
@@ -234,29 +362,91 @@ async def test_datastreams_need_a_loaded_account(
     assert result["reason"] == "entry_not_loaded"
 
 
-async def test_reauth_with_a_new_token(
-    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+NEW_TOKEN = "edk-token-issued-2027"  # noqa: S105
+
+
+async def _history(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> dict[str, dict[datetime, tuple[float, float]]]:
+    """Return every stored hour of the entry's statistics, by statistic id."""
+    account = entry.data["account_id"]
+    return {
+        statistic_id: await stored(hass, statistic_id)
+        for statistic_id in (
+            f"{DOMAIN}:energydata_{account}_65603_energy",
+            f"{DOMAIN}:energydata_{account}_70001_volume",
+        )
+    }
+
+
+def _identity(hass: HomeAssistant, entry: MockConfigEntry) -> set[tuple[str, ...]]:
+    """Return the entry's entities and devices as the user knows them."""
+    entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    return {(e.entity_id, e.unique_id, str(e.device_id)) for e in entities} | {
+        (d.id, *sorted(i for _, i in d.identifiers)) for d in devices
+    }
+
+
+@pytest.mark.freeze_time("2026-11-20T10:00:00+00:00", tick=True)
+@pytest.mark.parametrize("via", ["reauth", "reconfigure"])
+async def test_a_new_token_keeps_every_entity_and_every_hour(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry, via: str
 ) -> None:
-    """A new token for the same account replaces the old one."""
-    entry: MockConfigEntry = energydata_entry_for(simulator, streams=[65603])
+    """A token replaced (it expired, say) by a new one that reads the datastreams.
+
+    Reauthentication and reconfiguration take any token that may read every
+    datastream of the entry, proven by one latest read; entities, devices and every
+    stored hour stay as they were.
+    """
+    entry = energydata_entry_for(simulator, streams=[65603, 70001])
     assert await setup_entry(entry)
-    result = await entry.start_reauth_flow(hass)
-    assert [str(k) for k in result["data_schema"].schema] == ["api_token"]
+    before = await _history(hass, entry)
+    assert all(before.values())
+    known = _identity(hass, entry)
+    simulator.energydata.revoke(DEMO_TOKEN)
+    simulator.energydata.add_token(NEW_TOKEN)
+    if via == "reauth":
+        await entry.runtime_data.async_refresh()  # the old token is refused
+        await hass.async_block_till_done()
+        (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        result = await hass.config_entries.flow.async_configure(flow["flow_id"])
+        assert [str(key) for key in result["data_schema"].schema] == ["api_token"]
+    else:
+        result = await entry.start_reconfigure_flow(hass)
+        assert "api_token" in [str(key) for key in result["data_schema"].schema]
+    flow_id = result["flow_id"]
+
+    def step(token: str) -> dict[str, Any]:
+        if via == "reauth":
+            return {"api_token": token}
+        return {CONF_API_URL: simulator.url("energydata"), "api_token": token}
+
+    # A token that may not read every datastream of the entry is refused.
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"api_token": "not-a-token"}
+        flow_id, step(READ_ONLY_TOKEN)
     )
-    assert result["errors"] == {"base": "invalid_auth"}
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"api_token": DEMO_TOKEN}
-    )
-    assert result["reason"] == "reauth_successful"
+    assert result["errors"] == {"base": "datastream_forbidden"}
+    simulator.clear_log()
+    result = await hass.config_entries.flow.async_configure(flow_id, step(NEW_TOKEN))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == f"{via}_successful"
+    checks = [r for r in simulator.log_for("energydata") if "latest" in r.query]
+    assert checks[0].query["ids"] == "65603,70001"
+    assert checks[0].account == EnergydataCloud.account_of(NEW_TOKEN)
     await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.data["api_token"] == NEW_TOKEN
+    assert _identity(hass, entry) == known
+    after = await _history(hass, entry)
+    for statistic_id, rows in before.items():
+        assert {hour: after[statistic_id][hour] for hour in rows} == rows
 
 
 async def test_reconfigure_the_broker(
     hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
 ) -> None:
-    """Reconfigure changes the API URL and the MQTT broker together."""
+    """Reconfigure changes the API URL and the MQTT broker; an empty token is kept."""
     entry = energydata_entry_for(simulator, streams=[65603])
     assert await setup_entry(entry)
     result = await entry.start_reconfigure_flow(hass)
@@ -264,7 +454,9 @@ async def test_reconfigure_the_broker(
         CONF_API_URL,
         "mqtt_host",
         "mqtt_port",
+        "api_token",
     ]
+    assert "api_token" not in shown(result)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
@@ -275,4 +467,5 @@ async def test_reconfigure_the_broker(
     )
     assert result["reason"] == "reconfigure_successful"
     assert entry.data["mqtt_port"] == 18883
+    assert entry.data["api_token"] == DEMO_TOKEN
     await hass.async_block_till_done(wait_background_tasks=True)

@@ -80,6 +80,35 @@ async def test_removing_the_entry_clears_its_statistics(
     assert not any([await stored(hass, sid) for sid in ids])
 
 
+async def test_removal_clears_sites_dropped_before(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """A site dropped by reconfigure keeps its history until the entry is removed.
+
+    Then every statistic the entry ever wrote goes, not only its current sites'.
+    """
+    assert await setup_entry(climkit_entry)
+    dropped = list(expected_series(simulator, SITE_FERME))
+    kept = [
+        sid
+        for site in (SITE_LAC, SITE_CENTRALE)
+        for sid in expected_series(simulator, site)
+    ]
+    hass.config_entries.async_update_entry(
+        climkit_entry,
+        data={**climkit_entry.data, CONF_SITES: [SITE_LAC.id, SITE_CENTRALE.id]},
+    )
+    assert await hass.config_entries.async_reload(climkit_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert all([await stored(hass, sid) for sid in dropped + kept])
+    assert await hass.config_entries.async_remove(climkit_entry.entry_id)
+    await hass.async_block_till_done()
+    assert not any([await stored(hass, sid) for sid in dropped + kept])
+
+
 async def test_unselected_sites_lose_their_device(
     hass: HomeAssistant,
     simulator: Simulator,

@@ -12,6 +12,9 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
     snapshot_platform,
 )
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.cloud_energy_meters.const import DOMAIN, EVENT_ALERT
@@ -252,6 +255,7 @@ async def test_statistic_names(
     )
 
     assert await setup_entry(locus_entry)
+    await async_wait_recording_done(hass)
     names = {
         row["statistic_id"]: row["name"]
         for row in await async_list_statistic_ids(hass)

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -40,7 +41,7 @@ def _form(simulator: Simulator, **changes: Any) -> dict[str, Any]:
         "client_secret": DEMO_CLIENT_SECRET,
         "username": DEMO_USERNAME,
         "password": DEMO_PASSWORD,
-        "partner_id": DEMO_PARTNER_ID,
+        "partner_id": str(DEMO_PARTNER_ID),
         CONF_ADVANCED: {CONF_API_URL: simulator.url("locus")},
     }
     data.update(changes)
@@ -74,7 +75,7 @@ async def test_password_grant_account(
     """Client id/secret plus SolarOS login, a partner id, then the sites."""
     flow_id = await _locus_form(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, _form(simulator, username=f"  {DEMO_USERNAME} ", partner_id=4242.0)
+        flow_id, _form(simulator, username=f"  {DEMO_USERNAME} ", partner_id=" 4242 ")
     )
     assert result["step_id"] == "sites"
     result = await hass.config_entries.flow.async_configure(
@@ -123,7 +124,7 @@ async def test_the_same_user_for_another_partner_is_another_entry(
     """One user, two partners: two entries (one account, one shared limit)."""
     flow_id = await _locus_form(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, _form(simulator, partner_id=OTHER_PARTNER_ID)
+        flow_id, _form(simulator, partner_id=str(OTHER_PARTNER_ID))
     )
     # The other partner has a single site: no sites step.
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -138,7 +139,7 @@ async def test_the_same_user_for_another_partner_is_another_entry(
         ({"client_secret": "wrong"}, "invalid_auth"),
         ({"password": ""}, "credentials_incomplete"),
         ({"username": ""}, "credentials_incomplete"),
-        ({"partner_id": 999999}, "not_permitted"),
+        ({"partner_id": "999999"}, "not_permitted"),
         (
             {"client_id": CC_CLIENT_ID, "client_secret": CC_CLIENT_SECRET},
             "invalid_auth",
@@ -164,6 +165,23 @@ async def test_errors_then_recovery(
     assert result["errors"] == {"base": error}
     result = await hass.config_entries.flow.async_configure(flow_id, _form(simulator))
     assert result["step_id"] == "sites"
+
+
+@pytest.mark.parametrize("partner", ["", "forty-two", "0", "-3", "4242.5"])
+async def test_the_partner_id_is_a_whole_number(
+    hass: HomeAssistant, simulator: Simulator, partner: str
+) -> None:
+    """The partner id starts empty (no default of 1); what is not an id is refused."""
+    flow_id = await _locus_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _form(simulator, partner_id=partner)
+    )
+    assert result["errors"] == {"partner_id": "invalid_number"}
+    schema = result["data_schema"].schema
+    marker = next(key for key in schema if str(key) == "partner_id")
+    assert marker.default is probatio.UNDEFINED
+    assert "text" in schema[marker].serialize()["selector"]
+    assert simulator.log_for("locus") == []  # nothing was sent
 
 
 async def test_reauth_asks_the_secrets_the_account_uses(

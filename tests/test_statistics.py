@@ -15,6 +15,9 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 
 from custom_components.cloud_energy_meters.const import (
     CONF_BACKFILL_DAYS,
@@ -24,10 +27,23 @@ from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvi
 from custom_components.cloud_energy_meters.providers.ratelimit import RatePolicy
 from homeassistant.components.recorder.models import StatisticMeanType
 from homeassistant.components.recorder.statistics import async_list_statistic_ids
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from .conftest import SetupEntry
-from .helpers import DAY, assert_matches_truth, expected_series, hour, stored
+from .conftest import (
+    SetupEntry,
+    climkit_entry_for,
+    energydata_entry_for,
+    locus_entry_for,
+)
+from .helpers import (
+    DAY,
+    assert_matches_truth,
+    expected_series,
+    hour,
+    recorder_queue_held,
+    stored,
+)
 from .simulator import Simulator
 from .simulator.climkit import SITE_CENTRALE, SITE_FERME, SITE_LAC, SITES
 
@@ -344,6 +360,7 @@ async def test_statistic_metadata(
 ) -> None:
     """Names carry the site's and the meter's names; units and classes are set."""
     assert await setup_entry(climkit_entry)
+    await async_wait_recording_done(hass)
     listed = {
         row["statistic_id"]: row
         for row in await async_list_statistic_ids(hass)
@@ -365,3 +382,69 @@ async def test_statistic_metadata(
         f"cloud_energy_meters:climkit_{SITE_LAC.id}_site_electricity_grid_import"
     ]
     assert grid["name"] == f"{SITE_LAC.name} Site grid import"
+
+
+@pytest.mark.freeze_time(NOW, tick=True)  # tick: the waits below need a clock
+@pytest.mark.parametrize("cloud", ["climkit", "energydata", "locus"])
+async def test_setup_does_not_wait_for_the_recorder(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry, cloud: str
+) -> None:
+    """With the recorder's queue not worked yet (a real start), entries load at once.
+
+    Their first import queues its rows meanwhile; once the recorder works its
+    queue, what it stored equals the truth.
+    """
+    entry = {
+        "climkit": climkit_entry_for,
+        "energydata": energydata_entry_for,
+        "locus": locus_entry_for,
+    }[cloud](simulator)
+    entry.add_to_hass(hass)
+    async with recorder_queue_held(hass):
+        setup = hass.async_create_task(hass.config_entries.async_setup(entry.entry_id))
+        await asyncio.wait({setup}, timeout=15)
+        assert setup.done(), "setup waits for the recorder"
+        assert entry.state is ConfigEntryState.LOADED
+        settled = hass.async_create_task(
+            hass.async_block_till_done(wait_background_tasks=True)
+        )
+        await asyncio.wait({settled}, timeout=15)
+        assert settled.done(), "the first import waits for the recorder"
+        assert entry.runtime_data.imports, "the first import ran"
+    if cloud == "climkit":
+        await _assert_all_sites(hass, simulator, NOW - 3 * DAY, NOW)
+    for statistic_id, result in entry.runtime_data.imports.items():
+        rows = await stored(hass, statistic_id)
+        assert len(rows) == result.rows or result.rows == 0, statistic_id
+
+
+@pytest.mark.freeze_time(NOW)
+async def test_a_reload_before_the_recorder_wrote_counts_nothing_twice(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An import that resumes from rows still queued resumes from them, not from 0.
+
+    The first import's rows wait in the recorder's queue when the entry reloads
+    hours later: the second import must anchor on them, not on an empty database.
+    """
+    climkit_entry.add_to_hass(hass)
+    async with recorder_queue_held(hass):
+        assert await hass.config_entries.async_setup(climkit_entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert await hass.config_entries.async_unload(climkit_entry.entry_id)
+        freezer.move_to(NOW + timedelta(hours=3))
+        simulator.clear_log()
+        assert await hass.config_entries.async_setup(climkit_entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        # It resumed: no second backfill was asked for.
+        starts = {
+            record.body["t_s"]
+            for record in simulator.log_for("climkit")
+            if record.body and record.path.startswith("/meter_data/")
+        }
+        assert "2026-11-17T10:00:00" not in starts
+    await _assert_all_sites(hass, simulator, NOW - 3 * DAY, NOW + timedelta(hours=3))

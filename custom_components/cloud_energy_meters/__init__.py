@@ -22,9 +22,10 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_PROVIDER, CONF_SITES, DOMAIN, STATISTICS_INTERVAL
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator, inventory_store
+from .migration import async_migrate
 from .providers import PROVIDERS
 from .services import async_setup_services
-from .statistics import async_clear_statistics, statistic_prefix
+from .statistics import ImportedStatistics, async_clear_statistics, statistic_prefix
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -85,17 +86,28 @@ async def async_unload_entry(
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
+async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Bring an entry made by an earlier version to this one's ids."""
+    return await async_migrate(hass, entry)
+
+
 async def async_remove_entry(
     hass: HomeAssistant, entry: CloudEnergyConfigEntry
 ) -> None:
-    """Remove what the entry left: its statistics, saved inventory and repair issues."""
+    """Remove what the entry left: its statistics, saved inventory and repair issues.
+
+    Every statistic it ever wrote goes, also those of sites it no longer reads.
+    """
+    imported = ImportedStatistics(hass, entry.entry_id)
     await async_clear_statistics(
         hass,
+        await imported.async_load(),
         [
             statistic_prefix(entry.data[CONF_PROVIDER], site_id)
             for site_id in entry.data[CONF_SITES]
         ],
     )
+    await imported.async_remove()
     await inventory_store(hass, entry.entry_id).async_remove()
     for issue in ("sites_missing", "push_unreachable"):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")

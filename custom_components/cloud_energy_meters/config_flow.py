@@ -15,6 +15,7 @@ import probatio
 from yarl import URL
 
 from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
     ConfigEntry,
     ConfigEntryState,
     ConfigFlow,
@@ -46,7 +47,9 @@ from homeassistant.helpers.selector import (
 )
 
 from .accounts import account_state
+from .claims import sites_taken
 from .const import (
+    CONF_ACCOUNT_ID,
     CONF_ADVANCED,
     CONF_API_URL,
     CONF_BACKFILL_DAYS,
@@ -63,15 +66,18 @@ from .const import (
     DOMAIN,
     MAX_BACKFILL_DAYS,
 )
-from .coordinator import CloudEnergyConfigEntry
+from .coordinator import CloudEnergyConfigEntry, provider_settings
 from .datastreams import (
     CONF_ID,
+    REFUSED as DATASTREAMS_REFUSED,
     SUBENTRY_TYPE,
     DatastreamSubentryFlow,
-    check_error,
     datastream_schema,
+    datastreams_taken,
     describe,
 )
+from .forms import whole_number
+from .migration import VERSION as MIGRATED_VERSION
 from .providers import PROVIDERS, Provider
 from .providers.energydata import MQTT_HOST, MQTT_PORT, EnergydataProvider
 from .providers.errors import AuthError, ProviderError, RequestRejected
@@ -85,7 +91,8 @@ class Field:
     """One credential field of a cloud's form.
 
     `secret` fields (shown as passwords) are the ones asked again on reauthentication;
-    `number` fields hold an integer id.
+    `number` fields hold an integer id (typed as text: an id has no sensible default,
+    and a number box would show its minimum as one).
     """
 
     key: str
@@ -122,6 +129,9 @@ ADVANCED_FIELDS: dict[str, tuple[tuple[str, Any, bool], ...]] = {
 
 _AUTOCOMPLETE = {CONF_USERNAME: "username", CONF_PASSWORD: "current-password"}
 
+# What a refusal (403, 404) of a sign-in means, where it means more than "not permitted".
+REFUSED: dict[str, Mapping[int, str]] = {EnergydataProvider.key: DATASTREAMS_REFUSED}
+
 
 def url_error(url: str) -> str | None:
     """Return why an API URL is refused: HTTPS only, except on a loopback host."""
@@ -150,10 +160,6 @@ def _text(kind: TextSelectorType, key: str) -> TextSelector:
 
 
 def _selector(field: Field) -> Any:
-    if field.number:
-        return NumberSelector(
-            NumberSelectorConfig(min=1, step=1, mode=NumberSelectorMode.BOX)
-        )
     kind = TextSelectorType.PASSWORD if field.secret else TextSelectorType.TEXT
     return _text(kind, field.key)
 
@@ -214,17 +220,25 @@ def _credentials_schema(
     return probatio.Schema(fields)
 
 
-def _credentials(provider_key: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the cloud's credentials from a form: trimmed ids, integer numbers."""
+def _credentials(
+    provider_key: str, user_input: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return the cloud's credentials from a form (trimmed ids, integer numbers).
+
+    Also the form errors of fields that do not hold what they must.
+    """
     credentials: dict[str, Any] = {}
+    errors: dict[str, str] = {}
     for field in CREDENTIAL_FIELDS[provider_key]:
         value = user_input.get(field.key, "")
         if field.number:
-            value = int(value)
+            value = whole_number(value)
+            if value is None:
+                errors[field.key] = "invalid_number"
         elif not field.secret:
             value = str(value).strip()
         credentials[field.key] = value
-    return credentials
+    return credentials, errors
 
 
 def _pairing_error(provider_key: str, credentials: Mapping[str, Any]) -> str | None:
@@ -262,7 +276,7 @@ def _sites_schema(sites: tuple[Site, ...], chosen: list[str]) -> probatio.Schema
 class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add one account of one cloud."""
 
-    VERSION = 1
+    VERSION = MIGRATED_VERSION
 
     def __init__(self) -> None:
         """Start with nothing chosen."""
@@ -270,6 +284,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         self._data: dict[str, Any] = {}
         self._account: Account | None = None
         self._sites: tuple[Site, ...] = ()
+        self._offered: tuple[Site, ...] = ()
         self._provider: Provider | None = None
         self._pending: list[int] = []
         self._described: list[dict[str, Any]] = []
@@ -283,9 +298,16 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         return OptionsFlowHandler()
 
     async def _async_validate(
-        self, provider_key: str, data: Mapping[str, Any]
+        self,
+        provider_key: str,
+        data: Mapping[str, Any],
+        settings: Mapping[str, Any] | None = None,
     ) -> dict[str, str]:
-        """Sign in and list the sites; return form errors (empty on success)."""
+        """Sign in and list the sites; return form errors (empty on success).
+
+        `settings` are what the user configured beyond credentials (an entry's
+        datastreams, say): signing in proves the credentials may read them.
+        """
         if error := url_error(data[CONF_API_URL]) or _pairing_error(provider_key, data):
             return {"base": error}
         provider_class = PROVIDERS[provider_key]
@@ -297,6 +319,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             state=account_state(
                 self.hass, provider_class, data[CONF_API_URL], credentials
             ),
+            settings=settings,
         )
         try:
             self._account = await provider.async_login()
@@ -306,7 +329,11 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         except RequestRejected as err:
             _LOGGER.debug("%s refused the account: %s", provider_class.name, err)
             if err.status in (403, 404):
-                return {"base": "not_permitted"}
+                return {
+                    "base": REFUSED.get(provider_key, {}).get(
+                        err.status, "not_permitted"
+                    )
+                }
             return {"base": "cannot_connect"}
         except ProviderError as err:
             _LOGGER.debug("Validating %s failed: %s", provider_class.name, err)
@@ -345,28 +372,27 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         key = EnergydataProvider.key
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _credentials(key, user_input)
+            data, errors = _credentials(key, user_input)
             data.update(_advanced(key, user_input.get(CONF_ADVANCED) or {}))
             ids = _datastream_ids(str(user_input.get(CONF_DATASTREAMS, "")))
             if ids is None:
                 errors[CONF_DATASTREAMS] = "invalid_datastreams"
-            else:
-                errors = await self._async_validate(key, data)
+            elif set(ids) & datastreams_taken(self.hass, data[CONF_API_URL]):
+                errors[CONF_DATASTREAMS] = "already_configured"
+            account_id = EnergydataProvider.new_account_id()
             if not errors and ids is not None:
-                assert self._provider is not None
-                assert isinstance(self._provider, EnergydataProvider)
-                try:
-                    await self._provider.async_check(ids)
-                except Exception as err:  # noqa: BLE001 - shown to the user
-                    if check_error(err) == "unknown":
-                        _LOGGER.exception("Unexpected error checking datastreams")
-                    errors["base"] = check_error(err)
+                errors = await self._async_validate(
+                    key,
+                    data,
+                    {
+                        CONF_ACCOUNT_ID: account_id,
+                        CONF_DATASTREAMS: [{CONF_ID: i} for i in ids],
+                    },
+                )
             if not errors and ids is not None:
-                assert self._account is not None
-                await self.async_set_unique_id(f"{key}_{self._account.id}")
-                self._abort_if_unique_id_configured()
+                await self.async_set_unique_id(f"{key}_{account_id}")
                 self._provider_key = key
-                self._data = {CONF_PROVIDER: key, **data}
+                self._data = {CONF_PROVIDER: key, **data, CONF_ACCOUNT_ID: account_id}
                 self._pending = ids
                 return await self.async_step_datastream()
         schema = _credentials_schema(
@@ -390,12 +416,13 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             if error is None:
                 self._described.append(data)
                 self._pending.pop(0)
+                user_input = None  # the next datastream starts from a blank form
             else:
                 errors["base"] = error
         if not self._pending:
             site = self._sites[0]
             return self.async_create_entry(
-                title=f"{EnergydataProvider.name} {self._account.name if self._account else ''}".strip(),
+                title=EnergydataProvider.name,
                 data={**self._data, CONF_SITES: [site.id], CONF_KNOWN_SITES: [site.id]},
                 subentries=[
                     {
@@ -438,18 +465,17 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for a cloud's credentials and check them by signing in."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _credentials(provider_key, user_input)
+            data, errors = _credentials(provider_key, user_input)
             data.update(_advanced(provider_key, user_input.get(CONF_ADVANCED) or {}))
-            errors = await self._async_validate(provider_key, data)
+            if not errors:
+                errors = await self._async_validate(provider_key, data)
             if not errors:
                 assert self._account is not None
                 await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
                 self._abort_if_unique_id_configured()
                 self._provider_key = provider_key
                 self._data = {CONF_PROVIDER: provider_key, **data}
-                if len(self._sites) == 1:
-                    return self._async_create([self._sites[0].id])
-                return await self.async_step_sites()
+                return await self._async_step_offer_sites()
         schema = _credentials_schema(
             provider_key, (user_input or {}).get(CONF_ADVANCED) or {}
         )
@@ -459,6 +485,34 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    async def _async_step_offer_sites(self) -> ConfigFlowResult:
+        """Offer the account's sites no other entry holds; ask only if several."""
+        taken = sites_taken(
+            self.hass,
+            self._provider_key,
+            self._data.get(CONF_API_URL) or self._entry_data[CONF_API_URL],
+            self._entry_id,
+        )
+        self._offered = tuple(site for site in self._sites if site.id not in taken)
+        if not self._offered:
+            return self.async_abort(reason="already_configured")
+        if len(self._offered) == 1:
+            return await self.async_step_sites({CONF_SITES: [self._offered[0].id]})
+        return await self.async_step_sites()
+
+    @property
+    def _entry_id(self) -> str | None:
+        """Return the entry being reconfigured, if any."""
+        if self.source == SOURCE_RECONFIGURE:
+            return self._get_reconfigure_entry().entry_id
+        return None
+
+    @property
+    def _entry_data(self) -> Mapping[str, Any]:
+        if self.source == SOURCE_RECONFIGURE:
+            return self._get_reconfigure_entry().data
+        return {}
+
     async def async_step_sites(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -466,7 +520,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             if chosen := list(user_input[CONF_SITES]):
-                if self.source == "reconfigure":
+                if self.source == SOURCE_RECONFIGURE:
                     return self.async_update_reload_and_abort(
                         self._get_reconfigure_entry(),
                         data_updates={
@@ -477,16 +531,12 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
                     )
                 return self._async_create(chosen)
             errors["base"] = "no_sites_selected"
-        current = (
-            list(self._get_reconfigure_entry().data[CONF_SITES])
-            if self.source == "reconfigure"
-            else []
-        )
-        available = [site.id for site in self._sites]
+        current = list(self._entry_data.get(CONF_SITES, ()))
+        available = [site.id for site in self._offered]
         default = [site for site in current if site in available] or available
         return self.async_show_form(
             step_id="sites",
-            data_schema=_sites_schema(self._sites, default),
+            data_schema=_sites_schema(self._offered, default),
             errors=errors,
         )
 
@@ -516,16 +566,12 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the secrets again and check them."""
         entry = self._get_reauth_entry()
         provider_key = entry.data[CONF_PROVIDER]
-        # The secrets the account uses: required ones, and optional ones it has.
-        secrets = [
-            field
-            for field in CREDENTIAL_FIELDS[provider_key]
-            if field.secret and (field.required or entry.data.get(field.key))
-        ]
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, **user_input}
-            errors = await self._async_validate(provider_key, data)
+            errors = await self._async_validate(
+                provider_key, data, _entry_settings(entry, data)
+            )
             if not errors:
                 assert self._account is not None
                 await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
@@ -536,7 +582,10 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=probatio.Schema(
-                {probatio.Required(field.key): _selector(field) for field in secrets}
+                {
+                    probatio.Required(field.key): _selector(field)
+                    for field in _secrets(entry)
+                }
             ),
             description_placeholders={
                 "account": entry.title,
@@ -550,38 +599,59 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the API URL and the chosen sites of an account."""
+        """Change the API URL, the secrets and the chosen sites of an account.
+
+        A secret left empty stays as it is.
+        """
         entry = self._get_reconfigure_entry()
         provider_key = entry.data[CONF_PROVIDER]
+        secrets = _secrets(entry)
         errors: dict[str, str] = {}
         if user_input is not None:
-            settings = _advanced(provider_key, user_input)
-            data = {**entry.data, **settings}
-            errors = await self._async_validate(provider_key, data)
+            changes = _advanced(provider_key, user_input)
+            changes.update(
+                {
+                    field.key: user_input[field.key]
+                    for field in secrets
+                    if user_input.get(field.key)
+                }
+            )
+            data = {**entry.data, **changes}
+            errors = await self._async_validate(
+                provider_key, data, _entry_settings(entry, data)
+            )
             if not errors:
                 assert self._account is not None
                 await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
                 self._provider_key = provider_key
-                self._data = settings
-                if len(self._sites) == 1:
-                    return self.async_update_reload_and_abort(
-                        entry,
-                        data_updates={
-                            **self._data,
-                            CONF_SITES: [self._sites[0].id],
-                            CONF_KNOWN_SITES: [self._sites[0].id],
-                        },
-                    )
-                return await self.async_step_sites()
+                self._data = changes
+                return await self._async_step_offer_sites()
+        fields = _advanced_fields(provider_key, user_input or entry.data)
+        fields.update(
+            {probatio.Optional(field.key): _selector(field) for field in secrets}
+        )
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=probatio.Schema(
-                _advanced_fields(provider_key, user_input or entry.data)
-            ),
+            data_schema=probatio.Schema(fields),
             description_placeholders={"cloud": PROVIDERS[provider_key].name},
             errors=errors,
         )
+
+
+def _secrets(entry: ConfigEntry) -> list[Field]:
+    """Return the secrets an entry's account uses: required ones, optional ones it has."""
+    return [
+        field
+        for field in CREDENTIAL_FIELDS[entry.data[CONF_PROVIDER]]
+        if field.secret and (field.required or entry.data.get(field.key))
+    ]
+
+
+def _entry_settings(entry: ConfigEntry, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return what the provider of an entry is configured with, `data` applied."""
+    keys = PROVIDERS[entry.data[CONF_PROVIDER]].credential_keys
+    return provider_settings(entry, dict.fromkeys(keys), data)
 
 
 class OptionsFlowHandler(OptionsFlowWithReload):

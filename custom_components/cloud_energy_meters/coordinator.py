@@ -34,6 +34,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .accounts import account_state
+from .claims import sites_taken
 from .const import (
     BUDGET_SHARE,
     CONF_API_URL,
@@ -53,6 +54,7 @@ from .providers import PROVIDERS, Provider
 from .providers.errors import AuthError, CannotConnect, ProviderError, RateLimited
 from .providers.model import Alert, Channel, Inventory, Reading
 from .statistics import (
+    ImportedStatistics,
     ImportResult,
     async_clear_statistics,
     async_import_series,
@@ -108,18 +110,20 @@ def minimum_interval(provider: type[Provider], cost: int) -> timedelta:
 
 
 def provider_settings(
-    entry: ConfigEntry, credentials: Mapping[str, Any]
+    entry: ConfigEntry,
+    credentials: Mapping[str, Any],
+    data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return what the user configured beyond credentials, for the provider.
 
-    Entry data other than credentials and bookkeeping, and the subentries by type
-    (`datastream` subentries become `datastreams`, each with its subentry id as
-    `group`).
+    Entry data (or `data`, the entry's changed in a flow) other than credentials and
+    bookkeeping, and the subentries by type (`datastream` subentries become
+    `datastreams`, each with its subentry id as `group`).
     """
     bookkeeping = {CONF_PROVIDER, CONF_API_URL, CONF_SITES, CONF_KNOWN_SITES}
     settings: dict[str, Any] = {
         key: value
-        for key, value in entry.data.items()
+        for key, value in (entry.data if data is None else data).items()
         if key not in bookkeeping and key not in credentials
     }
     for subentry in entry.subentries.values():
@@ -163,6 +167,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.inventory: Inventory | None = None
         self.minimum_interval = MIN_UPDATE_INTERVAL
         self.imports: dict[str, ImportResult] = {}
+        self.imported = ImportedStatistics(hass, entry.entry_id)
         self._store = inventory_store(hass, entry.entry_id)
         self._discovered_at: datetime | None = None
         self._missing: set[str] = set()
@@ -192,6 +197,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         At a restart the inventory saved by the last discovery creates the entities at
         once; it is refreshed in the background with the first values.
         """
+        await self.imported.async_load()
         with provider_errors():
             await self.provider.async_login()
         if self.provider.named_by_user:
@@ -251,17 +257,24 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             statistic_prefix(self.provider.key, site.id)
             for site in self.inventory.sites
         ]
-        await async_clear_statistics(self.hass, prefixes, keep=current)
+        if cleared := await async_clear_statistics(
+            self.hass, self.imported.ids, prefixes, keep=current
+        ):
+            await self.imported.async_set(self.imported.ids - set(cleared))
 
     def _adopt_new_sites(self, inventory: Inventory) -> list[str]:
         """Add sites the account gained since the user chose (they were never declined).
 
         Sites the user saw in the flow and left out stay out; ones that appeared later
-        join, so new installations show up like new meters do.
+        join, so new installations show up like new meters do, unless another entry
+        holds them (one site, one entry).
         """
         data = self.config_entry.data
         known = set(data.get(CONF_KNOWN_SITES, data[CONF_SITES]))
-        new = [site for site in inventory.listed if site not in known]
+        taken = sites_taken(
+            self.hass, self.provider.key, data[CONF_API_URL], self.config_entry.entry_id
+        )
+        new = [site for site in inventory.listed if site not in known | taken]
         if new:
             self.hass.config_entries.async_update_entry(
                 self.config_entry,
@@ -642,6 +655,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 if not (channel.history and channel.statistic and site):
                     continue
                 series = series_for(self.provider.key, site, channel)
+                await self.imported.async_add(series.statistic_id)
                 try:
                     result = await async_import_series(
                         self.hass,

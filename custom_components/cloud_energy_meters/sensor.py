@@ -4,6 +4,7 @@ from datetime import date
 from typing import Any
 
 from homeassistant.components.sensor import (
+    DEVICE_CLASS_STATE_CLASSES,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -67,14 +68,25 @@ PRECISIONS: dict[str, int] = {
 
 
 def describe(channel: Channel) -> SensorEntityDescription:
-    """Return how Home Assistant shows a channel."""
+    """Return how Home Assistant shows a channel.
+
+    Text has no unit and no state class; a state class the device class does not
+    allow (a measured energy, say, from an entry made before the forms refused it)
+    is left out rather than refused by Home Assistant at every update.
+    """
     numeric = channel.quantity not in (Quantity.DATE, Quantity.TEXT)
+    device_class = DEVICE_CLASSES.get(channel.quantity)
+    state_class = STATE_CLASSES[channel.kind] if numeric else None
+    if device_class in DEVICE_CLASS_STATE_CLASSES and (
+        state_class not in DEVICE_CLASS_STATE_CLASSES[device_class]
+    ):
+        state_class = None
     return SensorEntityDescription(
         key=channel.key,
         translation_key=None if channel.label is None else str(channel.label),
-        device_class=DEVICE_CLASSES.get(channel.quantity),
-        state_class=STATE_CLASSES[channel.kind] if numeric else None,
-        native_unit_of_measurement=str(channel.unit) or None,
+        device_class=device_class,
+        state_class=state_class,
+        native_unit_of_measurement=(str(channel.unit) or None) if numeric else None,
         suggested_display_precision=PRECISIONS.get(channel.unit, 1)
         if numeric
         else None,

@@ -11,13 +11,19 @@ clouds alike:
 - an hour once stored keeps its value if the cloud later leaves it out;
 - rows are written batch by batch as the cloud delivers them, so an interrupted
   backfill resumes where it stopped;
-- a batch that failed validation never reaches here (the provider raises instead).
+- a batch that failed validation never reaches here (the provider raises instead);
+- nothing waits for the recorder: it works its queue only once Home Assistant has
+  started, and an import may run before. What an import queued and the recorder has
+  not committed yet is remembered here, so the next import (after a reload, say)
+  resumes from it rather than from a database that does not show it yet.
 """
 
-from collections.abc import AsyncIterator, Callable, Collection
-from dataclasses import dataclass
+import asyncio
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 import logging
 
 from homeassistant.components.recorder.models import (
@@ -27,14 +33,16 @@ from homeassistant.components.recorder.models import (
 )
 from homeassistant.components.recorder.statistics import (
     async_add_external_statistics,
-    async_list_statistic_ids,
     get_last_statistics,
+    get_metadata,
     statistics_during_period,
 )
 from homeassistant.const import UnitOfEnergy, UnitOfVolume
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
+from homeassistant.helpers.storage import Store
 from homeassistant.util import slugify
+from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.unit_conversion import EnergyConverter, VolumeConverter
 
 from .const import DOMAIN, REIMPORT_WINDOW
@@ -129,26 +137,83 @@ class _Resume:
     stored: dict[datetime, Decimal]
 
 
+@dataclass(slots=True)
+class _Queued:
+    """The newest rows of a statistic handed to the recorder, maybe not committed yet.
+
+    Only what the next import can need is kept: the hours from where it will start
+    (see `_resume_point`), and the sum before them.
+    """
+
+    anchor: Decimal
+    rows: dict[datetime, Decimal] = field(default_factory=dict)
+    committed: asyncio.Future[None] | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Tell whether the recorder may not have committed these rows yet."""
+        return self.committed is not None and not self.committed.done()
+
+    def trim(self, now: datetime) -> None:
+        """Fold the hours no later import starts before into the anchor."""
+        if not self.rows:
+            return
+        cut = min(hour_of(now) - REIMPORT_WINDOW, max(self.rows))
+        for hour in [hour for hour in self.rows if hour < cut]:
+            self.anchor += self.rows.pop(hour)
+
+
+_QUEUED: HassKey[dict[str, _Queued]] = HassKey(f"{DOMAIN}_queued_rows")
+
+
+def _queued(hass: HomeAssistant) -> dict[str, _Queued]:
+    return hass.data.setdefault(_QUEUED, {})
+
+
+def _write(
+    hass: HomeAssistant,
+    metadata: StatisticMetaData,
+    rows: list[StatisticData],
+    queued: _Queued,
+    now: datetime,
+) -> None:
+    """Queue rows for the recorder and remember them until it has committed them."""
+    async_add_external_statistics(hass, metadata, rows)
+    queued.trim(now)
+    queued.committed = get_instance(hass).async_get_commit_future()
+    _queued(hass)[metadata["statistic_id"]] = queued
+
+
+def _start(now: datetime, last: datetime) -> datetime:
+    """Return where a resumed import starts: the trailing window, or the last hour.
+
+    The last stored hour, if older (after an outage): it may have been stored while
+    it was still incomplete.
+    """
+    return min(hour_of(now) - REIMPORT_WINDOW, last)
+
+
 async def _resume_point(
     hass: HomeAssistant, statistic_id: str, now: datetime, backfill: timedelta
 ) -> _Resume:
-    """Return where to start importing, anchored on what is stored.
-
-    The import starts at the trailing window, or at the last stored hour if that is
-    older (after an outage): that hour may have been stored while it was still
-    incomplete.
-    """
+    """Return where to start importing, anchored on what is stored (or queued)."""
+    queued = _queued(hass).get(statistic_id)
+    if queued is not None and queued.pending:
+        if not queued.rows:  # cleared, and the clearing is not committed yet
+            return _Resume(hour_of(now - backfill), Decimal(0), {})
+        start = _start(now, max(queued.rows))
+        anchor = queued.anchor + sum(
+            (state for hour, state in queued.rows.items() if hour < start), Decimal(0)
+        )
+        stored = {hour: state for hour, state in queued.rows.items() if hour >= start}
+        return _Resume(start, anchor, stored)
     recorder = get_instance(hass)
-    # Rows queued by an earlier import (before a reload, say) must be committed before
-    # they are read back, or the anchor would miss them.
-    await recorder.async_block_till_done()
     last = await recorder.async_add_executor_job(
         get_last_statistics, hass, 1, statistic_id, False, {"sum"}
     )
     if not last.get(statistic_id):
         return _Resume(hour_of(now - backfill), Decimal(0), {})
-    last_start = datetime.fromtimestamp(last[statistic_id][0]["start"], UTC)
-    start = min(hour_of(now) - REIMPORT_WINDOW, last_start)
+    start = _start(now, datetime.fromtimestamp(last[statistic_id][0]["start"], UTC))
     rows = await recorder.async_add_executor_job(
         statistics_during_period,
         hass,
@@ -186,6 +251,7 @@ async def async_import_series(
     resume = await _resume_point(hass, series.statistic_id, now, backfill)
     running = resume.anchor
     kept = resume.stored
+    queued = _Queued(resume.anchor)
     pending: dict[datetime, list[Decimal]] = {}
     rows_written = 0
     last_hour: datetime | None = None
@@ -203,10 +269,11 @@ async def async_import_series(
             stored = kept.pop(hour, Decimal(0))
             state = stored if fetched is None else sum(fetched, Decimal(0))
             running += state
+            queued.rows[hour] = state
             rows.append(
                 StatisticData(start=hour, state=float(state), sum=float(running))
             )
-        async_add_external_statistics(hass, series.metadata, rows)
+        _write(hass, series.metadata, rows, queued, now)
         rows_written += len(rows)
         last_hour = hours[-1]
 
@@ -229,18 +296,105 @@ async def async_import_series(
 
 
 async def async_clear_statistics(
-    hass: HomeAssistant, prefixes: list[str], keep: Collection[str] = ()
+    hass: HomeAssistant,
+    statistic_ids: Iterable[str],
+    prefixes: Collection[str] = (),
+    keep: Collection[str] = (),
 ) -> list[str]:
-    """Remove every statistic of ours whose id starts with one of `prefixes`."""
-    # Imports still queued must land first, or they would survive the removal.
-    await get_instance(hass).async_block_till_done()
-    ids = [
-        row["statistic_id"]
-        for row in await async_list_statistic_ids(hass)
-        if row["source"] == DOMAIN
-        and row["statistic_id"].startswith(tuple(prefixes))
-        and row["statistic_id"] not in keep
-    ]
+    """Remove these statistics of ours, and those whose id starts with a prefix.
+
+    Nothing waits for the recorder: the removal is queued behind the rows still to be
+    written, so none of them survives it. A statistic only queued so far is not in the
+    database yet: callers name it in `statistic_ids`.
+    """
+    ids = set(statistic_ids)
+    if prefixes:
+        ours = await get_instance(hass).async_add_executor_job(
+            partial(get_metadata, hass, statistic_source=DOMAIN)
+        )
+        ids.update(i for i in ours if i.startswith(tuple(prefixes)))
+    ids.difference_update(keep)
     if ids:
-        get_instance(hass).async_clear_statistics(ids)
-    return ids
+        get_instance(hass).async_clear_statistics(sorted(ids))
+        committed = get_instance(hass).async_get_commit_future()
+        for statistic_id in ids:
+            _queued(hass)[statistic_id] = _Queued(Decimal(0), committed=committed)
+    return sorted(ids)
+
+
+async def async_move_statistic(hass: HomeAssistant, old_id: str, new_id: str) -> bool:
+    """Store a statistic's rows under a new id and remove the old one.
+
+    The recorder renames only the statistics it compiles itself, not external ones:
+    every row is copied as it is. False when there is nothing to move.
+    """
+    recorder = get_instance(hass)
+    metadata = await recorder.async_add_executor_job(
+        partial(get_metadata, hass, statistic_ids={old_id})
+    )
+    if old_id not in metadata:
+        return False
+    found = await recorder.async_add_executor_job(
+        statistics_during_period,
+        hass,
+        datetime.fromtimestamp(0, UTC),
+        None,
+        {old_id},
+        "hour",
+        None,
+        {"state", "sum"},
+    )
+    rows = found.get(old_id, [])
+    if rows:
+        first = rows[0]
+        queued = _Queued(
+            exact(first.get("sum") or 0.0) - exact(first.get("state") or 0.0)
+        )
+        copied: list[StatisticData] = []
+        for row in rows:
+            start = datetime.fromtimestamp(row["start"], UTC)
+            state = row.get("state") or 0.0
+            queued.rows[start] = exact(state)
+            copied.append(
+                StatisticData(start=start, state=state, sum=row.get("sum") or 0.0)
+            )
+        moved = metadata[old_id][1].copy()
+        moved["statistic_id"] = new_id
+        _write(hass, moved, copied, queued, datetime.now(UTC))
+    await async_clear_statistics(hass, [old_id])
+    return True
+
+
+class ImportedStatistics:
+    """Every statistic an entry has written, kept between restarts.
+
+    Removing the entry clears them all, also those of sites or datastreams the
+    user dropped since.
+    """
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Bind the entry's record (load it before use)."""
+        self._store: Store[dict[str, list[str]]] = Store(
+            hass, 1, f"{DOMAIN}.{entry_id}.statistics"
+        )
+        self.ids: set[str] = set()
+
+    async def async_load(self) -> set[str]:
+        """Read the record; return the ids."""
+        saved = await self._store.async_load()
+        self.ids = set(saved["statistic_ids"]) if saved else set()
+        return self.ids
+
+    async def async_set(self, ids: Iterable[str]) -> None:
+        """Replace the record."""
+        self.ids = set(ids)
+        await self._store.async_save({"statistic_ids": sorted(self.ids)})
+
+    async def async_add(self, statistic_id: str) -> None:
+        """Note a statistic before its first rows are written."""
+        if statistic_id not in self.ids:
+            await self.async_set({*self.ids, statistic_id})
+
+    async def async_remove(self) -> None:
+        """Forget the record (the entry is removed)."""
+        await self._store.async_remove()

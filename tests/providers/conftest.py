@@ -25,6 +25,7 @@ from custom_components.cloud_energy_meters.providers.model import Channel, Inter
 from custom_components.cloud_energy_meters.providers.provider import AccountState
 from custom_components.cloud_energy_meters.providers.ratelimit import RateLimiter
 from custom_components.cloud_energy_meters.providers.tokens import TokenCache
+from tests.conftest import EDK_ACCOUNT_ID
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME
 from tests.simulator.clock import FakeClock
@@ -259,6 +260,7 @@ def locus_stub_auth(stub: StubServer, body: Any = None) -> None:
 
 type MakeEnergydata = Callable[..., EnergydataProvider]
 
+
 EDK_DATASTREAMS: tuple[dict[str, Any], ...] = (
     {
         "id": 65603,
@@ -340,7 +342,10 @@ def make_energydata(session: ClientSession, simulator: Simulator) -> MakeEnergyd
             api_url=api_url or simulator.url("energydata"),
             credentials={"api_token": token},
             state=state or AccountState.for_policy(EnergydataProvider.policy),
-            settings={"datastreams": [dict(raw) for raw in datastreams]}
+            settings={
+                "account_id": EDK_ACCOUNT_ID,
+                "datastreams": [dict(raw) for raw in datastreams],
+            }
             | extra
             | settings,
             ssl_context=broker.ssl_context() if broker is not None else None,

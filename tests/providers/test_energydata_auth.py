@@ -2,7 +2,8 @@
 
 The token is static (Bearer): a latest read proves it. The API cannot list a
 token's datastreams, so the user names them and discovery sends nothing; the
-token never shows up in a log line, an error, an account, site or statistic id.
+token, or a hash of it, never shows up in a log line, an error, an account, site or
+statistic id: those carry the id made when the datastreams were first added.
 """
 
 import hashlib
@@ -29,7 +30,7 @@ from tests.simulator.energydata import (
     EnergydataCloud,
 )
 
-from .conftest import EDK_DATASTREAMS, MakeEnergydata
+from .conftest import EDK_ACCOUNT_ID, EDK_DATASTREAMS, MakeEnergydata
 
 ALL_IDS = [int(raw["id"]) for raw in EDK_DATASTREAMS]
 
@@ -61,17 +62,21 @@ async def test_login_with_the_demo_token(
         "latest": "true",
     }
     assert records[0].account == EnergydataCloud.account_of(DEMO_TOKEN)
-    digest = hashlib.sha256(DEMO_TOKEN.encode()).hexdigest()
-    assert account.id == digest[:12]
+    assert account.id == EDK_ACCOUNT_ID
     assert DEMO_TOKEN not in account.id + account.name
 
 
 async def test_login_without_datastreams_or_with_an_unknown_one(
     simulator: Simulator, make_energydata: MakeEnergydata
 ) -> None:
-    """With nothing named (id 0) or an unknown id, the 404 still proves the token."""
+    """With nothing named (id 0) the 404 proves the token; an unknown datastream fails.
+
+    A new token must read what the account reads: signing in checks every datastream.
+    """
     await make_energydata(datastreams=()).async_login()
-    await make_energydata(datastreams=[{"id": 99999}]).async_login()
+    with pytest.raises(RequestRejected) as err:
+        await make_energydata(datastreams=[{"id": 99999}]).async_login()
+    assert err.value.status == 404
     assert values_requests(simulator) == [("0", 404), ("99999", 404)]
 
 
@@ -135,9 +140,9 @@ async def test_discover(simulator: Simulator, energydata: EnergydataProvider) ->
     assert inventory.listed == (sites[0].id,)
     site_id = sites[0].id
     devices = {device.id: device for device in inventory.devices}
-    assert list(devices) == [f"datastream-{i}" for i in ALL_IDS]
+    assert list(devices) == [f"{site_id}:datastream:{i}" for i in ALL_IDS]
     for raw in EDK_DATASTREAMS:
-        device = devices[f"datastream-{raw['id']}"]
+        device = devices[f"{site_id}:datastream:{raw['id']}"]
         assert (device.site_id, device.name, device.serial_number) == (
             site_id,
             raw["name"],
@@ -156,7 +161,7 @@ async def test_discover(simulator: Simulator, energydata: EnergydataProvider) ->
             Kind.REGISTER,
             "kWh",
             True,
-            "datastream-65603",
+            f"{site_id}:datastream:65603",
             ("65603", "register"),
         ),
         65607: (
@@ -164,7 +169,7 @@ async def test_discover(simulator: Simulator, energydata: EnergydataProvider) ->
             Kind.INTERVAL,
             "Wh",
             True,
-            "datastream-65607",
+            f"{site_id}:datastream:65607",
             ("65607", "amount_end"),
         ),
         65863: (
@@ -172,7 +177,7 @@ async def test_discover(simulator: Simulator, energydata: EnergydataProvider) ->
             Kind.INSTANT,
             "°C",
             False,
-            "datastream-65863",
+            f"{site_id}:datastream:65863",
             ("65863", "measurement"),
         ),
         70001: (
@@ -180,7 +185,7 @@ async def test_discover(simulator: Simulator, energydata: EnergydataProvider) ->
             Kind.REGISTER,
             "m³",
             True,
-            "datastream-70001",
+            f"{site_id}:datastream:70001",
             ("70001", "register"),
         ),
         70002: (
@@ -188,7 +193,7 @@ async def test_discover(simulator: Simulator, energydata: EnergydataProvider) ->
             Kind.INSTANT,
             "",
             False,
-            "datastream-70002",
+            f"{site_id}:datastream:70002",
             ("70002", "measurement"),
         ),
         70003: (
@@ -196,7 +201,7 @@ async def test_discover(simulator: Simulator, energydata: EnergydataProvider) ->
             Kind.REGISTER,
             "L",
             True,
-            "datastream-70003",
+            f"{site_id}:datastream:70003",
             ("70003", "register"),
         ),
     }
@@ -250,15 +255,15 @@ async def test_measured_energy_and_defaults(make_energydata: MakeEnergydata) -> 
     assert make_energydata(datastreams=[{"id": 1}]).push_configured is False
 
 
-async def test_ids_are_hashes_and_the_token_is_never_logged(
+async def test_ids_hold_no_token_and_the_token_is_never_logged(
     simulator: Simulator,
     make_energydata: MakeEnergydata,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """At DEBUG, sign-in, checks, discovery, errors and the ids hold no token.
 
-    Two tokens give two accounts (and site and statistic ids) that differ; each
-    id carries the token's SHA-256 hash, never a fragment of the token itself.
+    The ids carry the account's own id, never the token, a fragment or a hash of
+    it: another token of the same datastreams gives the same ids.
     """
     caplog.set_level(logging.DEBUG)
     demo = make_energydata()
@@ -281,24 +286,25 @@ async def test_ids_are_hashes_and_the_token_is_never_logged(
     for token in (DEMO_TOKEN, READ_ONLY_TOKEN, "edk-wrong-token-xyz"):
         assert token not in text
     assert "Bearer" not in text
-    for provider_inventory, token in (
-        (inventory, DEMO_TOKEN),
-        (other, READ_ONLY_TOKEN),
-    ):
-        digest = hashlib.sha256(token.encode()).hexdigest()[:12]
+    # The ids are the account's, made when its datastreams were first added: the
+    # token is in none of them, nor its hash; a new token keeps them all.
+    assert other == inventory
+    for token in (DEMO_TOKEN, READ_ONLY_TOKEN):
+        digest = hashlib.sha256(token.encode()).hexdigest()
         ids = [
-            provider_inventory.account.id,
-            provider_inventory.account.name,
-            *(site.id for site in provider_inventory.sites),
-            *(c.key for c in provider_inventory.channels),
-            *(c.statistic or digest for c in provider_inventory.channels),
+            inventory.account.id,
+            inventory.account.name,
+            *(site.id for site in inventory.sites),
+            *(device.id for device in inventory.devices),
+            *(c.key for c in inventory.channels),
+            *(c.statistic or "" for c in inventory.channels),
         ]
         for ident in ids:
-            assert digest in ident
             assert token not in ident
             assert token[:8] not in ident
-    assert inventory.account != other.account
-    assert inventory.sites[0].id != other.sites[0].id
+            assert digest[:8] not in ident
+        assert all(EDK_ACCOUNT_ID in c.key for c in inventory.channels)
+    assert inventory.sites[0].id == other.sites[0].id == EDK_ACCOUNT_ID
     key = EnergydataProvider.account_key(
         simulator.url("energydata"), {"api_token": DEMO_TOKEN}
     )

@@ -33,6 +33,7 @@ import json
 import logging
 import re
 from typing import Any, Final
+import uuid
 
 import aiohttp
 from aiohttp.http_exceptions import LineTooLong
@@ -91,8 +92,9 @@ _STATISTIC_WORDS = {
     Quantity.WATER: "volume",
     Quantity.GAS: "gas",
 }
-# Quantities whose values may be text; every other channel takes numbers only.
-_TEXTUAL = frozenset({Quantity.TEXT, Quantity.DATE, Quantity.OTHER})
+# Quantities whose values are text (kept as written, numbers or not); every other
+# channel takes numbers only.
+_TEXTUAL = frozenset({Quantity.TEXT, Quantity.DATE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,8 @@ class _Row:
     stream: int
     epoch_ms: int
     value: float | str
+    text: str = ""
+    """The value as written (what a text datastream shows)."""
 
 
 def _parse_value(text: str) -> float | str:
@@ -156,7 +160,7 @@ def parse_line(line: str) -> _Row | None:
         return None
     stream, stamp, value = fields
     try:
-        row = _Row(int(stream), int(stamp), _parse_value(value))
+        row = _Row(int(stream), int(stamp), _parse_value(value), value)
     except ValueError:
         return None
     return row if _MIN_MS <= row.epoch_ms <= _MAX_MS else None
@@ -246,16 +250,21 @@ class EnergydataProvider(Provider):
     def _token(self) -> str:
         return str(self.credentials["api_token"])
 
-    @property
-    def _fingerprint(self) -> str:
-        """Name the token without revealing any of it (a hash, not a fragment)."""
-        return hashlib.sha256(self._token.encode()).hexdigest()[:12]
-
     @classmethod
     def account_key(cls, api_url: str, credentials: Mapping[str, Any]) -> str:
-        """Count requests per token."""
+        """Count requests per token (a key in memory only, never stored)."""
         digest = hashlib.sha256(str(credentials["api_token"]).encode()).hexdigest()
         return f"{cls.key}:{URL(api_url).host}:{digest[:16]}"
+
+    @staticmethod
+    def new_account_id() -> str:
+        """Return an id for a new set of datastreams (`account_id` in the settings).
+
+        A token names nobody (and is replaced about yearly) and the datastreams
+        change: only an id made once, when the user first adds them, stays. It names
+        the account's site, so statistic ids, devices and entities keep it.
+        """
+        return uuid.uuid4().hex[:12]
 
     @property
     def _headers(self) -> dict[str, str]:
@@ -264,15 +273,28 @@ class EnergydataProvider(Provider):
     # Account, site, channels ----------------------------------------------------------
 
     @property
+    def _account(self) -> Account:
+        return Account(id=str(self.settings.get("account_id") or ""), name=self.name)
+
+    @property
     def _site(self) -> Site:
-        # The account's site is named by the token's hash: statistic ids of its
-        # datastreams start with it, like every cloud's start with their site.
-        return Site(id=self._fingerprint, name="Energydata.dk")
+        # The datastreams' site is the account: statistic ids of its datastreams
+        # start with its id, like every cloud's start with their site.
+        return Site(id=self._account.id, name=self.name)
 
     async def async_login(self) -> Account:
-        """Prove the token with a latest read of the named datastreams (or none)."""
-        await self._latest_rows(list(self.datastreams) or [0], tolerate_missing=True)
-        return Account(id=self._fingerprint, name=self._fingerprint)
+        """Prove the token with one latest read of every named datastream.
+
+        A datastream the token may not read, or that does not exist, fails it
+        (RequestRejected 403 or 404): whoever replaces a token must be able to read
+        what the account reads. With no datastream named, any known answer but 401
+        proves the token.
+        """
+        if self.datastreams:
+            await self._latest_rows(list(self.datastreams))
+        else:
+            await self._latest_rows([0], tolerate_missing=True)
+        return self._account
 
     async def async_check(self, ids: Sequence[int]) -> None:
         """Check the token may read these datastreams (RequestRejected 403/404 if not)."""
@@ -287,7 +309,7 @@ class EnergydataProvider(Provider):
         site = self._site
         devices = [
             Device(
-                id=f"datastream-{stream.id}",
+                id=_device_id(site, stream),
                 site_id=site.id,
                 name=stream.name,
                 parent_id=None,
@@ -301,7 +323,7 @@ class EnergydataProvider(Provider):
         ]
         channels = [self._channel(site, stream) for stream in self.datastreams.values()]
         return Inventory(
-            account=Account(id=self._fingerprint, name=self._fingerprint),
+            account=self._account,
             sites=(site,),
             channels=tuple(channels),
             listed=(site.id,),
@@ -323,7 +345,7 @@ class EnergydataProvider(Provider):
             source_id=str(stream.id),
             history=history,
             statistic=f"{site.id}_{stream.id}_{word}" if history else None,
-            device_id=f"datastream-{stream.id}",
+            device_id=_device_id(site, stream),
             attributes={"datastream_id": stream.id, "topic": stream.topic or ""},
             ref=(str(stream.id), stream.meaning),
         )
@@ -523,7 +545,7 @@ class EnergydataProvider(Provider):
             stream = by_topic.get(full_topic)
             if stream is None or (channel := by_stream.get(stream)) is None:
                 continue  # a topic of the dataset nobody named
-            row = _Row(stream, epoch_ms, _parse_value(str(item)))
+            row = _Row(stream, epoch_ms, _parse_value(str(item)), str(item))
             if reading := _reading(channel, row):
                 readings[channel.key] = reading
         return readings
@@ -605,6 +627,11 @@ class EnergydataProvider(Provider):
             await asyncio.sleep(poll)
 
 
+def _device_id(site: Site, stream: Datastream) -> str:
+    """Return a datastream's device id: its id is unique on one server only."""
+    return f"{site.id}:datastream:{stream.id}"
+
+
 def _naive(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
@@ -624,10 +651,11 @@ def _difference(
 
 def _reading(channel: Channel, row: _Row) -> Reading | None:
     """Return the row as a reading; None for text where a number belongs (no value)."""
-    if isinstance(row.value, str) and channel.quantity not in _TEXTUAL:
+    value = row.text if channel.quantity in _TEXTUAL else row.value
+    if isinstance(value, str) and channel.quantity not in _TEXTUAL:
         return None
     moment = datetime.fromtimestamp(row.epoch_ms / 1000, UTC)
-    return Reading(value=row.value, time=moment)
+    return Reading(value=value, time=moment)
 
 
 def _field(payload: Any, key: str, what: str) -> Any:
