@@ -6,13 +6,17 @@ from pathlib import Path
 import re
 
 import aiohttp
+import pytest
+import yaml
 
 from custom_components.cloud_energy_meters.entity import ADDRESS_KEY
 from custom_components.cloud_energy_meters.providers import PROVIDERS, AccountState
 from custom_components.cloud_energy_meters.providers.model import Kind, Label
+import homeassistant.components
 
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITES
+from .translation_rules import ICONS, STRINGS, problems
 
 PACKAGE = Path(__file__).parent.parent / "custom_components" / "cloud_energy_meters"
 
@@ -24,6 +28,118 @@ def _load(name: str) -> dict:
 def test_english_translation_equals_strings() -> None:
     """The custom integration ships the same English text it declares."""
     assert _load("translations/en.json") == _load("strings.json")
+
+
+@pytest.mark.parametrize("name", ["strings.json", "translations/en.json"])
+def test_strings_pass_home_assistants_validator(name: str) -> None:
+    """Every key is one hassfest allows where it stands, every text one it accepts."""
+    assert problems(_load(name), STRINGS, name) == []
+
+
+def test_icons_pass_home_assistants_validator() -> None:
+    """icons.json has only the parts hassfest allows a hub, with mdi: icons."""
+    assert problems(_load("icons.json"), ICONS, "icons.json") == []
+
+
+def test_the_validator_rules_accept_what_home_assistant_ships() -> None:
+    """Core's own strings and hub icons pass the rules: they are hassfest's, not ours.
+
+    Left out: auth, onboarding and homeassistant_hardware (hassfest gives them schemas
+    of their own) and preview features (core's only, where a link is tolerated).
+    """
+    components = Path(homeassistant.components.__file__).parent
+    found: list[str] = []
+    for path in sorted(components.glob("*/strings.json")):
+        if path.parent.name in {"auth", "onboarding", "homeassistant_hardware"}:
+            continue
+        strings = json.loads(path.read_text(encoding="utf-8"))
+        strings.pop("preview_features", None)
+        found += problems(strings, STRINGS, path.parent.name)
+    for path in sorted(components.glob("*/icons.json")):
+        manifest = json.loads((path.parent / "manifest.json").read_text("utf-8"))
+        kind = manifest.get("integration_type", "hub")
+        if kind not in {"entity", "helper", "system"}:  # those have entity_component
+            icons = json.loads(path.read_text("utf-8"))
+            found += problems(icons, ICONS, f"{path.parent.name}/icons.json")
+    assert len(list(components.glob("*/strings.json"))) > 1000
+    assert found == []
+
+
+def test_the_validator_rules_catch_what_hassfest_refuses() -> None:
+    """Each rule finds its breach: the checks above can fail."""
+    strings = {
+        "title": " Padded",
+        "config": {
+            "title": "Removed from config",
+            "step": {
+                "user": {
+                    "description": "A topic is <dataset prefix>/<datastream suffix>.",
+                    "data": {"host": "Host"},
+                    "data_description": {"port": "Not a field of this step"},
+                    "unknown_part": "Not a step key",
+                },
+            },
+            "error": {
+                "quoted": "Quoted '{placeholder}'",
+                "broken": "A {brace never closed",
+                "number": "Not an identifier {0}",
+                "url": "See https://example.com/help",
+                "combined": "Text and [%key:common::config_flow::error::unknown%]",
+            },
+        },
+        "config_subentries": {"datastream": {"step": {}}},
+        "entity": {"sensor": {"Bad-Key": {"state": {"on": "On {state}"}}}},
+        "exceptions": {"failed": {"text": "message is the only key"}},
+        "issues": {
+            "both": {"title": "T", "description": "D", "fix_flow": {"step": {}}}
+        },
+        "services": {"publish": {"name": "Publish"}},
+    }
+    found = "\n".join(problems(strings, STRINGS, "strings"))
+    for breach in (
+        "strings.title: leading or trailing white space",
+        "strings.config.title: not a key hassfest allows here",
+        "strings.config.step.user.description: looks like HTML",
+        "strings.config.step.user.data_description.port: describes a field not in data",
+        "strings.config.step.user.unknown_part: not a key hassfest allows here",
+        "strings.config.error.quoted: placeholder in single quotes",
+        "strings.config.error.broken: malformed placeholder",
+        "strings.config.error.number: placeholder {0} is not an identifier",
+        "strings.config.error.url: a URL",
+        "strings.config.error.combined: a reference combined with text",
+        "strings.config_subentries.datastream.entry_type: required",
+        "strings.config_subentries.datastream.initiate_flow: required",
+        "strings.entity.sensor.Bad-Key: badly spelled key (translation_key)",
+        "strings.entity.sensor.Bad-Key.state.on: placeholders are not allowed here",
+        "strings.exceptions.failed.text: not a key hassfest allows here",
+        "strings.issues.both: a description or a fix_flow, not both",
+        "strings.services.publish.description: required",
+    ):
+        assert breach in found
+    icons = {
+        "entity": {
+            "sensor": {"power": {"default": "flash", "state": {"on": "mdi:flash"}}},
+            "binary_sensor": {"problem": {"range": {"low": "mdi:alert"}}},
+        },
+        "services": {"publish": "mdi:upload"},
+    }
+    found = "\n".join(problems(icons, ICONS, "icons"))
+    for breach in (
+        "icons.entity.sensor.power.default: an icon must start with mdi:",
+        "icons.entity.binary_sensor.problem.range.low: badly spelled key (number)",
+        "icons.services.publish: not a mapping",
+    ):
+        assert breach in found
+
+
+def test_actions_are_translated_with_icons() -> None:
+    """Each action of services.yaml has a text and an icon, and so has each field."""
+    actions = yaml.safe_load((PACKAGE / "services.yaml").read_text(encoding="utf-8"))
+    texts = _load("strings.json")["services"]
+    icons = _load("icons.json")["services"]
+    assert set(actions) == set(texts) == set(icons)
+    for action, schema in actions.items():
+        assert set(schema["fields"]) == set(texts[action]["fields"]), action
 
 
 def test_flow_errors_and_aborts_are_translated() -> None:
