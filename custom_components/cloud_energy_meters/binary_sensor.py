@@ -67,6 +67,10 @@ class ProblemSensor(CloudEnergyEntity, BinarySensorEntity):
 
     _attr_device_class = BinarySensorDeviceClass.PROBLEM
     _attr_translation_key = PROBLEM_KEY
+    # They change with every alert, which the recorder keeps as an event already.
+    _unrecorded_attributes = frozenset(
+        {"alerts", "alert_type", "priority", "description", "details", "since"}
+    )
 
     def __init__(self, coordinator: CloudEnergyCoordinator, device: Device) -> None:
         """Attach the sensor to the equipment's device."""

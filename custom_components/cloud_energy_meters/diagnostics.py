@@ -9,13 +9,14 @@ from homeassistant.core import HomeAssistant
 
 from .coordinator import CloudEnergyConfigEntry
 
-# Credentials, and what identifies the person: the title carries the username,
-# addresses locate a home.
+# Credentials (a Locus client id is one: it is half of what signs in), and what
+# identifies the person: the title carries the username, addresses locate a home.
 TO_REDACT = {
     CONF_PASSWORD,
     CONF_USERNAME,
     "access_token",
     "refresh_token",
+    "client_id",
     "client_secret",
     "api_token",
     "token",

@@ -148,6 +148,9 @@ async def async_setup_entry(
 class ChannelSensor(CloudEnergyEntity, SensorEntity):
     """The latest value of one channel: a register, an amount, a measurement, a fact."""
 
+    # They change with every value: recorded, each state would store new attributes.
+    _unrecorded_attributes = frozenset({"interval_start", "measured_at"})
+
     def __init__(
         self,
         coordinator: CloudEnergyCoordinator,

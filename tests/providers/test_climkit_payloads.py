@@ -18,7 +18,7 @@ from custom_components.cloud_energy_meters.providers.climkit import (
     _number,
     _sensor_channel,
     _site_channels,
-    _zone,
+    async_zone,
     interval_of,
     parse_timestamp,
 )
@@ -97,11 +97,11 @@ def test_interval_of() -> None:
     )
 
 
-def test_zone_falls_back_to_zurich() -> None:
+async def test_zone_falls_back_to_zurich() -> None:
     """A missing, unknown or malformed time zone is read as Europe/Zurich."""
-    assert _zone("America/New_York") == ZoneInfo("America/New_York")
-    for name in (None, "", "Mars/Olympus_Mons", "../../etc/passwd"):
-        assert _zone(name) == ZURICH
+    assert await async_zone("America/New_York") == ZoneInfo("America/New_York")
+    for name in (None, "", "Mars/Olympus_Mons", "../../etc/passwd", 1, ["UTC"]):
+        assert await async_zone(name) == ZURICH
 
 
 def test_number() -> None:

@@ -60,7 +60,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from .clock import QUARTER, Now, as_utc, epoch_ms, parse_iso
-from .faults import Faults, drop_required_fields
+from .faults import Faults, as_number, drop_required_fields
 from .ratelimit import SpacingLimiter
 from .requestlog import ACCOUNT, ARRIVAL
 
@@ -925,6 +925,9 @@ class ClimkitCloud:
     all_installations_shape: Literal["objects", "strings"] = "objects"
     max_span: timedelta | None = None
     publication_delay: timedelta = timedelta(0)
+    numbers_for_text: bool = False
+    """Write sites' names and references as JSON numbers: the document says
+    strings, a backend may not."""
     sites: list[SimSite] = field(default_factory=lambda: list(SITES))
     users: dict[str, str] = field(
         default_factory=lambda: {DEMO_USERNAME: DEMO_PASSWORD}
@@ -1245,6 +1248,10 @@ class ClimkitCloud:
         t_e = t_e or self.now()
         return _Query(t_s or t_e - DAY, t_e, sampling)
 
+    def _text(self, value: str) -> str | int:
+        """Render a text field, as a number when `numbers_for_text` says so."""
+        return as_number(value) if self.numbers_for_text else value
+
     # ------------------------------------------------------------------ endpoints
 
     async def _all_installations(
@@ -1255,7 +1262,11 @@ class ClimkitCloud:
         if self.all_installations_shape == "strings":
             return [site.id for site in sites]
         return [
-            {"id": site.id, "name": site.name, "site_ref": site.site_ref}
+            {
+                "id": site.id,
+                "name": self._text(site.name),
+                "site_ref": self._text(site.site_ref),
+            }
             for site in sites
         ]
 
@@ -1274,8 +1285,8 @@ class ClimkitCloud:
             address["city"] = site.city
         address["postal_code"] = site.postal_code
         return {
-            "site_ref": site.site_ref,
-            "name": site.name,
+            "site_ref": self._text(site.site_ref),
+            "name": self._text(site.name),
             "address": address,
             "creation_date": site.creation_date,
             "latitude": site.latitude,

@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 import re
 from typing import Any, Literal, get_args
+import zlib
 
 from aiohttp import web
 
@@ -172,3 +173,13 @@ def drop_required_fields(payload: Any, identity_keys: tuple[str, ...]) -> Any:
         else:
             damaged.append(row)
     return damaged
+
+
+def as_number(text: str) -> int:
+    """Write a text field as the JSON number a careless backend would send.
+
+    Its digits when it has some ("LG120-0042187" -> 1200042187), else a number made
+    from it: the same text always gives the same number.
+    """
+    digits = "".join(char for char in text if char.isdigit())
+    return int(digits) if digits else zlib.crc32(text.encode())

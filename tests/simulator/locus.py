@@ -82,7 +82,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import web
 
 from .clock import QUARTER, Now, as_utc
-from .faults import FaultKind, Faults, drop_required_fields
+from .faults import FaultKind, Faults, as_number, drop_required_fields
 from .requestlog import ACCOUNT
 
 DEMO_CLIENT_ID = "demo-client"
@@ -1588,6 +1588,9 @@ class LocusCloud:
     processing_delay: float = 0.0
     retry_after: int | None = None
     publication_delay: timedelta = timedelta(0)
+    numbers_for_text: bool = False
+    """Write components' names, makers, models, node types and serial numbers as
+    JSON numbers: the document says strings, a backend may not."""
     clients: dict[str, str] = field(
         default_factory=lambda: {
             DEMO_CLIENT_ID: DEMO_CLIENT_SECRET,
@@ -2389,7 +2392,10 @@ class LocusCloud:
             components = [c for c in components if matcher.fullmatch(c.node_id)]
         if "notes" in request.query:  # no component of the simulator has notes
             components = []
-        return {"statusCode": 200, "components": [c.as_json() for c in components]}
+        return {
+            "statusCode": 200,
+            "components": [self._component_json(c) for c in components],
+        }
 
     def _partner_clients(self, request: web.Request, access: _Access) -> dict[str, Any]:
         """GET /partners/{id}/clients."""
@@ -2424,7 +2430,7 @@ class LocusCloud:
         return {
             "statusCode": 200,
             "components": [
-                c.as_json()
+                self._component_json(c)
                 for site in self.sites
                 if site.client_id == client.id
                 for c in site.components
@@ -2441,7 +2447,7 @@ class LocusCloud:
         site = self._readable_site(access, request.match_info["id"])
         return {
             "statusCode": 200,
-            "components": [c.as_json() for c in site.components],
+            "components": [self._component_json(c) for c in site.components],
         }
 
     def _installinfo(self, request: web.Request, access: _Access) -> dict[str, Any]:
@@ -2479,7 +2485,16 @@ class LocusCloud:
     def _component(self, request: web.Request, access: _Access) -> dict[str, Any]:
         """GET /components/{id}."""
         component = self._readable_component(access, request.match_info["id"])
-        return {"statusCode": 200, **component.as_json()}
+        return {"statusCode": 200, **self._component_json(component)}
+
+    def _component_json(self, component: SimComponent) -> dict[str, Any]:
+        """Render a component, its text as numbers when `numbers_for_text` says so."""
+        data = component.as_json()
+        if self.numbers_for_text:
+            for key in ("name", "oem", "model", "nodeType", "serialNumber"):
+                if isinstance(data.get(key), str):
+                    data[key] = as_number(data[key])
+        return data
 
     # ------------------------------------------------------------------ data endpoints
 

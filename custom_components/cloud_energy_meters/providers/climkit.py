@@ -15,6 +15,7 @@ What the API document leaves out and this module handles (see NOTES.md):
   span only when the cloud refuses.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -206,11 +207,29 @@ def _naive_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def _zone(name: str | None) -> ZoneInfo:
+def _zone(name: str) -> ZoneInfo:
+    """Build a zone (blocking: it may read a tzdata file); Zurich's when unknown."""
     try:
-        return ZoneInfo(name or DEFAULT_TIMEZONE)
+        return ZoneInfo(name)
     except ZoneInfoNotFoundError, ValueError:
         return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+_ZONES: dict[str, ZoneInfo] = {}
+"""Zones read so far, by the name the cloud gave (a handful per process)."""
+
+
+async def async_zone(name: Any = None) -> ZoneInfo:
+    """Return the zone named by a site (Zurich's when none or unknown).
+
+    Each name is read once, in an executor: Home Assistant reports file reads in its
+    event loop as blocking, and ZoneInfo may read one.
+    """
+    key = name if isinstance(name, str) and name else DEFAULT_TIMEZONE
+    if (zone := _ZONES.get(key)) is None:
+        zone = await asyncio.get_running_loop().run_in_executor(None, _zone, key)
+        _ZONES[key] = zone
+    return zone
 
 
 def parse_timestamp(value: Any, zone: ZoneInfo) -> datetime:
@@ -399,7 +418,7 @@ class ClimkitProvider(Provider):
         ):
             raise InvalidResponse("Climkit /auth answered without an access token")
         try:
-            expires_at = parse_timestamp(payload.get("valid_until"), _zone(None))
+            expires_at = parse_timestamp(payload.get("valid_until"), await async_zone())
         except InvalidResponse:
             expires_at = datetime.now(UTC) + TOKEN_LIFETIME_FALLBACK
         return Token(access_token=payload["access_token"], expires_at=expires_at)
@@ -450,6 +469,10 @@ class ClimkitProvider(Provider):
                 self.state.tokens.invalidate(token)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _site_zone(self, site_id: str) -> ZoneInfo:
+        """Return the zone learnt at discovery (Zurich's before it)."""
+        return self._zones.get(site_id) or await async_zone()
+
     # Sites and channels ---------------------------------------------------------------
 
     async def _installations(self) -> list[Site]:
@@ -492,7 +515,7 @@ class ClimkitProvider(Provider):
         info = await self._call("GET", f"/installation_infos/{site_id}")
         if not isinstance(info, dict):
             raise InvalidResponse("Climkit installation_infos is not an object")
-        self._zones[site_id] = _zone(info.get("timezone"))
+        self._zones[site_id] = await async_zone(info.get("timezone"))
         return Site(
             id=site_id,
             name=str(info.get("name") or info.get("site_ref") or site_id),
@@ -554,7 +577,7 @@ class ClimkitProvider(Provider):
         readings: dict[str, Reading] = {}
         gone: set[str] = set()
         for (endpoint, site_id, ident), members in groups.items():
-            zone = self._zones.get(site_id, _zone(None))
+            zone = await self._site_zone(site_id)
             try:
                 if endpoint == "sensor_data":
                     latest = await self._latest_sensor(site_id, ident)
@@ -637,11 +660,12 @@ class ClimkitProvider(Provider):
     async def _latest_sensor(self, site_id: str, sensor_id: str) -> dict[str, Reading]:
         """Return a sensor's last point (no period asked: the cloud gives the last)."""
         payload = await self._call("GET", f"/{site_id}/sensor_data/{sensor_id}")
+        zone = await self._site_zone(site_id)
         points: list[tuple[datetime, float]] = []
         for row in _rows(payload, "sensor data"):
             _required(row, ("timestamp", "value"), "sensor data")
             if (value := _number(row, "value")) is not None:
-                points.append((parse_timestamp(row["timestamp"], _zone(None)), value))
+                points.append((parse_timestamp(row["timestamp"], zone), value))
         if not points:
             return {}
         time, value = max(points)
@@ -659,7 +683,7 @@ class ClimkitProvider(Provider):
         with nothing counted twice.
         """
         endpoint, site_id, ident, field = channel.ref[:4]
-        zone = self._zones.get(site_id, _zone(None))
+        zone = await self._site_zone(site_id)
         cursor = start
         while cursor < end:
             window_end = end if self._span is None else min(end, cursor + self._span)

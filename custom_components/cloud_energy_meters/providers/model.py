@@ -140,6 +140,29 @@ class Label(StrEnum):
     STARTUP_DATE = "startup_date"
 
 
+def text(value: Any) -> str | None:
+    """Return a cloud's JSON scalar as text; None when absent, empty or not a scalar.
+
+    Clouds send serial numbers, models and references as numbers as often as strings;
+    Home Assistant's device registry takes strings only (from 2026.12).
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1234.0, a number the cloud's JSON wrote as a float
+    return str(value).strip() or None
+
+
+def _as_text(item: Any, required: tuple[str, ...], optional: tuple[str, ...]) -> None:
+    """Make a frozen dataclass's fields text, whatever type the cloud gave."""
+    for name in required:
+        if not isinstance(value := getattr(item, name), str):
+            object.__setattr__(item, name, text(value) or str(value))
+    for name in optional:
+        if (value := getattr(item, name)) is not None:
+            object.__setattr__(item, name, text(value))
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """The account credentials belong to; `id` is stable and makes the unique id."""
@@ -159,6 +182,14 @@ class Site:
     reference: str | None = None
     model: str | None = None
     configuration_url: str | None = None
+
+    def __post_init__(self) -> None:
+        """Keep every field text: they become the device's (a cloud may send numbers)."""
+        _as_text(
+            self,
+            ("id", "name"),
+            ("timezone", "address", "reference", "model", "configuration_url"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +212,14 @@ class Device:
     alerts: bool = False
     group: str | None = None
     """The part of the user's configuration the device comes from, if any."""
+
+    def __post_init__(self) -> None:
+        """Keep every field text: they become the device's (a cloud may send numbers)."""
+        _as_text(
+            self,
+            ("id", "site_id", "name"),
+            ("parent_id", "manufacturer", "model", "serial_number", "kind", "group"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
