@@ -150,7 +150,8 @@ def _states(client: Client) -> dict[str, str]:
 def _load_times(client: Client, started: float) -> dict[str, float]:
     """Poll until every entry has loaded, one has failed, or LOAD_BOUND has passed.
 
-    Return the seconds from `started` to each entry's first poll seen loaded.
+    Return the seconds from `started` to the first poll that saw each entry loaded
+    (an entry may load before the web server answers the first poll).
     """
     loaded: dict[str, float] = {}
     while time.monotonic() < started + LOAD_BOUND:
@@ -209,7 +210,7 @@ def test_a_restart_loads_every_entry_in_seconds(
             client = _log_in(url, process, started + LOAD_BOUND)
             loaded = _load_times(client, started)
             states = _states(client)
-    print(f"\nAfter the restart, seconds to loaded: {loaded}")  # noqa: T201
+    print(f"\nSeconds from the restart to loaded: {loaded}")  # noqa: T201
     not_loaded = {title: state for title, state in states.items() if state != "loaded"}
     assert not not_loaded, f"{LOAD_BOUND} s after the restart: {not_loaded}"
     for log in logs:
