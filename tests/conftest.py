@@ -58,6 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "real_rates: run the simulator and our limiter at the documented pace",
     )
+    config.addinivalue_line(
+        "markers",
+        "e2e: runs a real Home Assistant process (tests/e2e; deselect: -m 'not e2e')",
+    )
 
 
 @pytest.fixture(autouse=True)

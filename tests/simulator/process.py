@@ -1,34 +1,39 @@
 """The simulator in a process of its own, as a real cloud is.
 
 scripts/bench and the memory test measure the provider layer alone: with the
-simulator in another process, tracemalloc and the clock see only our side.
+simulator in another process, tracemalloc and the clock see only our side. The
+end-to-end tests (tests/e2e) run it next to a real Home Assistant process.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 import socket
 import subprocess
 import sys
+import time
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """Return a loopback port nobody listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
+def _command(port: int) -> list[str]:
+    return [sys.executable, "-m", "tests.simulator", "--port", str(port)]
+
+
 @asynccontextmanager
 async def simulator_process() -> AsyncIterator[str]:
     """Start `python -m tests.simulator` on a free loopback port; yield its root URL."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited on
-        [sys.executable, "-m", "tests.simulator", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
+        _command(port), cwd=ROOT, stdout=subprocess.DEVNULL
     )
     try:
         for _ in range(200):
@@ -42,6 +47,34 @@ async def simulator_process() -> AsyncIterator[str]:
             break
         else:
             raise RuntimeError("the simulator process did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@contextmanager
+def simulator_subprocess(log: Path) -> Iterator[str]:
+    """Like simulator_process, for code without an event loop; output goes to `log`."""
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            _command(port), cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while not _listening(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the simulator did not start; see {log}")
+            time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
