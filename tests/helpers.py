@@ -1,5 +1,6 @@
 """What tests compare: statistics the recorder stored, and the simulator's ground truth."""
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -140,3 +141,26 @@ def energydata_truth(
             if start <= stamp < end:
                 hours[hour(stamp)] = hours.get(hour(stamp), Decimal(0)) + value
     return {moment: float(total) for moment, total in hours.items()}
+
+
+async def settle(hass: HomeAssistant) -> None:
+    """Wait for pending work and background tasks, but not for push listeners.
+
+    Like `async_block_till_done(wait_background_tasks=True)`, which would never
+    return while an entry listens by MQTT: its listener is a background task that
+    lasts as long as the entry.
+    """
+    current = asyncio.current_task()
+    listeners = f"{DOMAIN} push "
+    while True:
+        await hass.async_block_till_done()
+        pending = [
+            task
+            for task in hass._background_tasks  # noqa: SLF001
+            if task is not current
+            and not task.done()
+            and not task.get_name().startswith(listeners)
+        ]
+        if not pending:
+            return
+        await asyncio.wait(pending)

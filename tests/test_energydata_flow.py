@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
 from .conftest import SetupEntry, energydata_entry_for
+from .helpers import settle
 from .simulator import Simulator
 from .simulator.energydata import DEMO_TOKEN, READ_ONLY_TOKEN
 
@@ -96,7 +97,7 @@ async def test_token_then_each_datastream(
     assert described[65603]["topic"] == "dtu-b101/meter/main/energy"
     assert described[65863]["unit"] == "°C"  # the quantity's default
     assert {s.title for s in entry.subentries.values()} == {"Main meter", "Room 12"}
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)  # its MQTT listener lasts as long as the entry
     assert entry.state is ConfigEntryState.LOADED
     await hass.config_entries.async_unload(entry.entry_id)
 
