@@ -349,7 +349,7 @@ async def test_publish_is_acknowledged(
         {
             "config_entry_id": entry.entry_id,
             "topic": DEMO_PREFIX,
-            "values": {"room/12/setpoint": 22, "room/12/mode": "eco"},
+            "values": {"room/12/setpoint": 22, "room/12/mode": 2},
         },
         blocking=True,
     )
@@ -364,7 +364,7 @@ async def test_publish_is_acknowledged(
         {"timestamp": 1795168800000, "value": 21.5},
     )
     assert received[1][0] == DEMO_PREFIX
-    assert received[1][1]["value"] == {"room/12/setpoint": 22, "room/12/mode": "eco"}
+    assert received[1][1]["value"] == {"room/12/setpoint": 22, "room/12/mode": 2}
 
 
 async def test_publish_refused_and_reconnected(
