@@ -166,12 +166,6 @@ async def _async_publish(call: ServiceCall) -> None:
             translation_key="publish_refused",
             translation_placeholders={"topic": topic},
         ) from err
-    except ProviderError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="action_failed",
-            translation_placeholders={"error": str(err)},
-        ) from err
 
 
 def _recorded_rows(

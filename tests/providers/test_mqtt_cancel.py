@@ -15,6 +15,7 @@ import signal
 
 import pytest
 
+from custom_components.cloud_energy_meters.providers.errors import CannotConnect
 from custom_components.cloud_energy_meters.providers.mqtt import PushClient
 from tests import mqtt_broker as broker_module
 from tests.mqtt_broker import DEMO_PREFIX, DEMO_TOKEN, Broker
@@ -117,13 +118,16 @@ async def test_cancel_while_listening(
 ) -> None:
     """Connected and subscribed: the cancel says goodbye and reports the loss."""
     states: list[bool] = []
-    task = asyncio.create_task(push_client(mqtt_broker, DEMO_TOKEN, states).run())
+    client = push_client(mqtt_broker, DEMO_TOKEN, states)
+    task = asyncio.create_task(client.run())
     await until(lambda: states == [True])
     assert mqtt_broker.client_connections() == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert states == [True, False]
+    with pytest.raises(CannotConnect):  # the kept connection is gone
+        await client.publish(TOPICS[0], b"1")
     await no_connection_stays(mqtt_broker)
     assert "Received DISCONNECT from" in mqtt_broker.log_text()
     await asyncio.to_thread(mqtt_broker.stop)

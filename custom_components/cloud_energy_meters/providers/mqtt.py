@@ -123,11 +123,9 @@ async def publish_once(
     try:
         async with _connection(client):
             await _publish(client, topic, payload, name)
-    except MqttConnectError as err:
-        if getattr(err.rc, "value", err.rc) in _LOGIN_REFUSED:
-            raise AuthError(f"{name}: the MQTT broker refused the token") from err
-        raise CannotConnect(f"{name}: the MQTT broker refused to connect") from err
     except aiomqtt.MqttError as err:
+        if _refused_login(err):
+            raise AuthError(f"{name}: the MQTT broker refused the token") from err
         raise CannotConnect(f"{name}: could not reach the MQTT broker") from err
 
 
@@ -227,6 +225,13 @@ async def _publish(
         f"{name}: the broker closed the connection instead of "
         f"acknowledging the message on {topic}"
     )
+
+
+def _refused_login(err: aiomqtt.MqttError) -> bool:
+    """Tell whether the broker answered the CONNECT by refusing the credentials."""
+    if not isinstance(err, MqttConnectError):
+        return False
+    return getattr(err.rc, "value", err.rc) in _LOGIN_REFUSED
 
 
 def _read_reason(future: asyncio.Future[None]) -> None:
