@@ -544,6 +544,7 @@ class Broker:
                 )
             _LIVE.add(self)
             if self._wait_ready():
+                self._wait_probe_closed()
                 self.last_start_seconds = time.monotonic() - began
                 return
             # The process exited. A port picked by us may have been taken in between:
@@ -577,6 +578,15 @@ class Broker:
             f"mosquitto did not accept TLS within {START_TIMEOUT} s:\n{self.log_tail()}"
         )
         raise RuntimeError(msg)
+
+    def _wait_probe_closed(self) -> None:
+        """Wait until the broker has closed _wait_ready's connection (it counts)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while self.client_connections():
+            if time.monotonic() > deadline:
+                msg = f"mosquitto kept the probe connection open:\n{self.log_tail()}"
+                raise RuntimeError(msg)
+            time.sleep(0.005)
 
     def _terminate(self) -> None:
         process, self._process = self._process, None

@@ -294,7 +294,7 @@ async def test_the_listener_is_a_background_task_of_the_entry(
     assert [task.get_name() for task in entry._background_tasks] == [name]
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert not entry._background_tasks
-    assert mqtt_broker.client_connections() == 0
+    await wait_for(lambda: mqtt_broker.client_connections() == 0)
 
 
 async def test_stopping_home_assistant_says_goodbye(
