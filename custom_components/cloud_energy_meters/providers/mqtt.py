@@ -9,11 +9,11 @@ acknowledgement takes.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 import logging
 import ssl
-from typing import Any, Final
+from typing import Final
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
@@ -73,9 +73,7 @@ class PushClient:
             try:
                 async with _connection(client):
                     if self.topics:
-                        await _to_the_end(
-                            client.subscribe([(topic, 1) for topic in self.topics])
-                        )
+                        await client.subscribe([(topic, 1) for topic in self.topics])
                     self._client = client
                     self.connections += 1
                     failures = 0
@@ -162,38 +160,19 @@ async def _connection(client: aiomqtt.Client) -> AsyncIterator[None]:
     """
     connecting = asyncio.ensure_future(client.__aenter__())
     try:
-        await _to_the_end(connecting)
+        await asyncio.shield(connecting)
     except asyncio.CancelledError:
-        # (Not done: cancelled again while waiting; the connect is left to its end.)
-        if (
-            connecting.done()
-            and not connecting.cancelled()
-            and not connecting.exception()
-        ):
+        # shield() reads the outcome of a connect that ends after the cancel won.
+        # (Cancelled again while waiting here, the connect is left to its end.)
+        await asyncio.wait([connecting])
+        if not connecting.cancelled() and not connecting.exception():
             await client.__aexit__(None, None, None)
         raise
     try:
         yield
     finally:
-        # DISCONNECT, waiting for the broker to close; nothing if already gone.
+        # DISCONNECT (aiomqtt waits until it is sent); nothing if already gone.
         await client.__aexit__(None, None, None)
-
-
-async def _to_the_end[T](
-    step: Coroutine[Any, Any, T] | asyncio.Future[T],
-) -> T:
-    """Await an exchange with the broker; if cancelled meanwhile, let it end first.
-
-    Cancelled halfway, aiomqtt forgets the exchange but the broker does not: its
-    answer would arrive for nobody. The cancel is raised once the exchange ended.
-    """
-    task = asyncio.ensure_future(step)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        # shield() reads the task's outcome once the cancel has won.
-        await asyncio.wait([task])
-        raise
 
 
 async def _publish(
