@@ -32,6 +32,7 @@ from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, Platform
 from homeassistant.core import HomeAssistant
 
+from .helpers import settle
 from .mqtt_broker import mqtt_broker  # noqa: F401
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITES
@@ -272,8 +273,8 @@ async def setup_entry(
         if hass.config_entries.async_get_entry(entry.entry_id) is None:
             entry.add_to_hass(hass)
         result = await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done(wait_background_tasks=True)
+        await settle(hass)
         return result
 
     yield _setup
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)

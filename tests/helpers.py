@@ -1,5 +1,6 @@
 """What tests compare: statistics the recorder stored, and the simulator's ground truth."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 import dataclasses
@@ -176,3 +177,26 @@ async def recorder_queue_held(hass: HomeAssistant) -> AsyncIterator[None]:
     finally:
         hold.release.set()
         await async_wait_recording_done(hass)
+
+
+async def settle(hass: HomeAssistant) -> None:
+    """Wait for pending work and background tasks, but not for push listeners.
+
+    Like `async_block_till_done(wait_background_tasks=True)`, which would never
+    return while an entry listens by MQTT: its listener is a background task that
+    lasts as long as the entry.
+    """
+    current = asyncio.current_task()
+    listeners = f"{DOMAIN} push "
+    while True:
+        await hass.async_block_till_done()
+        pending = [
+            task
+            for task in hass._background_tasks  # noqa: SLF001
+            if task is not current
+            and not task.done()
+            and not task.get_name().startswith(listeners)
+        ]
+        if not pending:
+            return
+        await asyncio.wait(pending)

@@ -19,6 +19,10 @@ Use:
     tokens DEMO_TOKEN and READONLY_TOKEN, both granted the prefix DEMO_PREFIX.
     `ssl_context(broker)` (or `broker.ssl_context()`): a client context trusting the
     broker's throwaway CA (`broker.ca_file`).
+    `broker.client_connections()`: how many client connections the broker holds open
+    now, read from the kernel (every stage counts: before CONNECT, idle, ...).
+    `broker.add_token(token, prefixes, delay=0.3)`: a slow token, whose CONNACK and
+    SUBACKs come late (to catch a client while it waits for them).
 
 Requirements: `mosquitto` and the `mosquitto-dev` headers (`ensure_mosquitto()` installs
 them with apt-get when running as root), gcc, and the `cryptography` package.
@@ -325,7 +329,7 @@ class Broker:
     """A Mosquitto process on 127.0.0.1 with TLS only and the edk_auth plugin.
 
     Tokens and prefixes are kept in `tokens.txt` in the broker's work dir (lines
-    `<token> <prefix>[,<prefix>...]`); `add_token` / `remove_token` rewrite it and send
+    `<token> <prefix>[,<prefix>...][,delay=<ms>]`); `add_token` / `remove_token` rewrite it and send
     SIGHUP, on which Mosquitto 2.0 reloads its config and the plugin re-reads the file
     (MOSQ_EVT_RELOAD). Connected clients stay connected; new checks use the new table.
 
@@ -355,6 +359,7 @@ class Broker:
                 DEFAULT_TOKENS if tokens is None else tokens
             ).items()
         }
+        self._delays: dict[str, float] = {}
         self._dir = Path(tempfile.mkdtemp(prefix="edk-mosquitto-"))
         self._ca_file, self._cert_file, self._key_file = _write_certificates(self._dir)
         self._tokens_file = self._dir / "tokens.txt"
@@ -420,23 +425,37 @@ class Broker:
 
     # -- tokens -------------------------------------------------------------------
 
-    def add_token(self, token: str, prefixes: Iterable[str]) -> None:
-        """Grant `token` the given dataset prefixes (replacing its previous ones)."""
+    def add_token(
+        self, token: str, prefixes: Iterable[str], *, delay: float = 0.0
+    ) -> None:
+        """Grant `token` the given dataset prefixes (replacing its previous ones).
+
+        A `delay` (seconds) makes the token slow: the broker holds its CONNACK and
+        each SUBACK that long (the whole broker pauses meanwhile: keep it short).
+        """
         prefixes = list(prefixes)
         if not token or any(c.isspace() for c in token) or not prefixes:
             msg = f"bad token or prefixes: {token!r} {prefixes!r}"
             raise ValueError(msg)
         self._tokens[token] = prefixes
+        self._delays[token] = delay
         self._apply_tokens()
 
     def remove_token(self, token: str) -> None:
         """Revoke `token`: new connections are refused, publishes are denied."""
         self._tokens.pop(token, None)
+        self._delays.pop(token, None)
         self._apply_tokens()
 
     def _write_tokens(self) -> None:
-        lines = ["# <token> <prefix>[,<prefix>...]   (read by edk_auth.so)"]
-        lines += [f"{t} {','.join(p)}" for t, p in self._tokens.items()]
+        lines = [
+            "# <token> <prefix>[,<prefix>...][,delay=<ms>]   (read by edk_auth.so)"
+        ]
+        for token, prefixes in self._tokens.items():
+            items = list(prefixes)
+            if delay := self._delays.get(token, 0.0):
+                items.append(f"delay={round(delay * 1000)}")
+            lines.append(f"{token} {','.join(items)}")
         partial = self._tokens_file.with_suffix(".tmp")
         partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
         partial.replace(self._tokens_file)
@@ -454,6 +473,36 @@ class Broker:
                 msg = f"mosquitto did not reload its tokens:\n{self.log_tail()}"
                 raise RuntimeError(msg)
             time.sleep(0.01)
+
+    # -- clients ------------------------------------------------------------------
+
+    def client_connections(self) -> int:
+        """Count the client connections the broker process holds open now.
+
+        Read from the kernel, not from MQTT: the broker's own sockets (/proc/<pid>/fd)
+        that are TCP connections on its port and not the listener. A connection
+        counts from its accept until the broker closes it, whatever MQTT stage it
+        is in (before CONNECT, waiting for a CONNACK, never subscribed, idle).
+        """
+        pid = self.pid
+        if pid is None:
+            return 0
+        sockets: set[str] = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # closed meanwhile
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    sockets.add(target.removeprefix("socket:[").rstrip("]"))
+        count = 0
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(FileNotFoundError):
+                for row in Path(table).read_text(encoding="ascii").splitlines()[1:]:
+                    fields = row.split()
+                    local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                    listening = fields[3] == "0A"  # TCP_LISTEN
+                    if fields[9] in sockets and local_port == self.port:
+                        count += not listening
+        return count
 
     # -- process ------------------------------------------------------------------
 
@@ -495,6 +544,7 @@ class Broker:
                 )
             _LIVE.add(self)
             if self._wait_ready():
+                self._wait_probe_closed()
                 self.last_start_seconds = time.monotonic() - began
                 return
             # The process exited. A port picked by us may have been taken in between:
@@ -528,6 +578,15 @@ class Broker:
             f"mosquitto did not accept TLS within {START_TIMEOUT} s:\n{self.log_tail()}"
         )
         raise RuntimeError(msg)
+
+    def _wait_probe_closed(self) -> None:
+        """Wait until the broker has closed _wait_ready's connection (it counts)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while self.client_connections():
+            if time.monotonic() > deadline:
+                msg = f"mosquitto kept the probe connection open:\n{self.log_tail()}"
+                raise RuntimeError(msg)
+            time.sleep(0.005)
 
     def _terminate(self) -> None:
         process, self._process = self._process, None

@@ -142,13 +142,14 @@ async def test_actions_refuse_an_account_that_is_not_loaded(
 # --------------------------------------------------------------------------- publish
 
 
-async def test_publish_on_an_account_without_mqtt_says_why(
+async def test_publish_on_an_account_without_mqtt_tries_its_broker(
     hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
 ) -> None:
-    """An account whose datastreams have no topic cannot publish: a translated error.
+    """An account whose datastreams have no topic still publishes, on its own link.
 
-    Such an account never connects to the broker; publishing must fail with
-    the provider's reason (not a silent success, not a traceback).
+    It never listens, so the action connects for the message; with nothing on
+    the broker's port, it fails with a translated reason (not a silent success,
+    not a traceback). tests/test_energydata_publish.py has the real broker.
     """
     entry = await polled_entry(simulator, setup_entry)
     assert not entry.runtime_data.provider.push_configured
@@ -164,9 +165,7 @@ async def test_publish_on_an_account_without_mqtt_says_why(
             blocking=True,
         )
     assert not isinstance(caught.value, ServiceValidationError)
-    assert caught.value.translation_key == "action_failed"
-    assert caught.value.translation_placeholders is not None
-    assert "MQTT is not set up" in caught.value.translation_placeholders["error"]
+    assert caught.value.translation_key == "mqtt_not_connected"
 
 
 @pytest.mark.parametrize(

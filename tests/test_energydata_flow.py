@@ -26,7 +26,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .conftest import SetupEntry, energydata_entry_for
-from .helpers import stored
+from .helpers import settle, stored
 from .simulator import Simulator
 from .simulator.energydata import DEMO_TOKEN, READ_ONLY_TOKEN, EnergydataCloud
 
@@ -136,7 +136,7 @@ async def test_token_then_each_datastream(
     assert described[65863]["unit"] == "°C"  # the quantity's default
     assert described[65863]["meaning"] == "measurement"
     assert {s.title for s in entry.subentries.values()} == {"Main meter", "Room 12"}
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)  # its MQTT listener lasts as long as the entry
     assert entry.state is ConfigEntryState.LOADED
     await hass.config_entries.async_unload(entry.entry_id)
 

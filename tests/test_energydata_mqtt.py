@@ -25,8 +25,8 @@ from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .conftest import SetupEntry, energydata_entry_for
-from .helpers import assert_matches_truth, energydata_truth, stored
-from .mqtt_broker import DEMO_PREFIX, DEMO_TOKEN, Broker, ssl_context
+from .helpers import assert_matches_truth, energydata_truth, settle, stored
+from .mqtt_broker import DEMO_PREFIX, DEMO_TOKEN, READONLY_TOKEN, Broker, ssl_context
 from .simulator import Simulator
 
 
@@ -230,6 +230,73 @@ async def test_unload_closes_the_connection(
     ]
 
 
+async def test_reloads_while_connecting_leave_one_subscribed_connection(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    setup_entry: SetupEntry,
+    mqtt_broker: Broker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Reloads while the client connects (as the UI does): one connection remains.
+
+    Creating an entry, changing its options and adding a datastream reload it
+    within a second. The broker holds each CONNACK a little, so every reload
+    cancels a client that is connecting. Each cancelled connection must close: the
+    broker ends with exactly one connection, the subscribed one, and nothing is
+    logged when the broker goes away later.
+    """
+    mqtt_broker.add_token(DEMO_TOKEN, [DEMO_PREFIX], delay=0.2)
+    entry = energydata_entry_for(
+        simulator, streams=[65603], mqtt_port=mqtt_broker.port, topics=True
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    for held in (1, 2):  # reload while the broker holds this connection's CONNACK
+        await wait_for(
+            lambda: mqtt_broker.log_text().count("holding the CONNACK") == held  # noqa: B023
+        )
+        assert await hass.config_entries.async_reload(entry.entry_id)
+    await wait_for(lambda: entry.runtime_data.push_connected)
+    await wait_for(lambda: mqtt_broker.client_connections() == 1)
+    await asyncio.sleep(0.5)  # a connection left behind would still be there
+    assert mqtt_broker.client_connections() == 1
+    assert mqtt_broker.log_text().count("holding the CONNACK") == 3
+    async with aiomqtt.Client(
+        mqtt_broker.host,
+        mqtt_broker.port,
+        username=READONLY_TOKEN,
+        tls_context=ssl_context(mqtt_broker),
+        protocol=aiomqtt.ProtocolVersion.V311,
+    ) as sensor:
+        await sensor.publish(
+            f"{DEMO_PREFIX}/meter/main/energy",
+            json.dumps({"timestamp": 1, "value": 7.25}),
+            qos=1,
+        )
+    meter = entity_of(hass, entry, 65603)
+    await wait_for(lambda: hass.states.get(meter).state == "7.25")
+    await settle(hass)
+    await asyncio.to_thread(mqtt_broker.stop)
+    await wait_for(lambda: not entry.runtime_data.push_connected)
+    await asyncio.sleep(0.2)
+    assert "Exception in callback" not in caplog.text
+
+
+async def test_the_listener_is_a_background_task_of_the_entry(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    setup_entry: SetupEntry,
+    mqtt_broker: Broker,
+) -> None:
+    """Home Assistant tracks the listener with the entry: cancelled with it, named."""
+    entry = await connected_entry(hass, simulator, setup_entry, mqtt_broker)
+    name = f"{DOMAIN} push {entry.entry_id}"
+    assert [task.get_name() for task in entry._background_tasks] == [name]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert not entry._background_tasks
+    await wait_for(lambda: mqtt_broker.client_connections() == 0)
+
+
 async def test_stopping_home_assistant_says_goodbye(
     hass: HomeAssistant,
     simulator: Simulator,
@@ -282,7 +349,7 @@ async def test_publish_is_acknowledged(
         {
             "config_entry_id": entry.entry_id,
             "topic": DEMO_PREFIX,
-            "values": {"room/12/setpoint": 22, "room/12/mode": "eco"},
+            "values": {"room/12/setpoint": 22, "room/12/mode": 2},
         },
         blocking=True,
     )
@@ -297,7 +364,7 @@ async def test_publish_is_acknowledged(
         {"timestamp": 1795168800000, "value": 21.5},
     )
     assert received[1][0] == DEMO_PREFIX
-    assert received[1][1]["value"] == {"room/12/setpoint": 22, "room/12/mode": "eco"}
+    assert received[1][1]["value"] == {"room/12/setpoint": 22, "room/12/mode": 2}
 
 
 async def test_publish_refused_and_reconnected(

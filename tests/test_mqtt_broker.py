@@ -265,3 +265,51 @@ def test_stop_leaves_no_process(mqtt_broker: Broker) -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((mqtt_broker.host, mqtt_broker.port), timeout=1)
     mqtt_broker.stop()  # idempotent
+
+
+# --- what tests of clients look at ---------------------------------------------------
+
+
+async def _connections_become(broker: Broker, count: int, timeout: float = 5) -> None:
+    async with asyncio.timeout(timeout):
+        while broker.client_connections() != count:
+            await asyncio.sleep(0.01)
+
+
+async def test_client_connections_counts_every_open_connection(
+    mqtt_broker: Broker,
+) -> None:
+    """A bare TCP connection counts as much as an MQTT client; closed ones do not."""
+    assert mqtt_broker.client_connections() == 0
+    bare = socket.create_connection((mqtt_broker.host, mqtt_broker.port), timeout=1)
+    try:
+        await _connections_become(mqtt_broker, 1)
+        async with _client(mqtt_broker, DEMO_TOKEN), _client(mqtt_broker, DEMO_TOKEN):
+            await _connections_become(mqtt_broker, 3)
+        await _connections_become(mqtt_broker, 1)
+    finally:
+        bare.close()
+    await _connections_become(mqtt_broker, 0)
+    mqtt_broker.stop()
+    assert mqtt_broker.client_connections() == 0
+
+
+async def test_a_slow_token_gets_its_connack_and_subacks_late(
+    mqtt_broker: Broker,
+) -> None:
+    """add_token(delay=...) holds the CONNACK and each SUBACK, and says so first."""
+    mqtt_broker.add_token("edk-slow-token", [DEMO_PREFIX], delay=0.3)
+    started = time.monotonic()
+    async with _client(mqtt_broker, "edk-slow-token") as client:
+        connected = time.monotonic()
+        await client.subscribe(SINGLE_TOPIC, qos=1)
+        subscribed = time.monotonic()
+    assert connected - started >= 0.3
+    assert subscribed - connected >= 0.3
+    log = mqtt_broker.log_text()
+    assert log.count("edk_auth: holding the CONNACK of ") == 1
+    assert log.count("edk_auth: holding the SUBACK of ") == 1
+    started = time.monotonic()
+    async with _client(mqtt_broker, DEMO_TOKEN) as client:
+        await client.subscribe(SINGLE_TOPIC, qos=1)
+    assert time.monotonic() - started < 0.3  # other tokens are not slow

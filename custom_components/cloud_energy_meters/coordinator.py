@@ -9,7 +9,7 @@ unavailable.
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -547,26 +547,27 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         if self.provider.push_configured:
             self.config_entry.async_on_unload(self._cancel_push_issue)
             self._push_state(False)
-            # A connection kept for as long as the entry lives: not one of the tasks
-            # Home Assistant waits for to settle. Unloading stops it and waits for the
-            # clean disconnect.
-            task = asyncio.get_running_loop().create_task(
+            # Kept for as long as the entry lives. Home Assistant cancels the task when
+            # the entry unloads and when it stops; the cancel ends in a clean goodbye.
+            task = self.config_entry.async_create_background_task(
+                self.hass,
                 self.provider.async_listen(
                     self.channels, self._push_readings, self._push_state
                 ),
-                name=f"{DOMAIN} push {self.config_entry.entry_id}",
+                f"{DOMAIN} push {self.config_entry.entry_id}",
             )
 
             async def stop_listening(_event: Event | None = None) -> None:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+                # Unloading runs this before it cancels the entry's background tasks;
+                # stopping cancels them first but then waits only for the stop
+                # event's listeners: waiting here lets the goodbye finish either way.
+                if not task.cancelling():
+                    task.cancel()
+                await asyncio.wait([task])
                 # The goodbye reported the connection down: no repair issue for that.
                 self._cancel_push_issue()
 
             self.config_entry.async_on_unload(stop_listening)
-            # Home Assistant stops without unloading entries: say goodbye to the
-            # broker then too, rather than leave it to notice a dead connection.
             # (Not listen_once: removing a listener that already fired logs an error.)
             self.config_entry.async_on_unload(
                 self.hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, stop_listening)

@@ -1,6 +1,8 @@
 """Actions: send data from Home Assistant to the clouds that accept it (Energydata.dk)."""
 
+from contextlib import suppress
 from datetime import datetime
+import math
 
 import probatio
 
@@ -22,7 +24,7 @@ from homeassistant.util import dt as dt_util
 from .const import CONF_PROVIDER, DOMAIN
 from .coordinator import CloudEnergyConfigEntry
 from .providers.energydata import EnergydataProvider, valid_topic
-from .providers.errors import CannotConnect, ProviderError, PublishRefused
+from .providers.errors import AuthError, CannotConnect, ProviderError, PublishRefused
 
 SERVICE_PUBLISH = "energydata_publish"
 SERVICE_UPLOAD = "energydata_upload_history"
@@ -35,6 +37,7 @@ ATTR_DATASTREAM = "datastream"
 ATTR_START = "start"
 ATTR_END = "end"
 
+# Numbers are checked by the action itself, for an error the user can read.
 _SCALAR = probatio.Any(float, int, str)
 
 PUBLISH_SCHEMA = probatio.Schema(
@@ -43,7 +46,7 @@ PUBLISH_SCHEMA = probatio.Schema(
             probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
             probatio.Required(ATTR_TOPIC): cv.string,
             probatio.Exclusive(ATTR_VALUE, "value"): _SCALAR,
-            probatio.Exclusive(ATTR_VALUES, "value"): {cv.string: _SCALAR},
+            probatio.Exclusive(ATTR_VALUES, "value"): {cv.string: object},
             probatio.Optional(ATTR_TIMESTAMP): cv.datetime,
         },
         cv.has_at_least_one_key(ATTR_VALUE, ATTR_VALUES),
@@ -93,8 +96,50 @@ def _as_utc(moment: datetime) -> datetime:
     return dt_util.as_utc(moment if moment.tzinfo else dt_util.as_local(moment))
 
 
+def _number(raw: object, field: str) -> int | float:
+    """Return the value as a finite number; text that reads as one becomes one.
+
+    An int stays an int ("22" too) and a float a float: the datastream's type
+    decides what Energydata.dk accepts. True/false, NaN and infinities are refused.
+    """
+    value = raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            value = int(text)
+        except ValueError:
+            with suppress(ValueError):
+                value = float(text)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+    ):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_value",
+            translation_placeholders={"field": field, "value": str(raw)},
+        )
+    return value
+
+
+def _payload_value(call: ServiceCall) -> int | float | dict[str, int | float]:
+    """Return the number to publish, or the numbers by datastream suffix."""
+    if ATTR_VALUES not in call.data:  # then the schema asks for a value
+        return _number(call.data[ATTR_VALUE], ATTR_VALUE)
+    values = {
+        suffix: _number(item, f"{ATTR_VALUES}: {suffix}")
+        for suffix, item in call.data[ATTR_VALUES].items()
+    }
+    if not values:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="no_values"
+        )
+    return values
+
+
 async def _async_publish(call: ServiceCall) -> None:
-    """Publish one value, or a set of values on a dataset prefix, and wait for the ack."""
+    """Publish one number, or several on a dataset prefix, and wait for the ack."""
     provider = _energydata(call.hass, call)
     topic = call.data[ATTR_TOPIC].strip().strip("/")
     if not valid_topic(topic):
@@ -103,10 +148,14 @@ async def _async_publish(call: ServiceCall) -> None:
             translation_key="invalid_topic",
             translation_placeholders={"topic": call.data[ATTR_TOPIC]},
         )
-    value = call.data.get(ATTR_VALUES, call.data.get(ATTR_VALUE))
+    value = _payload_value(call)
     moment = call.data.get(ATTR_TIMESTAMP)
     try:
         await provider.async_publish(topic, value, _as_utc(moment) if moment else None)
+    except AuthError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN, translation_key="mqtt_not_authorized"
+        ) from err
     except CannotConnect as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN, translation_key="mqtt_not_connected"
@@ -116,12 +165,6 @@ async def _async_publish(call: ServiceCall) -> None:
             translation_domain=DOMAIN,
             translation_key="publish_refused",
             translation_placeholders={"topic": topic},
-        ) from err
-    except ProviderError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="action_failed",
-            translation_placeholders={"error": str(err)},
         ) from err
 
 

@@ -65,7 +65,7 @@ def _answers(sim: str) -> dict[str, list[dict[str, Any]]]:
                 "client_secret": locus.DEMO_CLIENT_SECRET,
                 "username": locus.DEMO_USERNAME,
                 "password": locus.DEMO_PASSWORD,
-                "partner_id": locus.DEMO_PARTNER_ID,
+                "partner_id": str(locus.DEMO_PARTNER_ID),
                 "advanced": {"api_url": sim + locus.PREFIX},
             },
             {"sites": [str(locus.MAPLE_SITE_ID)]},
@@ -78,10 +78,8 @@ def _answers(sim: str) -> dict[str, list[dict[str, Any]]]:
                 "advanced": {"api_url": sim + energydata.PREFIX},
             },
             # One form per datastream; no MQTT topic, so no broker is needed.
-            *(
-                {**energydata.USER_DATASTREAMS[stream], "topic": ""}
-                for stream in (65603, 65607)
-            ),
+            {"name": "Main meter", "type": "energy_register", "unit": "kWh"},
+            {"name": "PV yield", "type": "energy_amount_end", "unit": "Wh"},
         ],
     }
 

@@ -12,9 +12,15 @@
  *     disconnected": a denied PUBLISH kicks the client, so a QoS 1 publish never
  *     gets its PUBACK (see tests/mqtt_broker.py for what 2.0.11 does).
  *
+ * For tests of what a client does while it waits, a token may be slow: its
+ * CONNACK and SUBACKs come `delay` ms late. The plugin logs "edk_auth: holding
+ * the CONNACK|SUBACK of <client id>" and then sleeps in the auth/ACL check, so the
+ * whole (single-threaded) broker pauses: keep delays short.
+ *
  * Options (mosquitto.conf):
  *   plugin /path/edk_auth.so
- *   plugin_opt_tokens /path/tokens.txt      lines "<token> <prefix>[,<prefix>...]";
+ *   plugin_opt_tokens /path/tokens.txt      lines "<token> <prefix>[,<prefix>...]"
+ *                                           and optionally ",delay=<ms>";
  *                                           '#' starts a comment line
  *   plugin_opt_kick_on_deny true|false      default true (false only to observe
  *                                           the broker's own behaviour)
@@ -27,10 +33,12 @@
  * absent.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__has_include)
 #  if __has_include(<mosquitto.h>)
@@ -59,6 +67,7 @@ struct edk_token {
 	char *token;
 	char **prefixes;
 	int prefix_count;
+	long delay_ms;
 };
 
 static mosquitto_plugin_id_t *plugin_id = NULL;
@@ -134,7 +143,12 @@ static int load_tokens(void)
 		t->token = strdup(token);
 		if(t->token == NULL) goto nomem;
 		for(p = strtok_r(rest, ", \t", &saveptr); p; p = strtok_r(NULL, ", \t", &saveptr)){
-			char **pg = realloc(t->prefixes, sizeof(char *) * (size_t)(t->prefix_count + 1));
+			char **pg;
+			if(strncmp(p, "delay=", 6) == 0){
+				t->delay_ms = strtol(p + 6, NULL, 10);
+				continue;
+			}
+			pg = realloc(t->prefixes, sizeof(char *) * (size_t)(t->prefix_count + 1));
 			if(pg == NULL) goto nomem;
 			t->prefixes = pg;
 			/* A trailing '/' in the file is tolerated: "dtu-b101/" == "dtu-b101". */
@@ -181,6 +195,21 @@ static bool token_allows(const struct edk_token *t, const char *topic)
 	return false;
 }
 
+/* Pause the broker for a slow token's delay, saying what is held back. */
+static void hold(const struct edk_token *t, struct mosquitto *client, const char *what)
+{
+	struct timespec pause;
+	const char *clientid;
+
+	if(t == NULL || t->delay_ms <= 0) return;
+	clientid = mosquitto_client_id(client);
+	mosquitto_log_printf(MOSQ_LOG_NOTICE, "edk_auth: holding the %s of %s for %ld ms",
+			what, clientid ? clientid : "?", t->delay_ms);
+	pause.tv_sec = t->delay_ms / 1000;
+	pause.tv_nsec = (t->delay_ms % 1000) * 1000000L;
+	while(nanosleep(&pause, &pause) != 0 && errno == EINTR){}
+}
+
 static int on_basic_auth(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ed = event_data;
@@ -194,6 +223,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	if(find_token(ed->username) == NULL){
 		return MOSQ_ERR_AUTH;
 	}
+	hold(find_token(ed->username), ed->client, "CONNACK");
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -219,6 +249,7 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 		 * message by the READ check below. Anything else must lie under a
 		 * granted prefix. */
 		if(ed->topic[0] == '#' || ed->topic[0] == '+' || token_allows(t, ed->topic)){
+			hold(t, ed->client, "SUBACK");
 			return MOSQ_ERR_SUCCESS;
 		}
 		return MOSQ_ERR_ACL_DENIED;

@@ -52,7 +52,7 @@ from .model import (
     Reading,
     Site,
 )
-from .mqtt import PushClient
+from .mqtt import PushClient, publish_once
 from .provider import Provider
 from .ratelimit import RatePolicy
 from .transport import Transport
@@ -482,6 +482,14 @@ class EnergydataProvider(Provider):
         return by_topic, [*by_topic, *sorted(prefixes)]
 
     @property
+    def _broker(self) -> tuple[str, int]:
+        """Return the MQTT broker's host and port (Energydata.dk's unless set)."""
+        return (
+            str(self.settings.get("mqtt_host") or MQTT_HOST),
+            int(self.settings.get("mqtt_port") or MQTT_PORT),
+        )
+
+    @property
     def push_configured(self) -> bool:
         """Tell whether any datastream has an MQTT topic."""
         return bool(self._topics()[0])
@@ -509,9 +517,10 @@ class EnergydataProvider(Provider):
             if readings:
                 on_readings(readings)
 
+        host, port = self._broker
         self._push = PushClient(
-            str(self.settings.get("mqtt_host") or MQTT_HOST),
-            int(self.settings.get("mqtt_port") or MQTT_PORT),
+            host,
+            port,
             username=self._token,
             ssl_context=self.ssl_context,
             topics=topics,
@@ -551,16 +560,37 @@ class EnergydataProvider(Provider):
         return readings
 
     async def async_publish(
-        self, topic: str, value: Any, timestamp: datetime | None = None
+        self,
+        topic: str,
+        value: float | Mapping[str, float],
+        timestamp: datetime | None = None,
     ) -> None:
-        """Publish a value (or a mapping of suffix → value on a prefix) and wait for the ack."""
-        if self._push is None:
-            raise ProviderError("Energydata.dk: MQTT is not set up for this entry")
+        """Publish a number (or suffix → number on a prefix); wait for the ack.
+
+        On the listening connection while it is up; otherwise on one of its own,
+        for this message only: publishing needs no datastream with a topic. Numbers
+        go as JSON numbers (an int stays an int); NaN and infinities are refused
+        (ValueError), as JSON has no such numbers.
+        """
         moment = timestamp or datetime.now(UTC)
         payload = json.dumps(
-            {"timestamp": int(moment.timestamp() * 1000), "value": value}
+            {"timestamp": int(moment.timestamp() * 1000), "value": value},
+            allow_nan=False,
         ).encode()
-        await self._push.publish(topic.strip("/"), payload)
+        topic = topic.strip("/")
+        if self._push is not None and self._push.connected:
+            await self._push.publish(topic, payload)
+            return
+        host, port = self._broker
+        await publish_once(
+            host,
+            port,
+            username=self._token,
+            ssl_context=self.ssl_context,
+            topic=topic,
+            payload=payload,
+            name=self.name,
+        )
 
     # Batch upload ---------------------------------------------------------------------
 

@@ -1,20 +1,24 @@
-"""MQTT push on one connection: subscriptions, reconnection with backoff, acked publishes.
+"""MQTT for clouds that push: a kept connection with subscriptions, and acked publishes.
 
-A cloud that pushes readings (Energydata.dk) hands this module its broker, topics and a
-callback; the connection is kept up until the task running `run` is cancelled, which
-disconnects cleanly. A new client is made for every connection (clean session), so a
-message the broker refused is never sent again on reconnect.
+A cloud that pushes readings (Energydata.dk) hands `PushClient` its broker, topics and
+a callback; the connection is kept up until the task running `run` is cancelled, which
+disconnects cleanly whatever the connection is doing then. A new client is made for
+every connection (clean session), so a message the broker refused is never sent again
+on reconnect. `publish_once` publishes over a connection of its own, for as long as the
+acknowledgement takes.
 """
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 import logging
 import ssl
 from typing import Final
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 
-from .errors import CannotConnect, PublishRefused
+from .errors import AuthError, CannotConnect, PublishRefused
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -22,6 +26,9 @@ BACKOFF: Final = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 """Seconds between reconnection attempts: quick at first, then once a minute."""
 PUBLISH_TIMEOUT: Final = 10.0
 """Seconds a QoS 1 publish waits for the broker's acknowledgement."""
+# CONNACK codes of a refused login: 3.1.1's bad username/password and not
+# authorised, as paho reports them (its MQTT 5 equivalents, or the raw 3.1.1 code).
+_LOGIN_REFUSED: Final = frozenset({4, 5, 134, 135})
 
 
 class PushClient:
@@ -51,8 +58,6 @@ class PushClient:
         self.name = name
         self._backoff = tuple(backoff)
         self._client: aiomqtt.Client | None = None
-        self._lost = asyncio.Event()
-        """Set when the current connection ends (a fresh one per connection)."""
         self.connections = 0
 
     @property
@@ -64,24 +69,11 @@ class PushClient:
         """Connect, subscribe and deliver messages; reconnect after any loss."""
         failures = 0
         while True:
-            client = aiomqtt.Client(
-                self.host,
-                self.port,
-                username=self._username,
-                tls_context=self._ssl_context,
-                protocol=aiomqtt.ProtocolVersion.V311,
-                clean_session=True,
-                timeout=PUBLISH_TIMEOUT,
-            )
-            # aiomqtt records why a connection ended in a future that nobody reads
-            # when connecting failed: asyncio would log it as an error, once per
-            # attempt, for as long as the broker is away. The reason is logged below.
-            client._disconnected.add_done_callback(_read_reason)  # noqa: SLF001
+            client = _client(self.host, self.port, self._username, self._ssl_context)
             try:
-                async with client:
-                    for topic in self.topics:
-                        await client.subscribe(topic, qos=1)
-                    self._lost = asyncio.Event()
+                async with _connection(client):
+                    if self.topics:
+                        await client.subscribe([(topic, 1) for topic in self.topics])
                     self._client = client
                     self.connections += 1
                     failures = 0
@@ -98,46 +90,127 @@ class PushClient:
             finally:
                 if self._client is not None:
                     self._client = None
-                    self._lost.set()
                     self._on_state(False)
             delay = self._backoff[min(failures, len(self._backoff) - 1)]
             failures += 1
             await asyncio.sleep(delay)
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        """Publish with QoS 1 and wait for the broker's acknowledgement.
-
-        A broker that refuses a message disconnects the client without an
-        acknowledgement: the connection's end refuses the publish at once, not
-        after PUBLISH_TIMEOUT (aiomqtt would wait that long for it).
-        """
-        client, lost = self._client, self._lost
-        if client is None:
+        """Publish on the kept connection with QoS 1; wait for the acknowledgement."""
+        if (client := self._client) is None:
             raise CannotConnect(f"{self.name}: not connected to the MQTT broker")
-        publishing = asyncio.ensure_future(
-            client.publish(topic, payload, qos=1, timeout=PUBLISH_TIMEOUT)
-        )
-        dropped = asyncio.ensure_future(lost.wait())
+        await _publish(client, topic, payload, self.name)
+
+
+async def publish_once(
+    host: str,
+    port: int,
+    *,
+    username: str,
+    ssl_context: ssl.SSLContext | None,
+    topic: str,
+    payload: bytes,
+    name: str,
+) -> None:
+    """Connect, publish with QoS 1, wait for the acknowledgement, disconnect.
+
+    AuthError when the broker refuses the login, CannotConnect when it cannot be
+    reached, PublishRefused when it does not acknowledge the message.
+    """
+    client = _client(host, port, username, ssl_context)
+    try:
+        async with _connection(client):
+            await _publish(client, topic, payload, name)
+    except aiomqtt.MqttError as err:
+        if _refused_login(err):
+            raise AuthError(f"{name}: the MQTT broker refused the token") from err
+        raise CannotConnect(f"{name}: could not reach the MQTT broker") from err
+
+
+def _client(
+    host: str, port: int, username: str, ssl_context: ssl.SSLContext | None
+) -> aiomqtt.Client:
+    """Make a client for one connection: MQTT 3.1.1, clean session."""
+    client = aiomqtt.Client(
+        host,
+        port,
+        username=username,
+        tls_context=ssl_context,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        clean_session=True,
+        timeout=PUBLISH_TIMEOUT,
+    )
+    # aiomqtt records why a connection ended in a future that nobody reads
+    # when connecting failed: asyncio would log it as an error, once per
+    # attempt, for as long as the broker is away. The reason is logged where
+    # it surfaces.
+    client._disconnected.add_done_callback(_read_reason)  # noqa: SLF001
+    return client
+
+
+@asynccontextmanager
+async def _connection(client: aiomqtt.Client) -> AsyncIterator[None]:
+    """Connect; disconnect at the end, however it comes (a cancel included).
+
+    aiomqtt leaves a connection open when its connect is cancelled: the socket is
+    made in a thread that goes on regardless, and a cancelled wait for the CONNACK
+    cancels the future its callbacks read when the connection later ends (asyncio
+    then logs "Exception in callback"). So the connect runs to its end (bounded by
+    its own timeouts) and only then does the cancel count: what it opened is closed.
+    """
+    connecting = asyncio.ensure_future(client.__aenter__())
+    try:
+        await asyncio.shield(connecting)
+    except asyncio.CancelledError:
+        # shield() reads the outcome of a connect that ends after the cancel won.
+        # (Cancelled again while waiting here, the connect is left to its end.)
+        await asyncio.wait([connecting])
+        if not connecting.cancelled() and not connecting.exception():
+            await client.__aexit__(None, None, None)
+        raise
+    try:
+        yield
+    finally:
+        # DISCONNECT (aiomqtt waits until it is sent); nothing if already gone.
+        await client.__aexit__(None, None, None)
+
+
+async def _publish(
+    client: aiomqtt.Client, topic: str, payload: bytes, name: str
+) -> None:
+    """Publish with QoS 1 and wait for the broker's acknowledgement.
+
+    A broker that refuses a message disconnects the client without an
+    acknowledgement: the connection's end refuses the publish at once, not
+    after PUBLISH_TIMEOUT (aiomqtt would wait that long for it).
+    """
+    publishing = asyncio.ensure_future(
+        client.publish(topic, payload, qos=1, timeout=PUBLISH_TIMEOUT)
+    )
+    ended = client._disconnected  # noqa: SLF001
+    try:
+        await asyncio.wait((publishing, ended), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        publishing.cancel()  # no-op once acknowledged
+    if publishing.done() and not publishing.cancelled():
         try:
-            await asyncio.wait(
-                (publishing, dropped), return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            dropped.cancel()
-            publishing.cancel()  # no-op once acknowledged
-        if publishing.done() and not publishing.cancelled():
-            try:
-                publishing.result()
-            except aiomqtt.MqttError as err:
-                raise PublishRefused(
-                    f"{self.name}: the broker did not acknowledge the message "
-                    f"on {topic}"
-                ) from err
-            return
-        raise PublishRefused(
-            f"{self.name}: the broker closed the connection instead of "
-            f"acknowledging the message on {topic}"
-        )
+            publishing.result()
+        except aiomqtt.MqttError as err:
+            raise PublishRefused(
+                f"{name}: the broker did not acknowledge the message on {topic}"
+            ) from err
+        return
+    raise PublishRefused(
+        f"{name}: the broker closed the connection instead of "
+        f"acknowledging the message on {topic}"
+    )
+
+
+def _refused_login(err: aiomqtt.MqttError) -> bool:
+    """Tell whether the broker answered the CONNECT by refusing the credentials."""
+    if not isinstance(err, MqttConnectError):
+        return False
+    return getattr(err.rc, "value", err.rc) in _LOGIN_REFUSED
 
 
 def _read_reason(future: asyncio.Future[None]) -> None:
