@@ -7,13 +7,14 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.cloud_energy_meters.const import DOMAIN
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .conftest import EDK_STREAMS, SetupEntry, energydata_entry_for
-from .helpers import assert_matches_truth, energydata_truth, stored
+from .helpers import assert_matches_truth, energydata_truth, recorder_queue_held, stored
 from .simulator import Simulator
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.freeze_time(NOW, tick=True)
 
 
 def statistic_id(entry: MockConfigEntry, stream: int) -> str:
-    """Return a datastream's statistic id (the account part is a token hash)."""
+    """Return a datastream's statistic id (the account part is the entry's own id)."""
     account = entry.unique_id.removeprefix("energydata_")  # type: ignore[union-attr]
     word = {"energy": "energy", "water": "volume", "gas": "gas"}[
         EDK_STREAMS[stream]["quantity"]
@@ -141,6 +142,38 @@ async def test_removing_a_datastream_removes_its_device_entity_and_statistic(
     }
     assert not any(uid.endswith(":70001") for uid in unique_ids)
     assert any(uid.endswith(":65603") for uid in unique_ids)
+
+
+async def test_a_datastream_removed_and_added_again_starts_over(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """Removed and added back before the recorder wrote: a new history from zero.
+
+    The removal is queued but not done when the new import reads the database,
+    which still shows the old rows: the new import must not anchor on them.
+    """
+    entry = energydata_entry_for(simulator, streams=[65603, 70001])
+    assert await setup_entry(entry)
+    heating = next(s for s in entry.subentries.values() if s.data["id"] == 70001)
+    assert await stored(hass, statistic_id(entry, 70001))
+    async with recorder_queue_held(hass):
+        hass.config_entries.async_remove_subentry(entry, heating.subentry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        result = await hass.config_entries.subentries.async_init(
+            (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
+        )
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"],
+            {"id": "70001", "name": "Heating", "type": "water_register", "topic": ""},
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done(wait_background_tasks=True)
+    start = NOW - timedelta(days=3)
+    assert_matches_truth(
+        await stored(hass, statistic_id(entry, 70001)),
+        energydata_truth(simulator, 70001, "register", start, datetime.now(UTC)),
+        "70001",
+    )
 
 
 async def test_unreadable_rows_are_reported_not_fatal(

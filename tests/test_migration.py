@@ -255,3 +255,15 @@ async def test_a_climkit_entry_of_version_1_records_what_it_wrote(
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert not any([await stored(hass, sid) for sid in ids])
+
+
+async def test_an_entry_of_a_newer_version_is_left_alone(
+    hass: HomeAssistant, simulator: Simulator, recorder_mock: object
+) -> None:
+    """After a downgrade, an entry a newer version made is not loaded (nor changed)."""
+    entry = climkit_entry_for(simulator)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, version=3)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
+    assert entry.version == 3

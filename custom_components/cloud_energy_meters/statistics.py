@@ -156,8 +156,6 @@ class _Queued:
 
     def trim(self, now: datetime) -> None:
         """Fold the hours no later import starts before into the anchor."""
-        if not self.rows:
-            return
         cut = min(hour_of(now) - REIMPORT_WINDOW, max(self.rows))
         for hour in [hour for hour in self.rows if hour < cut]:
             self.anchor += self.rows.pop(hour)
