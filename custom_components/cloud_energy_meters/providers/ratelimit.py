@@ -8,7 +8,7 @@ than the cloud allows. Times are the event loop's monotonic clock.
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, ExitStack, asynccontextmanager
 from dataclasses import dataclass
 import time
 
@@ -105,8 +105,12 @@ class RateLimiter:
                 wait = max(wait, window[-budget.count] + budget.period - now)
         return max(0.0, wait)
 
-    async def _take_turn(self) -> None:
-        """Wait for this request's turn and record its start."""
+    async def _take_turn(
+        self,
+        held: ExitStack,
+        hold: Callable[[], AbstractContextManager[object]] | None,
+    ) -> None:
+        """Wait for this request's turn, enter `hold` into `held`, record the start."""
         async with self._lock:
             while (wait := self._wait_needed(self._clock())) > 0:
                 if wait > self.policy.max_wait:
@@ -114,6 +118,10 @@ class RateLimiter:
                         f"request budget exhausted for {wait:.0f} s", retry_after=wait
                     )
                 await asyncio.sleep(wait)
+            if hold is not None:
+                # Raising here gives the turn up before it counts: a request that can
+                # no longer be sent as prepared costs the account no spacing.
+                held.enter_context(hold())
             now = self._clock()
             self._last_start = now
             self.requests += 1
@@ -124,15 +132,22 @@ class RateLimiter:
                     self._history.popleft()
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """Hold a turn for the duration of one request (its body included)."""
-        if self._concurrency is None:
-            await self._take_turn()
-            yield
-            return
-        async with self._concurrency:
-            await self._take_turn()
-            try:
+    async def turn(
+        self, hold: Callable[[], AbstractContextManager[object]] | None = None
+    ) -> AsyncIterator[None]:
+        """Hold a turn for the duration of one request (its body included).
+
+        `hold`, when given, is entered as the turn comes, before it counts, and left
+        when the turn ends; what it raises gives the turn up unused.
+        """
+        with ExitStack() as held:
+            if self._concurrency is None:
+                await self._take_turn(held, hold)
                 yield
-            finally:
-                self._last_end = self._clock()
+                return
+            async with self._concurrency:
+                await self._take_turn(held, hold)
+                try:
+                    yield
+                finally:
+                    self._last_end = self._clock()
