@@ -45,7 +45,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .accounts import account_state
+from .accounts import acquire_account, release_account
 from .const import (
     CONF_ADVANCED,
     CONF_API_URL,
@@ -282,6 +282,11 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         """Return the options flow (polling interval, backfill days)."""
         return OptionsFlowHandler()
 
+    @callback
+    def async_remove(self) -> None:
+        """Let go of the account state this flow used (finished, aborted or closed)."""
+        release_account(self.hass, self.flow_id)
+
     async def _async_validate(
         self, provider_key: str, data: Mapping[str, Any]
     ) -> dict[str, str]:
@@ -294,8 +299,8 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             async_get_clientsession(self.hass),
             api_url=data[CONF_API_URL],
             credentials=credentials,
-            state=account_state(
-                self.hass, provider_class, data[CONF_API_URL], credentials
+            state=acquire_account(
+                self.hass, self.flow_id, provider_class, data[CONF_API_URL], credentials
             ),
         )
         try:

@@ -240,3 +240,33 @@ async def test_a_turn_given_up_costs_no_spacing(fake_time: FakeTime) -> None:
         pass
     assert limiter.requests == 2
     assert fake_time.sleeps == []
+
+
+async def test_settled_only_once_nothing_is_held_back(fake_time: FakeTime) -> None:
+    """A limiter may be forgotten only when a new one would pace the same.
+
+    Not while a request waits or runs, nor during the spacing after one, a pause
+    the cloud asked for, or while a budget's window still holds a request.
+    """
+    limiter = RateLimiter(
+        RatePolicy(min_interval=1.0, budgets=(Budget(count=10, period=60.0),)),
+        clock=fake_time,
+    )
+    assert limiter.settled
+    async with limiter.turn():
+        assert not limiter.settled
+    fake_time.now += 1.0 + SPACING_MARGIN
+    assert not limiter.settled  # the budget's minute still counts that request
+    fake_time.now += 60.0
+    assert limiter.settled
+    limiter.pause(5.0)
+    assert not limiter.settled
+    fake_time.now += 5.0
+    assert limiter.settled
+
+    spaced = RateLimiter(RatePolicy(min_interval=1.0), clock=fake_time)
+    async with spaced.turn():
+        pass
+    assert not spaced.settled
+    fake_time.now += 1.0 + SPACING_MARGIN
+    assert spaced.settled

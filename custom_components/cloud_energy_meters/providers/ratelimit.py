@@ -78,6 +78,7 @@ class RateLimiter:
         self._last_end: float | None = None
         self._paused_until = 0.0
         self._history: deque[float] = deque()
+        self._users = 0
         self.requests = 0
         self.throttled = 0
 
@@ -85,6 +86,23 @@ class RateLimiter:
     def paused_for(self) -> float:
         """Seconds left of a pause asked by the cloud (0 when not paused)."""
         return max(0.0, self._paused_until - self._clock())
+
+    @property
+    def settled(self) -> bool:
+        """Tell whether a new limiter would pace the account's next request the same.
+
+        Not while a request waits or runs, a pause or the spacing is not over, or a
+        budget's window still holds a request: forgetting the limiter then would let
+        requests go sooner than the cloud allows.
+        """
+        now = self._clock()
+        if self._users or self._wait_needed(now) > 0:
+            return False
+        return not any(
+            start > now - budget.period
+            for budget in self.policy.budgets
+            for start in self._history
+        )
 
     def pause(self, seconds: float | None) -> None:
         """Hold every request of the account for `seconds` (a 429's Retry-After)."""
@@ -140,14 +158,18 @@ class RateLimiter:
         `hold`, when given, is entered as the turn comes, before it counts, and left
         when the turn ends; what it raises gives the turn up unused.
         """
-        with ExitStack() as held:
-            if self._concurrency is None:
-                await self._take_turn(held, hold)
-                yield
-                return
-            async with self._concurrency:
-                await self._take_turn(held, hold)
-                try:
+        self._users += 1
+        try:
+            with ExitStack() as held:
+                if self._concurrency is None:
+                    await self._take_turn(held, hold)
                     yield
-                finally:
-                    self._last_end = self._clock()
+                    return
+                async with self._concurrency:
+                    await self._take_turn(held, hold)
+                    try:
+                        yield
+                    finally:
+                        self._last_end = self._clock()
+        finally:
+            self._users -= 1
