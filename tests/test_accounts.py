@@ -136,6 +136,18 @@ async def test_a_flow_closed_by_the_user_releases_its_account(
     assert account_holders(hass) == {}
 
 
+async def test_a_flow_closed_before_signing_in_holds_nothing(
+    hass: HomeAssistant,
+) -> None:
+    """Closing the dialog at the cloud menu releases nothing and fails nothing."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    hass.config_entries.flow.async_abort(result["flow_id"])
+    assert account_holders(hass) == {}
+    assert not hass.config_entries.flow.async_progress()
+
+
 async def test_a_flow_that_aborts_releases_its_account(
     hass: HomeAssistant, simulator: Simulator
 ) -> None:
@@ -226,6 +238,7 @@ async def test_a_limiter_still_holding_back_outlives_its_account(
 
     Once the pause is over, the limiter is forgotten at the next use of any account.
     """
+    simulator.climkit.add_user("solo", "solo-password")
     assert await setup_entry(climkit_entry)
     state = climkit_entry.runtime_data.provider.state
     state.limiter.pause(0.3)  # as a 429 with Retry-After would
@@ -239,7 +252,7 @@ async def test_a_limiter_still_holding_back_outlives_its_account(
     reloaded.limiter.pause(0.3)
     assert await hass.config_entries.async_unload(climkit_entry.entry_id)
     await asyncio.sleep(0.35)
-    result = await climkit_credentials_step(hass, simulator, password="wrong")
-    hass.config_entries.flow.async_abort(result["flow_id"])
+    result = await climkit_credentials_step(hass, simulator, "solo", "solo-password")
+    hass.config_entries.flow.async_abort(result["flow_id"])  # another account
     assert await setup_entry(climkit_entry)
     assert climkit_entry.runtime_data.provider.state.limiter is not state.limiter

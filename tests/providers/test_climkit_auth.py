@@ -15,6 +15,12 @@ from custom_components.cloud_energy_meters.providers.errors import (
     RequestRejected,
 )
 from custom_components.cloud_energy_meters.providers.model import Account
+from custom_components.cloud_energy_meters.providers.provider import AccountState
+from custom_components.cloud_energy_meters.providers.ratelimit import (
+    RateLimiter,
+    RatePolicy,
+)
+from custom_components.cloud_energy_meters.providers.tokens import TokenCache
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITE_LAC, SITES
 from tests.simulator.clock import FakeClock
@@ -279,3 +285,30 @@ async def test_short_lived_tokens_sign_in_about_once_a_lifetime(
     assert sum(1 for r in log if r.path == "/all_installations") == 720
     # No token is used past its minute; each serves at least 54 s of the hour.
     assert 3600 // 60 <= sign_ins <= 3600 // 54 + 1
+
+
+async def test_token_that_expires_while_waiting_for_the_turn_is_not_sent(
+    simulator: Simulator, sim_clock: FakeClock, make_provider: MakeProvider
+) -> None:
+    """A request that took its token, then waited for its turn past expiry, logs in.
+
+    Another request of the account holds the one-at-a-time turn (Climkit's real
+    pacing) while the clock passes the token's expiry: no request goes out with it.
+    """
+    state = AccountState(
+        limiter=RateLimiter(RatePolicy(max_concurrency=1)),
+        tokens=TokenCache(clock=sim_clock),
+    )
+    provider = make_provider(state=state)
+    await provider.async_login()
+    simulator.clear_log()
+    async with state.limiter.turn():  # another request of the account
+        waiting = asyncio.create_task(provider.async_list_sites())
+        for _ in range(5):  # it takes the cached token, then waits for the turn
+            await asyncio.sleep(0)
+        sim_clock.advance(timedelta(minutes=16))
+    await waiting
+    assert requests(simulator) == [
+        ("POST", "/auth", 200),
+        ("GET", "/all_installations", 200),
+    ]

@@ -309,3 +309,27 @@ async def test_a_failed_request_lets_renewal_go() -> None:
     cache.invalidate(first)
     async with asyncio.timeout(1):
         assert (await cache.get(renew)).access_token == "access-2"
+
+
+async def test_a_login_while_a_renewal_waits_spares_it() -> None:
+    """A login that lands while a renewal waits for requests under way is kept.
+
+    Nothing goes out meanwhile, not even with the login's token.
+    """
+    clock = FakeClock(T0)
+    cache = TokenCache(clock=clock)
+    renew = Renewer()
+    renew.clock = clock
+    first = await cache.get(renew)
+    login = Token("login", T0 + timedelta(hours=2))
+    with cache.sending(first):
+        clock.advance(timedelta(minutes=15))
+        renewing = asyncio.create_task(cache.get(renew))
+        await asyncio.sleep(0)
+        cache.set(login)
+        with pytest.raises(TokenReplaced), cache.sending(login):
+            pytest.fail("sent")  # pragma: no cover
+    assert await renewing is login
+    assert renew.calls == [None]
+    with cache.sending(login):
+        pass

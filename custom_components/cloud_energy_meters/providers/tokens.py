@@ -128,16 +128,17 @@ class TokenCache:
             assert self._token is not None
             return self._token
         async with self._lock:
-            await self._idle.wait()
-            if self._fresh(self._token):
-                assert self._token is not None
-                return self._token
-            self._renewing = True
-            try:
-                self._keep(await renew(self._token))
-            finally:
-                self._renewing = False
-            self.renewals += 1
+            if not self._fresh(self._token):
+                # From now on no request goes out (`sending` refuses), so the ones
+                # under way end and none overlaps the renewal.
+                self._renewing = True
+                try:
+                    await self._idle.wait()
+                    if not self._fresh(self._token):  # (a login may have come)
+                        self._keep(await renew(self._token))
+                        self.renewals += 1
+                finally:
+                    self._renewing = False
             assert self._token is not None
             return self._token
 
