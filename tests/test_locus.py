@@ -10,6 +10,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
+    async_fire_time_changed,
     snapshot_platform,
 )
 from pytest_homeassistant_custom_component.components.recorder.common import (
@@ -33,6 +34,7 @@ from .conftest import LOCUS_SMALL_SITES, SetupEntry, locus_entry_for
 from .helpers import assert_matches_truth, hour, stored
 from .simulator import Simulator
 from .simulator.locus import DEMO_USERNAME
+from .simulator.requestlog import RequestRecord
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 MAPLE, HARBOR = (int(site) for site in LOCUS_SMALL_SITES)
@@ -428,22 +430,34 @@ async def test_tokens_are_refreshed_silently(
     setup_entry: SetupEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """An hour later the refresh token renews the access token; refused, a login."""
+    """An hour later the refresh token renews the access token; refused, a login.
+
+    Moving the clock an hour also starts the hourly history import, which needs a
+    token at the same time as the refresh: one renewal serves both, no request goes
+    out with the old token (no 401), and the test waits for the import so that no
+    request of one hour is still under way when the clock moves again.
+    """
     assert await setup_entry(locus_entry)
     coordinator = locus_entry.runtime_data
-    simulator.clear_log()
-    freezer.tick(timedelta(minutes=61))
-    await coordinator.async_refresh()
-    assert coordinator.last_update_success
+
+    async def an_hour_later() -> list[RequestRecord]:
+        simulator.clear_log()
+        freezer.tick(timedelta(minutes=61))
+        async_fire_time_changed(hass)  # the hourly import starts now
+        await coordinator.async_refresh()
+        assert coordinator.last_update_success
+        await hass.async_block_till_done(wait_background_tasks=True)
+        log = simulator.log_for("locus")
+        assert any(r.query.get("gran") == "15min" for r in log)  # the import ran
+        assert not any(r.status == 401 for r in log)
+        return log
+
+    await an_hour_later()
     assert _grants(simulator) == ["refresh_token"]
 
     simulator.locus.refuse_refresh()
-    simulator.clear_log()
-    freezer.tick(timedelta(minutes=61))
-    await coordinator.async_refresh()
-    assert coordinator.last_update_success
+    await an_hour_later()
     assert _grants(simulator) == ["refresh_token", "password"]
-    assert not any(r.status == 401 for r in simulator.log_for("locus"))
     assert not hass.config_entries.flow.async_progress()
 
 

@@ -46,7 +46,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .accounts import account_state
+from .accounts import acquire_account, release_account
 from .claims import sites_taken
 from .const import (
     CONF_ACCOUNT_ID,
@@ -297,6 +297,11 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         """Return the options flow (polling interval, backfill days)."""
         return OptionsFlowHandler()
 
+    @callback
+    def async_remove(self) -> None:
+        """Let go of the account state this flow used (finished, aborted or closed)."""
+        release_account(self.hass, self.flow_id)
+
     async def _async_validate(
         self,
         provider_key: str,
@@ -316,8 +321,8 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             async_get_clientsession(self.hass),
             api_url=data[CONF_API_URL],
             credentials=credentials,
-            state=account_state(
-                self.hass, provider_class, data[CONF_API_URL], credentials
+            state=acquire_account(
+                self.hass, self.flow_id, provider_class, data[CONF_API_URL], credentials
             ),
             settings=settings,
         )

@@ -33,7 +33,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .accounts import account_state
+from .accounts import entry_account
 from .claims import sites_taken
 from .const import (
     BUDGET_SHARE,
@@ -157,7 +157,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             async_get_clientsession(hass),
             api_url=api_url,
             credentials=credentials,
-            state=account_state(hass, provider_class, api_url, credentials),
+            state=entry_account(hass, entry, provider_class, api_url, credentials),
             settings=provider_settings(entry, credentials),
             ssl_context=ssl_context,
         )

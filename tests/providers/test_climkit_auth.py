@@ -15,6 +15,12 @@ from custom_components.cloud_energy_meters.providers.errors import (
     RequestRejected,
 )
 from custom_components.cloud_energy_meters.providers.model import Account
+from custom_components.cloud_energy_meters.providers.provider import AccountState
+from custom_components.cloud_energy_meters.providers.ratelimit import (
+    RateLimiter,
+    RatePolicy,
+)
+from custom_components.cloud_energy_meters.providers.tokens import TokenCache
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITE_LAC, SITES
 from tests.simulator.clock import FakeClock
@@ -189,7 +195,8 @@ async def test_renewed_on_the_real_clock(
 ) -> None:
     """A short-lived token is renewed before it runs out, on the real clock too."""
     simulator.climkit.token_lifetime = timedelta(seconds=2)
-    provider = make_provider(state=new_state(timedelta(seconds=1)))
+    # Half the lifetime, at most 1 s: renewed once 1 s of the 2 s token is left.
+    provider = make_provider(state=new_state(timedelta(seconds=1), fraction=0.5))
     await provider.async_login()
     await provider.async_list_sites()
     await asyncio.sleep(1.1)
@@ -256,3 +263,52 @@ async def test_accounts_share_state_and_token(
     await second.async_list_sites()
     assert auth_count(simulator) == 1
     assert DEMO_PASSWORD not in repr(state.tokens.token)
+
+
+async def test_short_lived_tokens_sign_in_about_once_a_lifetime(
+    simulator: Simulator, sim_clock: FakeClock, make_provider: MakeProvider
+) -> None:
+    """With 60-second tokens, an hour of requests every 5 s signs in once a minute.
+
+    A fixed minute's margin made every request sign in first (each /auth a
+    rate-limited request); 10 % of the lifetime lets each token serve 54 s.
+    """
+    simulator.climkit.token_lifetime = timedelta(seconds=60)
+    provider = make_provider(state=new_state(clock=sim_clock))
+    await provider.async_login()
+    for _ in range(720):
+        sim_clock.advance(timedelta(seconds=5))
+        await provider.async_list_sites()
+    log = simulator.log_for("climkit")
+    sign_ins = sum(1 for r in log if r.path == "/auth")
+    assert not any(r.status == 401 for r in log)
+    assert sum(1 for r in log if r.path == "/all_installations") == 720
+    # No token is used past its minute; each serves at least 54 s of the hour.
+    assert 3600 // 60 <= sign_ins <= 3600 // 54 + 1
+
+
+async def test_token_that_expires_while_waiting_for_the_turn_is_not_sent(
+    simulator: Simulator, sim_clock: FakeClock, make_provider: MakeProvider
+) -> None:
+    """A request that took its token, then waited for its turn past expiry, logs in.
+
+    Another request of the account holds the one-at-a-time turn (Climkit's real
+    pacing) while the clock passes the token's expiry: no request goes out with it.
+    """
+    state = AccountState(
+        limiter=RateLimiter(RatePolicy(max_concurrency=1)),
+        tokens=TokenCache(clock=sim_clock),
+    )
+    provider = make_provider(state=state)
+    await provider.async_login()
+    simulator.clear_log()
+    async with state.limiter.turn():  # another request of the account
+        waiting = asyncio.create_task(provider.async_list_sites())
+        for _ in range(5):  # it takes the cached token, then waits for the turn
+            await asyncio.sleep(0)
+        sim_clock.advance(timedelta(minutes=16))
+    await waiting
+    assert requests(simulator) == [
+        ("POST", "/auth", 200),
+        ("GET", "/all_installations", 200),
+    ]

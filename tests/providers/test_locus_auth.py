@@ -6,6 +6,7 @@ must be silent (before expiry, or once after a 401) and must never turn a
 refusal of an entity (403) into a login problem.
 """
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -515,3 +516,25 @@ async def test_missing_expires_in_assumes_an_hour(
     lifetime_s = timedelta(seconds=DEFAULT_TOKEN_LIFETIME)
     assert before + lifetime_s <= token.expires_at <= datetime.now(UTC) + lifetime_s
     assert token.refresh_token is None
+
+
+async def test_token_that_expires_while_waiting_for_the_turn_is_not_sent(
+    simulator: Simulator, sim_clock: FakeClock, make_locus: MakeLocus
+) -> None:
+    """A request that took its token, then waited for its turn past expiry, renews.
+
+    Another request of the account holds the one-at-a-time turn while the clock
+    passes the token's expiry: the waiting request must not go out with that token
+    (a 401), it takes the renewed one.
+    """
+    provider = make_locus(state=locus_state(sim_clock))
+    await provider.async_login()
+    simulator.clear_log()
+    async with provider.state.limiter.turn():  # another request of the account
+        waiting = asyncio.create_task(provider.async_list_sites())
+        for _ in range(5):  # it takes the cached token, then waits for the turn
+            await asyncio.sleep(0)
+        sim_clock.advance(HOUR + timedelta(minutes=1))
+    await waiting
+    assert requests(simulator) == [("POST", TOKEN, 200), ("GET", SITES_PATH, 200)]
+    assert grants(simulator) == [("refresh_token", 200)]

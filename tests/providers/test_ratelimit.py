@@ -5,7 +5,8 @@ prove exact timings without waiting; one test runs on the real clock.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 import time
 from types import SimpleNamespace
 
@@ -206,3 +207,66 @@ def test_seconds_for() -> None:
     assert both.seconds_for(50) == pytest.approx(49 * (1.0 + SPACING_MARGIN))
     assert both.seconds_for(1001) == 86400.0
     assert RatePolicy().seconds_for(1000) == 0
+
+
+async def test_a_turn_given_up_costs_no_spacing(fake_time: FakeTime) -> None:
+    """A request refused by its hold as its turn comes is not counted nor spaced.
+
+    (A token that fell due while the request waited: the request goes back for a
+    new one, and the account's next request need not wait for it.)
+    """
+    limiter = RateLimiter(RatePolicy(min_interval=1.0), clock=fake_time)
+    held: list[str] = []
+
+    @contextmanager
+    def refuse() -> Iterator[None]:
+        raise LookupError("token replaced")
+        yield  # pragma: no cover
+
+    @contextmanager
+    def record() -> Iterator[None]:
+        held.append("in")
+        yield
+        held.append("out")
+
+    async with limiter.turn(record):
+        assert held == ["in"]
+    assert held == ["in", "out"]
+    fake_time.now += 1.0 + SPACING_MARGIN  # the next request may go at once
+    with pytest.raises(LookupError):
+        async with limiter.turn(refuse):
+            pytest.fail("sent")  # pragma: no cover
+    async with limiter.turn():
+        pass
+    assert limiter.requests == 2
+    assert fake_time.sleeps == []
+
+
+async def test_settled_only_once_nothing_is_held_back(fake_time: FakeTime) -> None:
+    """A limiter may be forgotten only when a new one would pace the same.
+
+    Not while a request waits or runs, nor during the spacing after one, a pause
+    the cloud asked for, or while a budget's window still holds a request.
+    """
+    limiter = RateLimiter(
+        RatePolicy(min_interval=1.0, budgets=(Budget(count=10, period=60.0),)),
+        clock=fake_time,
+    )
+    assert limiter.settled
+    async with limiter.turn():
+        assert not limiter.settled
+    fake_time.now += 1.0 + SPACING_MARGIN
+    assert not limiter.settled  # the budget's minute still counts that request
+    fake_time.now += 60.0
+    assert limiter.settled
+    limiter.pause(5.0)
+    assert not limiter.settled
+    fake_time.now += 5.0
+    assert limiter.settled
+
+    spaced = RateLimiter(RatePolicy(min_interval=1.0), clock=fake_time)
+    async with spaced.turn():
+        pass
+    assert not spaced.settled
+    fake_time.now += 1.0 + SPACING_MARGIN
+    assert spaced.settled

@@ -1,4 +1,7 @@
-"""TokenCache and Token: expiry margin, single-flight renewal, invalidation, repr."""
+"""TokenCache and Token: margin, single-flight renewal, use serialised with renewal.
+
+Also invalidation and repr.
+"""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -6,7 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from custom_components.cloud_energy_meters.providers.errors import AuthError
-from custom_components.cloud_energy_meters.providers.tokens import Token, TokenCache
+from custom_components.cloud_energy_meters.providers.tokens import (
+    Token,
+    TokenCache,
+    TokenReplaced,
+)
 from tests.simulator.clock import FakeClock
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -22,6 +29,8 @@ class Renewer:
         self.clock: FakeClock | None = None
         self.gate: asyncio.Event | None = None
         self.refresh: str | None = None
+        self.stamped = False
+        """Whether tokens carry `issued_at` (a lifetime given by the cloud)."""
 
     async def __call__(self, previous: Token | None) -> Token:
         """Return a new token (after the gate opens, when there is one)."""
@@ -33,6 +42,7 @@ class Renewer:
             access_token=f"access-{len(self.calls)}",
             expires_at=now + self.lifetime,
             refresh_token=self.refresh,
+            issued_at=now if self.stamped else None,
         )
 
 
@@ -152,3 +162,174 @@ def test_repr_hides_secrets() -> None:
     assert "refresh=True" in repr(token)
     assert str(T0) in repr(token)
     assert "refresh=False" in repr(Token("x"))
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "margin"),
+    [
+        (timedelta(seconds=60), timedelta(seconds=6)),
+        (timedelta(minutes=5), timedelta(seconds=30)),
+        (timedelta(minutes=10), timedelta(seconds=60)),
+        (timedelta(minutes=15), timedelta(seconds=60)),
+        (timedelta(hours=1), timedelta(seconds=60)),
+        (timedelta(0), timedelta(0)),
+        (timedelta(seconds=-5), timedelta(0)),
+    ],
+)
+def test_margin_is_a_tenth_of_the_lifetime_at_most_a_minute(
+    lifetime: timedelta, margin: timedelta
+) -> None:
+    """10 % of the token's lifetime, capped at 60 s, never negative."""
+    assert TokenCache().margin_for(lifetime) == margin
+
+
+@pytest.mark.parametrize("stamped", [False, True], ids=["valid_until", "expires_in"])
+async def test_sixty_second_token_serves_54_seconds(stamped: bool) -> None:
+    """A 60 s token is renewed 6 s before it expires, not before every request."""
+    clock = FakeClock(T0)
+    cache = TokenCache(clock=clock)
+    renew = Renewer(lifetime=timedelta(seconds=60))
+    renew.clock = clock
+    renew.stamped = stamped
+    first = await cache.get(renew)
+    clock.value = T0 + timedelta(seconds=53, microseconds=999_999)
+    assert await cache.get(renew) is first
+    clock.value = T0 + timedelta(seconds=54)
+    second = await cache.get(renew)
+    assert second is not first
+    assert cache.renewals == 2
+
+
+async def test_a_given_lifetime_counts_from_arrival() -> None:
+    """A token whose provider read its lifetime lasts that long on this cache's clock.
+
+    The cache's clock may disagree with the one the provider stamped it with.
+    """
+    clock = FakeClock(T0 + timedelta(hours=3))
+    cache = TokenCache(clock=clock)
+    cache.set(
+        Token("t", T0 + timedelta(minutes=10), issued_at=T0)  # 10 minutes
+    )
+    renew = Renewer()
+    clock.advance(timedelta(minutes=8, seconds=59))
+    assert (await cache.get(renew)).access_token == "t"
+    clock.advance(timedelta(seconds=2))
+    assert (await cache.get(renew)).access_token == "access-1"
+
+
+async def test_a_token_spent_on_arrival_is_used_until_refused() -> None:
+    """A renewal cannot help a token already due as it arrives: no sign-in storm.
+
+    (Our clock ahead of the cloud's, or a cloud handing out spent tokens.) The
+    token is used until the cloud refuses it; then it is renewed as usual.
+    """
+    clock = FakeClock(T0)
+    cache = TokenCache(clock=clock)
+    renew = Renewer(lifetime=timedelta(seconds=-30))  # valid_until in our past
+    renew.clock = clock
+    spent = await cache.get(renew)
+    with cache.sending(spent):
+        pass
+    clock.advance(timedelta(minutes=5))
+    assert await cache.get(renew) is spent
+    assert len(renew.calls) == 1
+    cache.invalidate(spent)
+    assert (await cache.get(renew)).access_token == "access-2"
+
+
+async def test_sending_refuses_a_replaced_or_due_token() -> None:
+    """A request whose token was replaced, or fell due, while it waited is not sent."""
+    clock = FakeClock(T0)
+    cache = TokenCache(clock=clock)
+    renew = Renewer(lifetime=timedelta(minutes=15))
+    renew.clock = clock
+    first = await cache.get(renew)
+    with cache.sending(first):
+        pass
+    clock.advance(timedelta(minutes=14, seconds=1))  # due: 59 s left
+    with pytest.raises(TokenReplaced), cache.sending(first):
+        pytest.fail("sent")  # pragma: no cover
+    second = await cache.get(renew)
+    with pytest.raises(TokenReplaced), cache.sending(first):
+        pytest.fail("sent")  # pragma: no cover
+    with cache.sending(second):
+        pass
+    cache.invalidate(second)
+    with pytest.raises(TokenReplaced), cache.sending(second):
+        pytest.fail("sent")  # pragma: no cover
+
+
+async def test_nothing_is_sent_while_a_renewal_runs() -> None:
+    """While `renew` runs, even the token it replaces is refused to requests."""
+    clock = FakeClock(T0)
+    cache = TokenCache(clock=clock)
+    renew = Renewer()
+    renew.clock = clock
+    first = await cache.get(renew)
+    cache.invalidate(first)
+    renew.gate = asyncio.Event()
+    renewing = asyncio.create_task(cache.get(renew))
+    await asyncio.sleep(0)
+    assert len(renew.calls) == 2
+    login = Token("login", T0 + timedelta(hours=1))
+    cache.set(login)  # a login meanwhile: the renewal will replace its token
+    with pytest.raises(TokenReplaced), cache.sending(login):
+        pytest.fail("sent")  # pragma: no cover
+    renew.gate.set()
+    assert (await renewing).access_token == "access-2"
+
+
+async def test_renewal_waits_for_the_requests_under_way() -> None:
+    """A renewal starts only once no request is out with the token it replaces."""
+    clock = FakeClock(T0)
+    cache = TokenCache(clock=clock)
+    renew = Renewer()
+    renew.clock = clock
+    first = await cache.get(renew)
+    with cache.sending(first), cache.sending(first):  # two requests under way
+        clock.advance(timedelta(minutes=15))
+        renewing = asyncio.create_task(cache.get(renew))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert len(renew.calls) == 1
+    await asyncio.sleep(0)
+    assert (await renewing).access_token == "access-2"
+    assert renew.calls == [None, first]
+
+
+async def test_a_failed_request_lets_renewal_go() -> None:
+    """A request that raises still ends its use of the token."""
+    clock = FakeClock(T0)
+    cache = TokenCache(clock=clock)
+    renew = Renewer()
+    renew.clock = clock
+    first = await cache.get(renew)
+    with pytest.raises(AuthError), cache.sending(first):
+        raise AuthError("401")
+    cache.invalidate(first)
+    async with asyncio.timeout(1):
+        assert (await cache.get(renew)).access_token == "access-2"
+
+
+async def test_a_login_while_a_renewal_waits_spares_it() -> None:
+    """A login that lands while a renewal waits for requests under way is kept.
+
+    Nothing goes out meanwhile, not even with the login's token.
+    """
+    clock = FakeClock(T0)
+    cache = TokenCache(clock=clock)
+    renew = Renewer()
+    renew.clock = clock
+    first = await cache.get(renew)
+    login = Token("login", T0 + timedelta(hours=2))
+    with cache.sending(first):
+        clock.advance(timedelta(minutes=15))
+        renewing = asyncio.create_task(cache.get(renew))
+        await asyncio.sleep(0)
+        cache.set(login)
+        with pytest.raises(TokenReplaced), cache.sending(login):
+            pytest.fail("sent")  # pragma: no cover
+    assert await renewing is login
+    assert renew.calls == [None]
+    with cache.sending(login):
+        pass

@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 import logging
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,7 +43,7 @@ from .model import (
 )
 from .provider import Provider
 from .ratelimit import RatePolicy
-from .tokens import Token
+from .tokens import Token, TokenReplaced
 from .transport import Transport
 
 _LOGGER = logging.getLogger(__name__)
@@ -447,8 +448,10 @@ class ClimkitProvider(Provider):
         a token fresh from a successful login refuses this account that resource (a
         site it lost, say): that is no reason to ask the user for a password.
         """
-        for attempt in range(2):
-            token = await self.state.tokens.get(self._authenticate)
+        tokens = self.state.tokens
+        refused = False
+        while True:
+            token = await tokens.get(self._authenticate)
             try:
                 return await self._transport.request_json(
                     method,
@@ -459,15 +462,18 @@ class ClimkitProvider(Provider):
                         "Authorization": f"Bearer {token.access_token}",
                         "Content-Type": "application/json",
                     },
+                    hold=partial(tokens.sending, token),
                 )
+            except TokenReplaced:
+                continue  # it ran out or was renewed while waiting for its turn
             except AuthError as err:
-                if attempt:
+                if refused:
                     raise RequestRejected(
                         f"Climkit refuses this account {path}", 403
                     ) from err
+                refused = True
                 _LOGGER.debug("Climkit refused the token; logging in again")
-                self.state.tokens.invalidate(token)
-        raise AssertionError("unreachable")  # pragma: no cover
+                tokens.invalidate(token)
 
     async def _site_zone(self, site_id: str) -> ZoneInfo:
         """Return the zone learnt at discovery (Zurich's before it)."""

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequen
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 import logging
 from typing import Any
 
@@ -42,7 +43,7 @@ from .model import (
 )
 from .provider import Provider
 from .ratelimit import RatePolicy
-from .tokens import Token
+from .tokens import Token, TokenReplaced
 from .transport import Transport
 
 _LOGGER = logging.getLogger(__name__)
@@ -337,11 +338,13 @@ class LocusProvider(Provider):
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
             lifetime = DEFAULT_TOKEN_LIFETIME
         refresh = payload.get("refresh_token")
+        now = datetime.now(UTC)
         return Token(
             access_token=payload["access_token"],
-            expires_at=datetime.now(UTC) + timedelta(seconds=float(lifetime)),
+            expires_at=now + timedelta(seconds=float(lifetime)),
             refresh_token=refresh if isinstance(refresh, str) and refresh else previous,
             token_type="Bearer",
+            issued_at=now,
         )
 
     async def _first_grant(self) -> Token:
@@ -389,8 +392,10 @@ class LocusProvider(Provider):
 
     async def _call(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """GET an API path with the account's token, renewed once if refused."""
-        for attempt in range(2):
-            token = await self.state.tokens.get(self._renew)
+        tokens = self.state.tokens
+        refused = False
+        while True:
+            token = await tokens.get(self._renew)
             try:
                 return await self._transport.request_json(
                     "GET",
@@ -400,14 +405,17 @@ class LocusProvider(Provider):
                         "Authorization": f"Bearer {token.access_token}",
                         "Accept": "application/json",
                     },
+                    hold=partial(tokens.sending, token),
                 )
+            except TokenReplaced:
+                continue  # it ran out or was renewed while waiting for its turn
             except AuthError as err:
-                if attempt:
+                if refused:
                     raise RequestRejected(
                         f"Locus Energy refuses this account {path}", 403
                     ) from err
-                self.state.tokens.invalidate(token)
-        raise AssertionError("unreachable")  # pragma: no cover
+                refused = True
+                tokens.invalidate(token)
 
     # Sites, components, channels -----------------------------------------------------
 

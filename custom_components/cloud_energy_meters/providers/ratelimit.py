@@ -8,7 +8,7 @@ than the cloud allows. Times are the event loop's monotonic clock.
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, ExitStack, asynccontextmanager
 from dataclasses import dataclass
 import time
 
@@ -78,6 +78,7 @@ class RateLimiter:
         self._last_end: float | None = None
         self._paused_until = 0.0
         self._history: deque[float] = deque()
+        self._users = 0
         self.requests = 0
         self.throttled = 0
 
@@ -85,6 +86,23 @@ class RateLimiter:
     def paused_for(self) -> float:
         """Seconds left of a pause asked by the cloud (0 when not paused)."""
         return max(0.0, self._paused_until - self._clock())
+
+    @property
+    def settled(self) -> bool:
+        """Tell whether a new limiter would pace the account's next request the same.
+
+        Not while a request waits or runs, a pause or the spacing is not over, or a
+        budget's window still holds a request: forgetting the limiter then would let
+        requests go sooner than the cloud allows.
+        """
+        now = self._clock()
+        if self._users or self._wait_needed(now) > 0:
+            return False
+        return not any(
+            start > now - budget.period
+            for budget in self.policy.budgets
+            for start in self._history
+        )
 
     def pause(self, seconds: float | None) -> None:
         """Hold every request of the account for `seconds` (a 429's Retry-After)."""
@@ -105,8 +123,12 @@ class RateLimiter:
                 wait = max(wait, window[-budget.count] + budget.period - now)
         return max(0.0, wait)
 
-    async def _take_turn(self) -> None:
-        """Wait for this request's turn and record its start."""
+    async def _take_turn(
+        self,
+        held: ExitStack,
+        hold: Callable[[], AbstractContextManager[object]] | None,
+    ) -> None:
+        """Wait for this request's turn, enter `hold` into `held`, record the start."""
         async with self._lock:
             while (wait := self._wait_needed(self._clock())) > 0:
                 if wait > self.policy.max_wait:
@@ -114,6 +136,10 @@ class RateLimiter:
                         f"request budget exhausted for {wait:.0f} s", retry_after=wait
                     )
                 await asyncio.sleep(wait)
+            if hold is not None:
+                # Raising here gives the turn up before it counts: a request that can
+                # no longer be sent as prepared costs the account no spacing.
+                held.enter_context(hold())
             now = self._clock()
             self._last_start = now
             self.requests += 1
@@ -124,15 +150,26 @@ class RateLimiter:
                     self._history.popleft()
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """Hold a turn for the duration of one request (its body included)."""
-        if self._concurrency is None:
-            await self._take_turn()
-            yield
-            return
-        async with self._concurrency:
-            await self._take_turn()
-            try:
-                yield
-            finally:
-                self._last_end = self._clock()
+    async def turn(
+        self, hold: Callable[[], AbstractContextManager[object]] | None = None
+    ) -> AsyncIterator[None]:
+        """Hold a turn for the duration of one request (its body included).
+
+        `hold`, when given, is entered as the turn comes, before it counts, and left
+        when the turn ends; what it raises gives the turn up unused.
+        """
+        self._users += 1
+        try:
+            with ExitStack() as held:
+                if self._concurrency is None:
+                    await self._take_turn(held, hold)
+                    yield
+                    return
+                async with self._concurrency:
+                    await self._take_turn(held, hold)
+                    try:
+                        yield
+                    finally:
+                        self._last_end = self._clock()
+        finally:
+            self._users -= 1

@@ -5,8 +5,8 @@ mapping and logging behave the same for all clouds. Log lines name the method, t
 and the status, never headers or bodies: those carry passwords and tokens.
 """
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractContextManager, asynccontextmanager
 from email.utils import parsedate_to_datetime
 import json
 import logging
@@ -110,15 +110,18 @@ class Transport:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: aiohttp.ClientTimeout | None = None,
+        hold: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request in the account's turn and yield the successful response.
 
         The turn is held until the body has been read, so a streamed answer counts
-        against the concurrency limit for as long as it flows.
+        against the concurrency limit for as long as it flows. `hold` is entered when
+        the turn comes, before anything is sent (see RateLimiter.turn): the place to
+        check that the request's token may still be sent.
         """
         url = self.url(path)
         for attempt in range(RATE_LIMIT_RETRIES + 1):
-            async with self.limiter.turn():
+            async with self.limiter.turn(hold):
                 started = time.monotonic()
                 try:
                     async with self.session.request(
@@ -202,10 +205,17 @@ class Transport:
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        hold: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> Any:
-        """Send a request and return its decoded JSON body."""
+        """Send a request and return its decoded JSON body (`hold`: as in `open`)."""
         async with self.open(
-            method, path, params=params, json_body=json_body, form=form, headers=headers
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            form=form,
+            headers=headers,
+            hold=hold,
         ) as response:
             try:
                 body = await response.read()
