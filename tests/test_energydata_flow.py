@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from typing import Any
+from unittest.mock import patch
 
 import probatio
 import pytest
@@ -171,6 +172,35 @@ async def test_token_step_errors(
     assert result["errors"] == error
     result = await hass.config_entries.flow.async_configure(
         flow_id, _token_step(simulator)
+    )
+    assert result["step_id"] == "datastream"
+
+
+async def test_an_api_url_that_is_no_api(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A URL that is not one, or a server that is not the API, is a form error.
+
+    Another entry is there, so its server is compared with what the user typed,
+    unreadable or not. Energydata.dk's file storage answers the datastream read
+    with 405: the form says it cannot connect (not a refusal of the token); the
+    right URL then goes on.
+    """
+    energydata_entry_for(simulator, streams=[65603]).add_to_hass(hass)
+    flow_id = await _form(hass)
+    storage = f"{simulator.base_url}/energydata-s3/import"
+    for url, error in (("http://[broken", "invalid_url"), (storage, "cannot_connect")):
+        simulator.clear_log()
+        result = await hass.config_entries.flow.async_configure(
+            flow_id,
+            _token_step(
+                simulator, datastreams="65863", **{CONF_ADVANCED: {CONF_API_URL: url}}
+            ),
+        )
+        assert result["errors"] == {"base": error}, url
+    assert [r.status for r in simulator.log_for("energydata")] == [405]
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _token_step(simulator, datastreams="65863")
     )
     assert result["step_id"] == "datastream"
 
@@ -360,6 +390,28 @@ async def test_datastreams_need_a_loaded_account(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "entry_not_loaded"
+
+
+async def test_an_unexpected_error_while_checking_a_datastream_is_unknown(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """A bug (not a cloud failure) during the check shows `unknown`; a retry adds it."""
+    entry = energydata_entry_for(simulator, streams=[65603])
+    assert await setup_entry(entry)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
+    )
+    heating = {**METER, "id": "70001", "name": "Heating", "type": "water_register"}
+    with patch.object(EnergydataProvider, "async_check", side_effect=RuntimeError):
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {**heating, "unit": "", "topic": ""}
+        )
+    assert result["errors"] == {"base": "unknown"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**heating, "unit": "", "topic": ""}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 NEW_TOKEN = "edk-token-issued-2027"  # noqa: S105

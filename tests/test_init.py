@@ -34,6 +34,7 @@ from homeassistant.helpers import (
     entity_registry as er,
     issue_registry as ir,
 )
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .conftest import SetupEntry, climkit_entry_for
 from .helpers import expected_series, stored
@@ -50,9 +51,16 @@ async def test_setup_and_unload(
     climkit_entry: MockConfigEntry,
     setup_entry: SetupEntry,
 ) -> None:
-    """An entry sets up against the simulator and unloads cleanly."""
+    """An entry sets up against the simulator and unloads cleanly.
+
+    Its coordinator is its runtime data, and the cloud is read with Home
+    Assistant's shared web session.
+    """
     assert await setup_entry(climkit_entry)
     assert climkit_entry.state is ConfigEntryState.LOADED
+    coordinator = climkit_entry.runtime_data
+    assert isinstance(coordinator, CloudEnergyCoordinator)
+    assert coordinator.provider.session is async_get_clientsession(hass)
     states = hass.states.async_all("sensor")
     assert states
     assert all(state.state != STATE_UNAVAILABLE for state in states)

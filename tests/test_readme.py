@@ -1,13 +1,30 @@
-"""The README says what the code does: rate limits, troubleshooting, licence."""
+"""The README says what the code does: setup, options, actions, cadences, removal."""
 
+from datetime import timedelta
 import json
 from pathlib import Path
 import re
+from typing import Any
 
 import pytest
+import yaml
 
-from custom_components.cloud_energy_meters.coordinator import minimum_interval
+from custom_components.cloud_energy_meters.const import (
+    DEFAULT_BACKFILL_DAYS,
+    DEFAULT_UPDATE_INTERVAL,
+    DISCOVERY_INTERVAL,
+    DOMAIN,
+    EVENT_ALERT,
+    MAX_BACKFILL_DAYS,
+    REIMPORT_WINDOW,
+    STATISTICS_INTERVAL,
+)
+from custom_components.cloud_energy_meters.coordinator import (
+    PUSH_GRACE,
+    minimum_interval,
+)
 from custom_components.cloud_energy_meters.providers import PROVIDERS
+from custom_components.cloud_energy_meters.providers.mqtt import BACKOFF
 from custom_components.cloud_energy_meters.providers.ratelimit import SPACING_MARGIN
 
 ROOT = Path(__file__).parent.parent
@@ -84,3 +101,179 @@ def test_troubleshooting_covers_every_cloud_and_every_message() -> None:
     assert [key for key in sorted(keys) if f"`{key}`" not in section] == []
     assert "custom_components.cloud_energy_meters: debug" in section
     assert "Download diagnostics" in section
+
+
+def _table_fields(section: str) -> set[str]:
+    """Return the fields a section's tables name in their first column, casefolded.
+
+    "Advanced → MQTT broker, port" names "MQTT broker" and "MQTT port": a part that
+    starts in lower case takes the words before the last of the part before it.
+    """
+    fields: set[str] = set()
+    for line in section.splitlines():
+        if not line.startswith("| ") or line.startswith("|---"):
+            continue
+        cell = line.split("|")[1].strip()
+        cell = re.sub(r"\(.*?\)", "", cell.removeprefix("Advanced → ")).strip()
+        parts = [part.strip() for part in cell.split(",")]
+        for index, part in enumerate(parts):
+            if index and part[:1].islower():
+                part = " ".join([*parts[index - 1].split()[:-1], part])
+                parts[index] = part
+            fields.add(part.casefold())
+    return fields
+
+
+def _labels(step: dict[str, Any]) -> list[str]:
+    """Return the labels of a form step's fields, those of its sections included."""
+    labels = list(step.get("data", {}).values())
+    for section in step.get("sections", {}).values():
+        labels += section.get("data", {}).values()
+    return labels
+
+
+def test_the_introduction_names_every_cloud() -> None:
+    """The first lines say what the integration does, and list each cloud supported."""
+    introduction = README.split("\n## ", 1)[0]
+    for words in ("sites", "devices", "entities", "statistics", "Energy dashboard"):
+        assert words in introduction
+    for provider in PROVIDERS.values():
+        assert re.search(
+            rf"^\| \[{re.escape(provider.name)}\]\(https://[^)]+\).* \| supported \|$",
+            introduction,
+            re.MULTILINE,
+        ), provider.name
+
+
+def test_installation_says_how() -> None:
+    """Installation goes through HACS, needs a restart, then the UI; version stated."""
+    section = _section("## Installation (for real use)")
+    for step in (
+        "HACS",
+        "**Custom repositories**",
+        "restart Home Assistant",
+        "**Settings → Devices & services → Add integration → Cloud Energy Meters**",
+    ):
+        assert step in section
+    hacs = json.loads((ROOT / "hacs.json").read_text(encoding="utf-8"))
+    year, month, _ = hacs["homeassistant"].split(".")
+    assert f"Home Assistant {year}.{month} or newer" in section
+
+
+def test_removal_says_how_and_what_goes() -> None:
+    """Removal: where to delete the entry, what goes with it, and HACS afterwards."""
+    section = _section("## Removal")
+    assert "**Settings → Devices & services → Cloud Energy Meters → ⋮ → Delete**" in (
+        section
+    )
+    for what in ("devices", "entities", "long-term statistics", "uninstall it"):
+        assert what in section
+    assert "HACS" in section
+
+
+def test_every_form_field_is_documented() -> None:
+    """Each field of each cloud's forms is a row of that cloud's table in the README.
+
+    The datastream forms (first ones and those added later) belong to Energydata.dk.
+    """
+    steps = json.loads((PACKAGE / "strings.json").read_text(encoding="utf-8"))
+    config = steps["config"]["step"]
+    forms = {
+        "climkit": [config["climkit"], config["sites"]],
+        "locus": [config["locus"], config["sites"]],
+        "energydata": [
+            config["energydata"],
+            config["datastream"],
+            *steps["config_subentries"]["datastream"]["step"].values(),
+        ],
+    }
+    for key, provider in PROVIDERS.items():
+        documented = _table_fields(
+            _section(f"### {provider.name}: what you need and what you enter")
+        )
+        missing = [
+            label
+            for step in forms[key]
+            for label in _labels(step)
+            if not {label.casefold(), f"{label.casefold()}s"} & documented
+        ]
+        assert missing == [], provider.name
+
+
+def test_every_option_is_documented_with_its_default() -> None:
+    """The options table names each option of the form with the code's defaults."""
+    options = json.loads((PACKAGE / "strings.json").read_text(encoding="utf-8"))[
+        "options"
+    ]["step"]["init"]
+    section = _section("### Options")
+    assert _table_fields(section) >= {label.casefold() for label in _labels(options)}
+    assert f"| Update interval | {DEFAULT_UPDATE_INTERVAL} min |" in section
+    assert (
+        f"| History to import at first | {DEFAULT_BACKFILL_DAYS} days "
+        f"(1–{MAX_BACKFILL_DAYS}) |"
+    ) in section
+
+
+def test_every_action_and_field_is_documented() -> None:
+    """Each action of services.yaml is named, and each of its fields shown or named."""
+    actions = yaml.safe_load((PACKAGE / "services.yaml").read_text(encoding="utf-8"))
+    section = _section("### Energydata.dk actions")
+    for action, schema in actions.items():
+        assert f"**`{DOMAIN}.{action}`**" in section, action
+        part = section.split(f"**`{DOMAIN}.{action}`**", 1)[1].split("\n**`", 1)[0]
+        for field in schema["fields"]:
+            assert f"`{field}`" in part or re.search(
+                rf"^\s*#?\s*{field}:", part, re.MULTILINE
+            ), (action, field)
+
+
+def test_update_cadences_are_the_codes() -> None:
+    """How often values, listings and history are read is what the code does."""
+    text = " ".join(README.split())  # one line: the phrases may wrap anywhere
+    assert DEFAULT_UPDATE_INTERVAL == 10
+    assert "every update interval (default 10 minutes, fastest 1 minute)" in text
+    assert timedelta(hours=12) == DISCOVERY_INTERVAL
+    assert "Sites and channels are listed again every 12 hours" in text
+    assert timedelta(hours=1) == STATISTICS_INTERVAL
+    assert timedelta(hours=48) == REIMPORT_WINDOW
+    assert "later imports run every hour, re-import the trailing 48 hours" in text
+    assert BACKOFF == (1, 2, 5, 10, 30, 60)
+    assert "retried (after 1, 2, 5, 10, 30 s, then every minute)" in text
+    assert timedelta(minutes=10) == PUSH_GRACE
+    assert "after **ten minutes** without the broker a repair issue" in text
+
+
+def test_examples_use_entities_that_exist() -> None:
+    """The examples are YAML, and their entities are the demo account's own.
+
+    The Climkit entity snapshot (tests/test_sensor.py) holds every entity id of the
+    demo account the simulator serves.
+    """
+    section = _section("## Examples")
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) >= 2
+    for block in blocks:
+        assert yaml.safe_load(block)["automation"]
+    snapshot = (ROOT / "tests" / "snapshots" / "test_sensor.ambr").read_text("utf-8")
+    entities = set(re.findall(r"\bsensor\.\w+", section))
+    assert entities
+    assert [e for e in entities if f"'entity_id': '{e}'" not in snapshot] == []
+    assert f"event_type: {EVENT_ALERT}" in README
+
+
+def test_every_cloud_says_what_becomes_a_device() -> None:
+    """Each cloud has a part saying what its devices are (sites, equipment, streams)."""
+    for provider in PROVIDERS.values():
+        parts = [
+            _section(heading)
+            for heading in re.findall(r"^### .*[Dd]evices.*$", README, re.MULTILINE)
+        ]
+        assert any(provider.name in part and "device per" in part for part in parts), (
+            provider.name
+        )
+
+
+def test_use_cases_are_listed() -> None:
+    """A section says who uses the integration for what."""
+    items = re.findall(r"^- \S", _section("## Use cases"), re.MULTILINE)
+    assert len(items) >= 3

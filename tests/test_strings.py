@@ -175,6 +175,37 @@ def test_exception_and_issue_keys_are_translated() -> None:
     assert used <= set(strings["exceptions"]) | set(strings["issues"]), used
 
 
+def test_every_form_field_is_described() -> None:
+    """Each field of every form has a description under it (data_description).
+
+    Config, options and subentry steps, and the fields of their sections.
+    """
+    strings = _load("strings.json")
+    flows = {
+        "config": strings["config"],
+        "options": strings["options"],
+        **{
+            f"config_subentries.{key}": flow
+            for key, flow in strings["config_subentries"].items()
+        },
+    }
+    undescribed: list[str] = []
+    for name, flow in flows.items():
+        for step_id, step in flow["step"].items():
+            parts = {step_id: step} | {
+                f"{step_id}.sections.{key}": section
+                for key, section in step.get("sections", {}).items()
+            }
+            for where, part in parts.items():
+                described = part.get("data_description", {})
+                undescribed += [
+                    f"{name}.step.{where}.{field}"
+                    for field in part.get("data", {})
+                    if not described.get(field)
+                ]
+    assert undescribed == []
+
+
 def test_every_label_has_a_name_and_an_icon() -> None:
     """Each label of the shared vocabulary names an entity and has an icon."""
     labels = {label.value for label in Label} | {ADDRESS_KEY}
