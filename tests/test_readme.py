@@ -23,9 +23,10 @@ from custom_components.cloud_energy_meters.coordinator import (
     PUSH_GRACE,
     minimum_interval,
 )
-from custom_components.cloud_energy_meters.providers import PROVIDERS
+from custom_components.cloud_energy_meters.providers import PROVIDERS, AccountState
 from custom_components.cloud_energy_meters.providers.mqtt import BACKOFF
 from custom_components.cloud_energy_meters.providers.ratelimit import SPACING_MARGIN
+from custom_components.cloud_energy_meters.statistics import series_for
 
 ROOT = Path(__file__).parent.parent
 PACKAGE = ROOT / "custom_components" / "cloud_energy_meters"
@@ -277,3 +278,37 @@ def test_use_cases_are_listed() -> None:
     """A section says who uses the integration for what."""
     items = re.findall(r"^- \S", _section("## Use cases"), re.MULTILINE)
     assert len(items) >= 3
+
+
+async def test_energydata_statistic_ids_are_as_documented() -> None:
+    """The README's Energydata.dk ids are what the code writes: the entry's own id.
+
+    A template `energydata_<entry id>_<id>_<word>` must match the statistic of each
+    kind of datastream; no token (or hash of one) is part of it.
+    """
+    templates = re.findall(r"`(cloud_energy_meters:energydata_[^`]+)`", README)
+    assert len(templates) == 3
+    provider = PROVIDERS["energydata"](
+        None,  # type: ignore[arg-type]  # discovery sends no request
+        api_url="https://example.invalid",
+        credentials={"api_token": "a-token"},
+        state=AccountState.for_policy(PROVIDERS["energydata"].policy),
+        settings={
+            "account_id": "0a1b2c3d4e5f",
+            "datastreams": [
+                {"id": 11, "quantity": "energy", "meaning": "register"},
+                {"id": 12, "quantity": "water", "meaning": "register"},
+                {"id": 13, "quantity": "gas", "meaning": "amount_end"},
+            ],
+        },
+    )
+    inventory = await provider.async_discover([])
+    (site,) = inventory.sites
+    written = [
+        series_for(provider.key, site, c).statistic_id for c in inventory.channels
+    ]
+    documented = [
+        template.replace("<entry id>", "0a1b2c3d4e5f").replace("<id>", str(stream))
+        for template, stream in zip(templates, (11, 12, 13), strict=True)
+    ]
+    assert written == documented
