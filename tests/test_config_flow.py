@@ -7,7 +7,7 @@ from unittest.mock import patch
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.cloud_energy_meters.config_flow import url_error
+from custom_components.cloud_energy_meters.forms import url_error
 from custom_components.cloud_energy_meters.const import (
     CONF_ADVANCED,
     CONF_API_URL,

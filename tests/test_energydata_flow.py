@@ -13,7 +13,10 @@ from custom_components.cloud_energy_meters.const import (
     CONF_API_URL,
     DOMAIN,
 )
-from custom_components.cloud_energy_meters.datastreams import TYPES, datastream_schema
+from custom_components.cloud_energy_meters.extras.energydata.datastreams import (
+    TYPES,
+    datastream_schema,
+)
 from custom_components.cloud_energy_meters.providers import AccountState
 from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,

@@ -145,7 +145,10 @@ def test_actions_are_translated_with_icons() -> None:
 def test_flow_errors_and_aborts_are_translated() -> None:
     """Every error and abort reason the flows can produce has a text."""
     strings = _load("strings.json")
-    source = (PACKAGE / "config_flow.py").read_text(encoding="utf-8")
+    # The generic flow, the forms it draws, and the clouds' own flow steps.
+    flows = [PACKAGE / "config_flow.py", PACKAGE / "forms.py"]
+    flows += PACKAGE.glob("extras/*/flow.py")
+    source = "\n".join(path.read_text(encoding="utf-8") for path in flows)
     errors = set(re.findall(r'"base": "(\w+)"', source))
     errors |= set(re.findall(r'return "(\w+)"', source))
     errors |= set(re.findall(r'\] = "(\w+)"', source))
@@ -165,7 +168,7 @@ def test_exception_and_issue_keys_are_translated() -> None:
     """Translation keys raised to Home Assistant have messages."""
     strings = _load("strings.json")
     used: set[str] = set()
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.keyword) and node.arg == "translation_key":

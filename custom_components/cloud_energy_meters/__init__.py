@@ -22,9 +22,9 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_PROVIDER, CONF_SITES, DOMAIN, STATISTICS_INTERVAL
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator, inventory_store
+from .extras import EXTRAS
 from .migration import async_migrate
 from .providers import PROVIDERS
-from .services import async_setup_services
 from .statistics import ImportedStatistics, async_clear_statistics, statistic_prefix
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -32,8 +32,10 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the integration's actions (they check their entry when called)."""
-    async_setup_services(hass)
+    """Register the clouds' actions (they check their entry when called)."""
+    for extras in EXTRAS.values():
+        if extras.async_setup is not None:
+            extras.async_setup(hass, config)
     return True
 
 

@@ -151,7 +151,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
     ) -> None:
         """Create the provider for the entry's account."""
         provider_class = PROVIDERS[entry.data[CONF_PROVIDER]]
-        credentials = {key: entry.data[key] for key in provider_class.credential_keys}
+        credentials = {key: entry.data[key] for key in provider_class.form.keys}
         api_url = entry.data[CONF_API_URL]
         self.provider: Provider = provider_class(
             async_get_clientsession(hass),

@@ -1,6 +1,37 @@
-"""Helpers of the forms the config flow and the subentry flows share."""
+"""Forms drawn from what a cloud declares (providers/form.py), and read back.
 
+The config flow and the clouds' own steps share these, so every cloud's sign-in
+form looks and checks alike.
+"""
+
+from collections.abc import Mapping
+import ipaddress
 from typing import Any
+
+import probatio
+from yarl import URL
+
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .const import CONF_ADVANCED, CONF_API_URL, CONF_SITES
+from .providers import Provider
+from .providers.form import Field, Form
+from .providers.model import Site
+
+_AUTOCOMPLETE = {CONF_USERNAME: "username", CONF_PASSWORD: "current-password"}
 
 
 def whole_number(value: Any) -> int | None:
@@ -10,3 +41,144 @@ def whole_number(value: Any) -> int | None:
     """
     text = str(value).strip()
     return int(text) if text.isdecimal() and int(text) > 0 else None
+
+
+def url_error(url: str) -> str | None:
+    """Return why an API URL is refused: HTTPS only, except on a loopback host."""
+    try:
+        parsed = URL(url.strip())
+    except ValueError:
+        return "invalid_url"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return "invalid_url"
+    if parsed.scheme == "https":
+        return None
+    if parsed.host == "localhost":
+        return None
+    try:
+        loopback = ipaddress.ip_address(parsed.host).is_loopback
+    except ValueError:
+        loopback = False
+    return None if loopback else "insecure_url"
+
+
+def _text(kind: TextSelectorType, key: str = "") -> TextSelector:
+    config = TextSelectorConfig(type=kind)
+    if key in _AUTOCOMPLETE:
+        config["autocomplete"] = _AUTOCOMPLETE[key]
+    return TextSelector(config)
+
+
+def field_selector(field: Field) -> TextSelector:
+    """Return the selector of a credential field (a password box for secrets)."""
+    kind = TextSelectorType.PASSWORD if field.secret else TextSelectorType.TEXT
+    return _text(kind, field.key)
+
+
+def advanced_fields(
+    provider: type[Provider], values: Mapping[str, Any]
+) -> dict[Any, Any]:
+    """Return the API URL and the cloud's other settings, with their defaults."""
+    fields: dict[Any, Any] = {
+        probatio.Required(
+            CONF_API_URL, default=values.get(CONF_API_URL) or provider.default_url
+        ): _text(TextSelectorType.URL)
+    }
+    for setting in provider.form.advanced:
+        marker = probatio.Required(
+            setting.key, default=values.get(setting.key) or setting.default
+        )
+        fields[marker] = (
+            NumberSelector(
+                NumberSelectorConfig(
+                    min=1, max=65535, step=1, mode=NumberSelectorMode.BOX
+                )
+            )
+            if setting.port
+            else TextSelector()
+        )
+    return fields
+
+
+def read_advanced(
+    provider: type[Provider], values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return the advanced section's settings (defaults for what is left out)."""
+    data: dict[str, Any] = {
+        CONF_API_URL: str(values.get(CONF_API_URL) or provider.default_url).strip()
+    }
+    for setting in provider.form.advanced:
+        value = values.get(setting.key) or setting.default
+        data[setting.key] = int(value) if setting.port else str(value).strip()
+    return data
+
+
+def sign_in_schema(
+    provider: type[Provider],
+    advanced: Mapping[str, Any],
+    extra: Mapping[Any, Any] | None = None,
+) -> probatio.Schema:
+    """Return a cloud's sign-in form: its fields, `extra` ones, the advanced section."""
+    fields: dict[Any, Any] = {
+        (
+            probatio.Required(field.key)
+            if field.required
+            else probatio.Optional(field.key, default="")
+        ): field_selector(field)
+        for field in provider.form.fields
+    }
+    fields.update(extra or {})
+    # Optional for scripts driving the flow over REST: left out, it means the default.
+    fields[probatio.Optional(CONF_ADVANCED)] = section(
+        probatio.Schema(advanced_fields(provider, advanced)), {"collapsed": True}
+    )
+    return probatio.Schema(fields)
+
+
+def read_sign_in(
+    provider: type[Provider], user_input: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return the credentials and advanced settings of a sign-in form, and its errors.
+
+    Ids are trimmed and numbers read as integers; a field that does not hold what it
+    must is an error.
+    """
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field in provider.form.fields:
+        value = user_input.get(field.key, "")
+        if field.number:
+            value = whole_number(value)
+            if value is None:
+                errors[field.key] = "invalid_number"
+        elif not field.secret:
+            value = str(value).strip()
+        data[field.key] = value
+    data.update(read_advanced(provider, user_input.get(CONF_ADVANCED) or {}))
+    return data, errors
+
+
+def pairing_error(form: Form, credentials: Mapping[str, Any]) -> str | None:
+    """Return an error when one field of a pair is given without the other."""
+    for first, second in form.paired:
+        if bool(credentials.get(first)) != bool(credentials.get(second)):
+            return "credentials_incomplete"
+    return None
+
+
+def sites_schema(sites: tuple[Site, ...], chosen: list[str]) -> probatio.Schema:
+    """Return the form choosing an account's sites."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_SITES, default=chosen): SelectSelector(
+                SelectSelectorConfig(
+                    options=[
+                        SelectOptionDict(value=site.id, label=site.name)
+                        for site in sites
+                    ],
+                    multiple=True,
+                    mode=SelectSelectorMode.LIST,
+                )
+            )
+        }
+    )

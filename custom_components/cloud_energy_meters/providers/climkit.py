@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from yarl import URL
 
 from .errors import AuthError, InvalidResponse, RequestRejected
+from .form import Field, Form
 from .model import (
     Account,
     Channel,
@@ -380,7 +381,7 @@ class ClimkitProvider(Provider):
     name = "Climkit"
     default_url = API_URL
     policy = RatePolicy(min_interval=1.0, default_retry_after=1.0, request_seconds=0.1)
-    credential_keys = ("username", "password")
+    form = Form(fields=(Field("username"), Field("password", secret=True)))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Set up the transport; site time zones are learnt at discovery."""

@@ -40,6 +40,7 @@ from aiohttp.http_exceptions import LineTooLong
 from yarl import URL
 
 from .errors import InvalidResponse, ProviderError, RequestRejected
+from .form import Field, Form, Setting
 from .model import (
     Account,
     Channel,
@@ -221,7 +222,13 @@ class EnergydataProvider(Provider):
     default_url = API_URL
     # No limit is documented: be a polite client all the same.
     policy = RatePolicy(max_concurrency=2, request_seconds=0.5)
-    credential_keys = ("api_token",)
+    form = Form(
+        fields=(Field("api_token", secret=True),),
+        advanced=(
+            Setting("mqtt_host", MQTT_HOST),
+            Setting("mqtt_port", MQTT_PORT, port=True),
+        ),
+    )
     push = True
     named_by_user = True
 

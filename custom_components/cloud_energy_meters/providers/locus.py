@@ -25,6 +25,7 @@ from typing import Any
 from yarl import URL
 
 from .errors import AuthError, InvalidResponse, RequestRejected
+from .form import Field, Form
 from .model import (
     Account,
     Alert,
@@ -272,12 +273,17 @@ class LocusProvider(Provider):
     name = "Locus Energy"
     default_url = API_URL
     policy = RatePolicy(max_concurrency=1, request_seconds=0.5, default_retry_after=1.0)
-    credential_keys = (
-        "client_id",
-        "client_secret",
-        "username",
-        "password",
-        "partner_id",
+    # A password-grant client signs in with a SolarOS user; a client-credentials one
+    # without: username and password are given together or not at all.
+    form = Form(
+        fields=(
+            Field("client_id"),
+            Field("client_secret", secret=True),
+            Field("username", required=False),
+            Field("password", secret=True, required=False),
+            Field("partner_id", number=True),
+        ),
+        paired=(("username", "password"),),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
+from .form import Form
 from .model import Account, Channel, Interval, Inventory, Latest, Reading, Site
 from .ratelimit import RateLimiter, RatePolicy
 from .tokens import TokenCache
@@ -39,8 +40,8 @@ class Provider(ABC):
     name: ClassVar[str]
     default_url: ClassVar[str]
     policy: ClassVar[RatePolicy]
-    credential_keys: ClassVar[tuple[str, ...]]
-    """The credentials the cloud needs (and all the provider is given)."""
+    form: ClassVar[Form]
+    """The sign-in form: its fields are the credentials the provider is given."""
     max_history_days: ClassVar[int] = 365
     push: ClassVar[bool] = False
     """Whether the cloud also pushes readings (`async_listen`)."""

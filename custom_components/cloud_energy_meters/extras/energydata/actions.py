@@ -1,4 +1,4 @@
-"""Actions: send data from Home Assistant to the clouds that accept it (Energydata.dk)."""
+"""Energydata.dk's actions: publish values by MQTT, upload recorded history."""
 
 from contextlib import suppress
 from datetime import datetime
@@ -6,6 +6,18 @@ import math
 
 import probatio
 
+from custom_components.cloud_energy_meters.const import CONF_PROVIDER, DOMAIN
+from custom_components.cloud_energy_meters.coordinator import CloudEnergyConfigEntry
+from custom_components.cloud_energy_meters.providers.energydata import (
+    EnergydataProvider,
+    valid_topic,
+)
+from custom_components.cloud_energy_meters.providers.errors import (
+    AuthError,
+    CannotConnect,
+    ProviderError,
+    PublishRefused,
+)
 from homeassistant.components.recorder import history
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -19,12 +31,8 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.recorder import get_instance
+from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
-
-from .const import CONF_PROVIDER, DOMAIN
-from .coordinator import CloudEnergyConfigEntry
-from .providers.energydata import EnergydataProvider, valid_topic
-from .providers.errors import AuthError, CannotConnect, ProviderError, PublishRefused
 
 SERVICE_PUBLISH = "energydata_publish"
 SERVICE_UPLOAD = "energydata_upload_history"
@@ -234,7 +242,7 @@ async def _async_upload(call: ServiceCall) -> ServiceResponse:
 
 
 @callback
-def async_setup_services(hass: HomeAssistant) -> None:
+def async_setup_actions(hass: HomeAssistant, config: ConfigType) -> None:
     """Register the actions."""
     hass.services.async_register(
         DOMAIN, SERVICE_PUBLISH, _async_publish, schema=PUBLISH_SCHEMA

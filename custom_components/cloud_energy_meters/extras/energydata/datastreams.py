@@ -11,6 +11,27 @@ from typing import Any, Final
 
 import probatio
 
+from custom_components.cloud_energy_meters.claims import same_server
+from custom_components.cloud_energy_meters.const import (
+    CONF_API_URL,
+    CONF_PROVIDER,
+    DOMAIN,
+)
+from custom_components.cloud_energy_meters.forms import whole_number
+from custom_components.cloud_energy_meters.providers.energydata import (
+    AMOUNT_END,
+    AMOUNT_START,
+    MEASUREMENT,
+    REGISTER,
+    EnergydataProvider,
+    valid_topic,
+)
+from custom_components.cloud_energy_meters.providers.errors import (
+    AuthError,
+    ProviderError,
+    RequestRejected,
+)
+from custom_components.cloud_energy_meters.providers.model import Quantity, Unit
 from homeassistant.config_entries import (
     SOURCE_USER,
     ConfigEntryState,
@@ -25,20 +46,6 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
     TextSelector,
 )
-
-from .claims import same_server
-from .const import CONF_API_URL, CONF_PROVIDER, DOMAIN
-from .forms import whole_number
-from .providers.energydata import (
-    AMOUNT_END,
-    AMOUNT_START,
-    MEASUREMENT,
-    REGISTER,
-    EnergydataProvider,
-    valid_topic,
-)
-from .providers.errors import AuthError, ProviderError, RequestRejected
-from .providers.model import Quantity, Unit
 
 SUBENTRY_TYPE: Final = "datastream"
 CONF_ID: Final = "id"
@@ -123,7 +130,7 @@ def form_values(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def describe(
+def datastream_data(
     datastream_id: int, user_input: Mapping[str, Any]
 ) -> tuple[dict[str, Any], str | None]:
     """Return a datastream's subentry data from the form, or the error to show."""
@@ -224,7 +231,7 @@ class DatastreamSubentryFlow(ConfigSubentryFlow):
             elif datastream_id in taken:
                 error = "already_configured"
             else:
-                data, error = describe(datastream_id, user_input)
+                data, error = datastream_data(datastream_id, user_input)
             if error is None:
                 assert datastream_id is not None
                 provider = entry.runtime_data.provider

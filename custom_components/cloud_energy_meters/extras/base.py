@@ -1,0 +1,86 @@
+"""What a cloud may add to the generic Home Assistant layer, and what it may use."""
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import probatio
+
+from custom_components.cloud_energy_meters.providers.model import Site
+from homeassistant.config_entries import ConfigFlowResult, ConfigSubentryFlow
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.typing import ConfigType
+
+
+class SignInFlow(Protocol):
+    """What a cloud's own steps use of the config flow."""
+
+    hass: HomeAssistant
+    extra: dict[str, Any]
+    """The cloud's own state between its steps."""
+
+    async def async_sign_in(
+        self,
+        provider_key: str,
+        data: Mapping[str, Any],
+        settings: Mapping[str, Any] | None = None,
+    ) -> dict[str, str]:
+        """Check the credentials (and settings); keep them; return form errors."""
+
+    def async_show_sign_in(
+        self,
+        provider_key: str,
+        user_input: Mapping[str, Any] | None,
+        errors: dict[str, str],
+        extra_fields: Mapping[Any, Any] | None = None,
+    ) -> ConfigFlowResult:
+        """Show the cloud's sign-in form again (with `extra_fields`)."""
+
+    def async_create_account(
+        self,
+        sites: list[str],
+        subentries: list[dict[str, Any]] | None = None,
+    ) -> ConfigFlowResult:
+        """Create the entry of the signed-in account with these sites."""
+
+    @property
+    def signed_in_sites(self) -> tuple[Site, ...]:
+        """Return the sites the account listed at sign-in."""
+
+    def async_show_form(
+        self,
+        *,
+        step_id: str | None = None,
+        data_schema: probatio.Schema | None = None,
+        errors: dict[str, str] | None = None,
+        description_placeholders: Mapping[str, str] | None = None,
+    ) -> ConfigFlowResult:
+        """Show a form (Home Assistant's)."""
+
+    def add_suggested_values_to_schema(
+        self, data_schema: probatio.Schema, suggested_values: Mapping[str, Any] | None
+    ) -> probatio.Schema:
+        """Fill a form with values (Home Assistant's)."""
+
+
+type Step = Callable[[SignInFlow, dict[str, Any] | None], Awaitable[ConfigFlowResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class Extras:
+    """What one cloud adds to the generic layer (nothing, by default)."""
+
+    key: str
+    """The cloud's provider key."""
+    steps: Mapping[str, Step] = field(default_factory=dict)
+    """Flow steps of its own; one named after the provider key replaces the sign-in."""
+    subentries: Mapping[str, type[ConfigSubentryFlow]] = field(default_factory=dict)
+    """Things users add one by one to an entry (config subentry types)."""
+    refused: Mapping[int, str] = field(default_factory=dict)
+    """The form error a refused sign-in (HTTP status) means, beyond "not permitted"."""
+    async_setup: Callable[[HomeAssistant, ConfigType], None] | None = None
+    """Register the cloud's actions (when the integration is set up)."""
+
+
+NONE = Extras(key="")
+"""What a cloud without extras adds."""

@@ -1,0 +1,15 @@
+"""Energydata.dk's additions: datastreams the user names, and actions sending data."""
+
+from custom_components.cloud_energy_meters.extras.base import Extras
+
+from .actions import async_setup_actions
+from .datastreams import REFUSED, SUBENTRY_TYPE, DatastreamSubentryFlow
+from .flow import DATASTREAM_STEP, KEY, async_step_datastream, async_step_sign_in
+
+EXTRAS = Extras(
+    key=KEY,
+    steps={KEY: async_step_sign_in, DATASTREAM_STEP: async_step_datastream},
+    subentries={SUBENTRY_TYPE: DatastreamSubentryFlow},
+    refused=REFUSED,
+    async_setup=async_setup_actions,
+)
