@@ -293,6 +293,16 @@ async def async_import_series(
     return ImportResult(rows=rows_written, last_hour=last_hour)
 
 
+async def async_stored_statistics(
+    hass: HomeAssistant, prefixes: Collection[str]
+) -> list[str]:
+    """Return our statistics in the database whose id starts with one of `prefixes`."""
+    ours = await get_instance(hass).async_add_executor_job(
+        partial(get_metadata, hass, statistic_source=DOMAIN)
+    )
+    return sorted(i for i in ours if i.startswith(tuple(prefixes)))
+
+
 async def async_clear_statistics(
     hass: HomeAssistant,
     statistic_ids: Iterable[str],
@@ -307,10 +317,7 @@ async def async_clear_statistics(
     """
     ids = set(statistic_ids)
     if prefixes:
-        ours = await get_instance(hass).async_add_executor_job(
-            partial(get_metadata, hass, statistic_source=DOMAIN)
-        )
-        ids.update(i for i in ours if i.startswith(tuple(prefixes)))
+        ids.update(await async_stored_statistics(hass, prefixes))
     ids.difference_update(keep)
     if ids:
         get_instance(hass).async_clear_statistics(sorted(ids))

@@ -7,7 +7,11 @@ from typing import Any, Protocol
 import probatio
 
 from custom_components.cloud_energy_meters.providers.model import Site
-from homeassistant.config_entries import ConfigFlowResult, ConfigSubentryFlow
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.typing import ConfigType
 
@@ -80,6 +84,10 @@ class Extras:
     """The form error a refused sign-in (HTTP status) means, beyond "not permitted"."""
     async_setup: Callable[[HomeAssistant, ConfigType], None] | None = None
     """Register the cloud's actions (when the integration is set up)."""
+    async_migrate: (
+        Callable[[HomeAssistant, ConfigEntry, int], Awaitable[list[str]]] | None
+    ) = None
+    """Bring an entry of a version to the next; return the statistic ids moved to."""
 
 
 NONE = Extras(key="")

@@ -5,6 +5,7 @@ from custom_components.cloud_energy_meters.extras.base import Extras
 from .actions import async_setup_actions
 from .datastreams import REFUSED, SUBENTRY_TYPE, DatastreamSubentryFlow
 from .flow import DATASTREAM_STEP, KEY, async_step_datastream, async_step_sign_in
+from .migration import async_migrate
 
 EXTRAS = Extras(
     key=KEY,
@@ -12,4 +13,5 @@ EXTRAS = Extras(
     subentries={SUBENTRY_TYPE: DatastreamSubentryFlow},
     refused=REFUSED,
     async_setup=async_setup_actions,
+    async_migrate=async_migrate,
 )
