@@ -7,7 +7,6 @@ from unittest.mock import patch
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.cloud_energy_meters.forms import url_error
 from custom_components.cloud_energy_meters.const import (
     CONF_ADVANCED,
     CONF_API_URL,
@@ -18,6 +17,7 @@ from custom_components.cloud_energy_meters.const import (
     CONF_UPDATE_INTERVAL,
     DOMAIN,
 )
+from custom_components.cloud_energy_meters.forms import url_error
 from custom_components.cloud_energy_meters.providers.climkit import (
     API_URL,
     ClimkitProvider,

@@ -318,7 +318,7 @@ async def test_stopping_home_assistant_says_goodbye(
         for task in asyncio.all_tasks()
         if task.get_name().startswith(f"{DOMAIN} push")
     ]
-    assert entry.runtime_data._push_issue is None
+    assert entry.runtime_data.push._issue_timer is None  # noqa: SLF001
     assert not issue_registry.issues
 
 

@@ -19,13 +19,11 @@ from custom_components.cloud_energy_meters.const import (
     REIMPORT_WINDOW,
     STATISTICS_INTERVAL,
 )
-from custom_components.cloud_energy_meters.coordinator import (
-    PUSH_GRACE,
-    minimum_interval,
-)
+from custom_components.cloud_energy_meters.coordinator import minimum_interval
 from custom_components.cloud_energy_meters.providers import PROVIDERS, AccountState
 from custom_components.cloud_energy_meters.providers.mqtt import BACKOFF
 from custom_components.cloud_energy_meters.providers.ratelimit import SPACING_MARGIN
+from custom_components.cloud_energy_meters.push import PUSH_GRACE
 from custom_components.cloud_energy_meters.statistics import series_for
 
 ROOT = Path(__file__).parent.parent

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import yaml
 
-from custom_components.cloud_energy_meters.entity import ADDRESS_KEY
+from custom_components.cloud_energy_meters.ids import ADDRESS_KEY
 from custom_components.cloud_energy_meters.providers import PROVIDERS, AccountState
 from custom_components.cloud_energy_meters.providers.model import Kind, Label
 import homeassistant.components

@@ -23,9 +23,10 @@ from homeassistant.helpers.typing import ConfigType
 from .const import CONF_PROVIDER, CONF_SITES, DOMAIN, STATISTICS_INTERVAL
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator, inventory_store
 from .extras import EXTRAS
+from .ids import statistic_prefix
 from .migration import async_migrate
 from .providers import PROVIDERS
-from .statistics import ImportedStatistics, async_clear_statistics, statistic_prefix
+from .statistics import ImportedStatistics, async_clear_statistics
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)

@@ -8,12 +8,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
-from .entity import (
-    PROBLEM_KEY,
-    CloudEnergyEntity,
-    device_unique_id,
-    expected_unique_ids,
-)
+from .entity import CloudEnergyEntity
+from .ids import PROBLEM_KEY, device_unique_id, expected_unique_ids
 from .providers.model import Alert, Device
 
 # Entities only read the coordinator's data: no request of their own.

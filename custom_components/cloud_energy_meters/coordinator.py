@@ -8,7 +8,7 @@ unavailable.
 """
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -19,21 +19,16 @@ import ssl
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import (
-    device_registry as dr,
-    entity_registry as er,
-    issue_registry as ir,
-)
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
 from .accounts import entry_account
+from .alerts import AlertTracker
 from .claims import sites_taken
 from .const import (
     BUDGET_SHARE,
@@ -47,19 +42,19 @@ from .const import (
     DEFAULT_UPDATE_INTERVAL,
     DISCOVERY_INTERVAL,
     DOMAIN,
-    EVENT_ALERT,
 )
-from .entity import channel_unique_id, expected_unique_ids
+from .ids import channel_unique_id, statistic_prefix
 from .providers import PROVIDERS, Provider
 from .providers.errors import AuthError, CannotConnect, ProviderError, RateLimited
 from .providers.model import Alert, Channel, Inventory, Reading
+from .push import PushListener
+from .registry import RegistryUpkeep
 from .statistics import (
     ImportedStatistics,
     ImportResult,
     async_clear_statistics,
     async_import_series,
     series_for,
-    statistic_prefix,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -67,9 +62,6 @@ _LOGGER = logging.getLogger(__name__)
 type CloudEnergyConfigEntry = ConfigEntry[CloudEnergyCoordinator]
 
 MIN_UPDATE_INTERVAL = timedelta(minutes=1)
-PUSH_GRACE = timedelta(minutes=10)
-"""How long pushes may be down before a repair issue explains it (polling goes on)."""
-ALERT_MEMORY = timedelta(days=1)
 STORAGE_VERSION = 1
 
 
@@ -170,15 +162,13 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.imported = ImportedStatistics(hass, entry.entry_id)
         self._store = inventory_store(hass, entry.entry_id)
         self._discovered_at: datetime | None = None
-        self._missing: set[str] = set()
         self._import_lock = asyncio.Lock()
         self._failing_imports: set[str] = set()
         self._import_paused = False
-        self.alerts: dict[str, Alert] = {}
-        self._alerts_read = False
         self._values_wanted = False
-        self.push_connected = False
-        self._push_issue: Callable[[], None] | None = None
+        self.registry = RegistryUpkeep(hass, entry, provider_class)
+        self.alert_tracker = AlertTracker(hass, entry)
+        self.push = PushListener(hass, entry, self.provider, self._push_readings)
         self._apply_budget()
 
     @property
@@ -205,7 +195,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         elif (inventory := self._restore(await self._store.async_load())) is not None:
             self.inventory = inventory
             self._apply_budget()
-            self._register_devices()
+            self.registry.register_devices(inventory)
         else:
             await self._async_discover()
 
@@ -234,9 +224,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.inventory = inventory
         self._discovered_at = dt_util.utcnow()
         self._apply_budget()
-        self._report_missing_sites()
-        self._register_devices()
-        self._prune_registries()
+        self.registry.update(inventory, self.site_ids)
         if self.provider.named_by_user:
             await self._async_forget_removed_statistics()
         await self._store.async_save(inventory.as_dict())
@@ -311,53 +299,6 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 wanted.append(channel)
         return wanted
 
-    def _register_devices(self) -> None:
-        """Register each site, then its equipment linked to its parent device.
-
-        Entities only name their device: what a device is comes from here, once.
-        """
-        assert self.inventory is not None
-        registry = dr.async_get(self.hass)
-        entry_id = self.config_entry.entry_id
-        ids: dict[str, str] = {}
-        subentries = self.config_entry.subentries
-        for site in self.inventory.sites:
-            ids[site.id] = registry.async_get_or_create(
-                config_entry_id=entry_id,
-                identifiers={(DOMAIN, site.id)},
-                name=site.name,
-                manufacturer=self.provider.name,
-                model=site.model,
-                serial_number=site.reference,
-                configuration_url=site.configuration_url,
-            ).id
-        site_names = {site.id: site.name for site in self.inventory.sites}
-        pending = list(self.inventory.devices)
-        while pending:
-            ready = [d for d in pending if (d.parent_id or d.site_id) in ids]
-            if not ready:  # a parent that is not listed: link to the site instead
-                ready = [replace(pending[0], parent_id=None)]
-                pending[0] = ready[0]
-            for device in ready:
-                pending.remove(device)
-                ids[device.id] = registry.async_get_or_create(
-                    config_entry_id=entry_id,
-                    config_subentry_id=device.group
-                    if device.group in subentries
-                    else None,
-                    identifiers={(DOMAIN, device.id)},
-                    # Equipment names repeat from site to site ("PV Meter"): the
-                    # site's name makes devices and entity ids tell them apart.
-                    # Names the user gave are kept as they are.
-                    name=device.name
-                    if self.provider.named_by_user
-                    else f"{site_names[device.site_id]} {device.name}",
-                    manufacturer=device.manufacturer or self.provider.name,
-                    model=device.model,
-                    serial_number=device.serial_number,
-                    via_device_id=ids[device.parent_id or device.site_id],
-                ).id
-
     def _apply_budget(self) -> None:
         """Keep polling within the rate budget, whatever interval the user asked."""
         cost = self.provider.refresh_cost(
@@ -378,79 +319,6 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 cost,
             )
         self.update_interval = max(wanted, self.minimum_interval)
-
-    def _report_missing_sites(self) -> None:
-        """Raise a repair issue while chosen sites are no longer in the account."""
-        assert self.inventory is not None
-        present = {site.id for site in self.inventory.sites}
-        missing = [site_id for site_id in self.site_ids if site_id not in present]
-        issue_id = f"sites_missing_{self.config_entry.entry_id}"
-        if not missing:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="sites_missing",
-            translation_placeholders={
-                "entry": self.config_entry.title,
-                "sites": ", ".join(missing),
-            },
-        )
-
-    def _prune_registries(self) -> None:
-        """Remove entities and devices that are gone; keep them through one glitch.
-
-        Whatever belongs to a site the user no longer chose goes at once. What the
-        cloud stopped listing goes when two discoveries in a row miss it, so one
-        incomplete answer never costs people their entity customisations.
-        """
-        assert self.inventory is not None
-        entry_id = self.config_entry.entry_id
-        chosen = set(self.site_ids)
-        keep = expected_unique_ids(self.provider.key, self.inventory)
-        listed = {(DOMAIN, site.id) for site in self.inventory.sites} | {
-            (DOMAIN, device.id) for device in self.inventory.devices
-        }
-        entities = er.async_get(self.hass)
-        devices = dr.async_get(self.hass)
-
-        def declined(device_id: str | None) -> bool:
-            """Tell whether a device belongs to a site the user no longer chose."""
-            for _ in range(10):  # follow the links up to the site's device
-                device = devices.async_get(device_id) if device_id else None
-                if not isinstance(device, dr.DeviceEntry):
-                    return False
-                if device.via_device_id is None:
-                    return not {ident for _, ident in device.identifiers} & chosen
-                device_id = device.via_device_id
-            return False
-
-        missing: set[str] = set()
-        for entity in er.async_entries_for_config_entry(entities, entry_id):
-            if entity.unique_id in keep:
-                continue
-            if declined(entity.device_id) or entity.unique_id in self._missing:
-                _LOGGER.debug("Removing %s: its channel is gone", entity.entity_id)
-                entities.async_remove(entity.entity_id)
-            else:
-                missing.add(entity.unique_id)
-        stale = [
-            device
-            for device in dr.async_entries_for_config_entry(devices, entry_id)
-            if not device.identifiers & listed
-        ]
-        for device in stale:
-            if declined(device.id) or device.id in self._missing:
-                missing.discard(device.id)
-                _LOGGER.debug("Removing device %s: it is gone", device.name)
-                devices.async_remove_device(device.id)
-            else:
-                missing.add(device.id)
-        self._missing = missing
 
     async def _async_update_data(self) -> Mapping[str, Reading]:
         """Fetch the latest values (re-listing channels when that is due).
@@ -475,61 +343,8 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         if latest.gone:
             # A meter or sensor vanished: list the account again at the next refresh.
             self._discovered_at = None
-        self._apply_alerts(latest.alerts)
+        self.alert_tracker.apply(latest.alerts, self.inventory)
         return latest.readings
-
-    def _apply_alerts(self, alerts: Iterable[Alert]) -> None:
-        """Track open alerts; tell automations when one opens or closes.
-
-        The first read only learns what is open: a restart must not announce every
-        alert again. Closed alerts are remembered for a day, so one the cloud sends
-        twice is not announced twice.
-        """
-        for alert in alerts:
-            before = self.alerts.get(alert.id)
-            self.alerts[alert.id] = alert
-            if not self._alerts_read:
-                continue
-            if before is None:
-                self._fire_alert(alert, opened=True)
-                if not alert.open:
-                    self._fire_alert(alert, opened=False)
-            elif before.open and not alert.open:
-                self._fire_alert(alert, opened=False)
-        self._alerts_read = True
-        horizon = dt_util.utcnow() - ALERT_MEMORY
-        self.alerts = {
-            key: alert
-            for key, alert in self.alerts.items()
-            if alert.end is None or alert.end > horizon
-        }
-
-    def _fire_alert(self, alert: Alert, *, opened: bool) -> None:
-        inventory = self.inventory
-        site = inventory.site(alert.site_id) if inventory else None
-        device = dr.async_get(self.hass).async_get_device_by_identifier(
-            (DOMAIN, alert.device_id), self.config_entry.entry_id
-        )
-        self.hass.bus.async_fire(
-            EVENT_ALERT,
-            {
-                "entry_id": self.config_entry.entry_id,
-                "alert_id": alert.id,
-                "state": "opened" if opened else "closed",
-                "opened": opened,
-                "component_id": alert.source_id,
-                "component_name": alert.device_name,
-                "device_id": device.id if device else None,
-                "site_id": alert.site_id,
-                "site_name": site.name if site else None,
-                "alert_type": alert.type,
-                "priority": alert.priority,
-                "start": alert.start.isoformat(),
-                "end": alert.end.isoformat() if alert.end else None,
-                "description": alert.description,
-                "details": alert.details,
-            },
-        )
 
     @callback
     def async_start(self) -> None:
@@ -545,33 +360,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             f"{DOMAIN} start {self.config_entry.entry_id}",
         )
         if self.provider.push_configured:
-            self.config_entry.async_on_unload(self._cancel_push_issue)
-            self._push_state(False)
-            # Kept for as long as the entry lives. Home Assistant cancels the task when
-            # the entry unloads and when it stops; the cancel ends in a clean goodbye.
-            task = self.config_entry.async_create_background_task(
-                self.hass,
-                self.provider.async_listen(
-                    self.channels, self._push_readings, self._push_state
-                ),
-                f"{DOMAIN} push {self.config_entry.entry_id}",
-            )
-
-            async def stop_listening(_event: Event | None = None) -> None:
-                # Unloading runs this before it cancels the entry's background tasks;
-                # stopping cancels them first but then waits only for the stop
-                # event's listeners: waiting here lets the goodbye finish either way.
-                if not task.cancelling():
-                    task.cancel()
-                await asyncio.wait([task])
-                # The goodbye reported the connection down: no repair issue for that.
-                self._cancel_push_issue()
-
-            self.config_entry.async_on_unload(stop_listening)
-            # (Not listen_once: removing a listener that already fired logs an error.)
-            self.config_entry.async_on_unload(
-                self.hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, stop_listening)
-            )
+            self.push.async_start(self.channels)
 
     @callback
     def _push_readings(self, readings: dict[str, Reading]) -> None:
@@ -579,44 +368,15 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.data = {**(self.data or {}), **readings}
         self.async_update_listeners()
 
-    @callback
-    def _push_state(self, connected: bool) -> None:
-        """Track the push connection; raise a repair issue if it stays down."""
-        self.push_connected = connected
-        issue_id = f"push_unreachable_{self.config_entry.entry_id}"
-        if connected:
-            if self._push_issue is not None:
-                self._push_issue()
-                self._push_issue = None
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        if self._push_issue is not None or self.hass.is_stopping:
-            return
+    @property
+    def push_connected(self) -> bool:
+        """Tell whether pushed readings arrive now."""
+        return self.push.connected
 
-        @callback
-        def still_down(_now: datetime) -> None:
-            # Connecting cancels this timer: the connection is still down.
-            self._push_issue = None
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="push_unreachable",
-                translation_placeholders={
-                    "entry": self.config_entry.title,
-                    "minutes": str(int(PUSH_GRACE.total_seconds() // 60)),
-                },
-            )
-
-        self._push_issue = async_call_later(self.hass, PUSH_GRACE, still_down)
-
-    @callback
-    def _cancel_push_issue(self) -> None:
-        if self._push_issue is not None:
-            self._push_issue()
-            self._push_issue = None
+    @property
+    def alerts(self) -> dict[str, Alert]:
+        """Return the alerts the cloud reports (open ones, and those closed lately)."""
+        return self.alert_tracker.alerts
 
     # Statistics -----------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ from homeassistant.core import HomeAssistant
 from .claims import sites_taken
 from .const import CONF_API_URL, CONF_KNOWN_SITES, CONF_PROVIDER, CONF_SITES
 from .extras import extras_of
-from .statistics import ImportedStatistics, async_stored_statistics, statistic_prefix
+from .ids import statistic_prefix
+from .statistics import ImportedStatistics, async_stored_statistics
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
-from .entity import (
+from .entity import CloudEnergyEntity
+from .ids import (
     ADDRESS_KEY,
-    CloudEnergyEntity,
     channel_unique_id,
     device_key,
     expected_unique_ids,

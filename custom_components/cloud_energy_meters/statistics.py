@@ -41,11 +41,11 @@ from homeassistant.const import UnitOfEnergy, UnitOfVolume
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.helpers.storage import Store
-from homeassistant.util import slugify
 from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.unit_conversion import EnergyConverter, VolumeConverter
 
 from .const import DOMAIN, REIMPORT_WINDOW
+from .ids import statistic_id_of
 from .providers.model import Channel, Interval, Site
 
 _LOGGER = logging.getLogger(__name__)
@@ -93,21 +93,14 @@ class ImportResult:
     last_hour: datetime | None
 
 
-def statistic_prefix(provider_key: str, site_id: str) -> str:
-    """Return the start every statistic id of a site shares."""
-    return f"{DOMAIN}:{slugify(f'{provider_key}_{site_id}')}_"
-
-
 def series_for(provider_key: str, site: Site, channel: Channel) -> Series:
     """Describe the statistic a channel's history feeds.
 
     The name carries the site's and the meter's names: it is what people look for in
     the Energy dashboard's picker.
     """
-    assert channel.statistic is not None
-    object_id = slugify(f"{provider_key}_{channel.statistic}")
     return Series(
-        statistic_id=f"{DOMAIN}:{object_id}",
+        statistic_id=statistic_id_of(provider_key, channel),
         name=f"{site.name} {channel.name}",
         unit=channel.unit,
     )

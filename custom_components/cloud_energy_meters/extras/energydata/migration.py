@@ -15,13 +15,13 @@ from custom_components.cloud_energy_meters.const import (
     DOMAIN,
 )
 from custom_components.cloud_energy_meters.coordinator import inventory_store
+from custom_components.cloud_energy_meters.ids import statistic_prefix
 from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
 )
 from custom_components.cloud_energy_meters.statistics import (
     async_move_statistic,
     async_stored_statistics,
-    statistic_prefix,
 )
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback

@@ -1,0 +1,70 @@
+"""Every id the integration gives: unique ids, device identifiers, statistic ids.
+
+One place, imported by the entities, the coordinator and the statistics alike. No
+credential, nor a hash or fragment of one, is ever part of an id: ids are made of the
+cloud's ids of sites, meters and sensors (or of an id made when an entry was created).
+"""
+
+from homeassistant.util import slugify
+
+from .const import DOMAIN
+from .providers.model import Channel, Device, Inventory, Site
+
+ADDRESS_KEY = "address"
+PROBLEM_KEY = "problem"
+
+
+def channel_unique_id(provider_key: str, channel: Channel) -> str:
+    """Return a channel entity's unique id; it contains the meter's or sensor's id."""
+    return f"{provider_key}:{channel.key}"
+
+
+def site_unique_id(provider_key: str, site: Site, what: str) -> str:
+    """Return the unique id of a site-level entity (its address, say)."""
+    return f"{provider_key}:{site.id}:{what}"
+
+
+def device_unique_id(provider_key: str, device: Device, what: str) -> str:
+    """Return the unique id of an equipment entity (its problem state, say)."""
+    return f"{provider_key}:{device.id}:{what}"
+
+
+def expected_unique_ids(provider_key: str, inventory: Inventory) -> set[str]:
+    """Return every unique id the platforms create for this inventory.
+
+    Entities of the entry outside this set belong to channels, equipment or sites that
+    are gone.
+    """
+    ids = {channel_unique_id(provider_key, channel) for channel in inventory.channels}
+    ids.update(
+        site_unique_id(provider_key, site, ADDRESS_KEY)
+        for site in inventory.sites
+        if site.address
+    )
+    ids.update(
+        device_unique_id(provider_key, device, PROBLEM_KEY)
+        for device in inventory.devices
+        if device.alerts
+    )
+    return ids
+
+
+def device_key(channel: Channel) -> str:
+    """Return the identifier of the device a channel's entity belongs to."""
+    return channel.device_id or channel.site_id
+
+
+def device_identifier(device_id: str) -> tuple[str, str]:
+    """Return the device registry identifier of a site or piece of equipment."""
+    return (DOMAIN, device_id)
+
+
+def statistic_prefix(provider_key: str, site_id: str) -> str:
+    """Return the start every statistic id of a site shares."""
+    return f"{DOMAIN}:{slugify(f'{provider_key}_{site_id}')}_"
+
+
+def statistic_id_of(provider_key: str, channel: Channel) -> str:
+    """Return the id of the statistic a channel's history feeds."""
+    assert channel.statistic is not None
+    return f"{DOMAIN}:{slugify(f'{provider_key}_{channel.statistic}')}"
