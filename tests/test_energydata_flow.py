@@ -22,7 +22,7 @@ from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
 )
 from custom_components.cloud_energy_meters.providers.model import Kind, Quantity
-from custom_components.cloud_energy_meters.sensor import describe as describe_sensor
+from custom_components.cloud_energy_meters.sensor import channel_description
 from homeassistant.components.sensor import DEVICE_CLASS_STATE_CLASSES
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -355,7 +355,7 @@ async def test_the_form_offers_only_combinations_home_assistant_accepts() -> Non
     channels = (await provider.async_discover([])).channels
     assert len(channels) == len(TYPES)
     for channel in channels:
-        description = describe_sensor(channel)
+        description = channel_description(channel)
         if description.device_class in DEVICE_CLASS_STATE_CLASSES:
             allowed = DEVICE_CLASS_STATE_CLASSES[description.device_class]
             assert description.state_class in allowed | {None}, channel.quantity

@@ -47,7 +47,7 @@ async def async_setup_entry(
     entry.async_on_unload(coordinator.async_add_listener(add_new_entities))
 
 
-def _describe(alert: Alert) -> dict[str, Any]:
+def _alert_attributes(alert: Alert) -> dict[str, Any]:
     return {
         "id": alert.id,
         "type": alert.type,
@@ -98,12 +98,12 @@ class ProblemSensor(CloudEnergyEntity, BinarySensorEntity):
         alerts = self._open
         if not alerts:
             return {"alerts": []}
-        newest = _describe(alerts[-1])
+        newest = _alert_attributes(alerts[-1])
         return {
             "alert_type": newest["type"],
             "priority": newest["priority"],
             "description": newest["description"],
             "details": newest["details"],
             "since": newest["start"],
-            "alerts": [_describe(alert) for alert in alerts],
+            "alerts": [_alert_attributes(alert) for alert in alerts],
         }

@@ -49,7 +49,7 @@ def expected_unique_ids(provider_key: str, inventory: Inventory) -> set[str]:
     return ids
 
 
-def device_key(channel: Channel) -> str:
+def channel_device(channel: Channel) -> str:
     """Return the identifier of the device a channel's entity belongs to."""
     return channel.device_id or channel.site_id
 

@@ -19,8 +19,8 @@ from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
 from .entity import CloudEnergyEntity
 from .ids import (
     ADDRESS_KEY,
+    channel_device,
     channel_unique_id,
-    device_key,
     expected_unique_ids,
     site_unique_id,
 )
@@ -67,7 +67,7 @@ PRECISIONS: dict[str, int] = {
 }
 
 
-def describe(channel: Channel) -> SensorEntityDescription:
+def channel_description(channel: Channel) -> SensorEntityDescription:
     """Return how Home Assistant shows a channel.
 
     Text has no unit and no state class; a state class the device class does not
@@ -165,11 +165,11 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
         """
         super().__init__(
             coordinator,
-            device_key(channel),
+            channel_device(channel),
             channel_unique_id(coordinator.provider.key, channel),
         )
         self.channel = channel
-        self.entity_description = describe(channel)
+        self.entity_description = channel_description(channel)
         if main:
             self._attr_name = None
         elif channel.label is None:  # named by the cloud (a sensor the user named)

@@ -703,7 +703,7 @@ def _devices(
     ]
 
 
-def _describe(field: _BaseField) -> _Field | None:
+def _known_field(field: _BaseField) -> _Field | None:
     """Return how a base field becomes a channel (None: not one we can show)."""
     if field.name in _FIELDS:
         return _FIELDS[field.name]
@@ -728,7 +728,7 @@ def _field_channel(
         mode = field.mode
     if mode is None:
         return None  # daily-only fields (expected energy) have no recent value
-    known = _describe(field)
+    known = _known_field(field)
     measured = field.source == "Measured"
     label: Label | None
     if known is None:
