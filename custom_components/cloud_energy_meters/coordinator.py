@@ -16,7 +16,7 @@ from functools import partial
 import logging
 import math
 import ssl
-from typing import Any
+from typing import Any, override
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -181,6 +181,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         """Return every channel of the entry's sites."""
         return self.inventory.channels if self.inventory else ()
 
+    @override
     async def _async_setup(self) -> None:
         """Prove the credentials; list sites and channels unless known from last time.
 
@@ -320,6 +321,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             )
         self.update_interval = max(wanted, self.minimum_interval)
 
+    @override
     async def _async_update_data(self) -> Mapping[str, Reading]:
         """Fetch the latest values (re-listing channels when that is due).
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 import logging
-from typing import Any
+from typing import Any, override
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from yarl import URL
@@ -393,6 +393,7 @@ class ClimkitProvider(Provider):
         self._span: timedelta | None = None
 
     @classmethod
+    @override
     def account_key(cls, api_url: str, credentials: Mapping[str, Any]) -> str:
         """Climkit counts requests per API user."""
         host = URL(api_url).host or api_url
@@ -430,6 +431,7 @@ class ClimkitProvider(Provider):
         username = str(self.credentials["username"])
         return Account(id=username.casefold(), name=username)
 
+    @override
     async def async_login(self) -> Account:
         """Log in now and keep the token for the requests that follow."""
         self.state.tokens.set(await self._authenticate())
@@ -507,6 +509,7 @@ class ClimkitProvider(Provider):
                 raise InvalidResponse("Climkit all_installations has a site without id")
         return sites
 
+    @override
     async def async_list_sites(self) -> tuple[Site, ...]:
         """List the account's sites, named (one more call per site the list leaves unnamed)."""
         listed = await self._installations()
@@ -532,6 +535,7 @@ class ClimkitProvider(Provider):
             configuration_url=PORTAL_URL,
         )
 
+    @override
     async def async_discover(self, site_ids: Collection[str]) -> Inventory:
         """Describe the chosen sites the account still has: 1 + 3 requests per site."""
         listed = tuple(site.id for site in await self._installations())
@@ -561,6 +565,7 @@ class ClimkitProvider(Provider):
             listed=listed,
         )
 
+    @override
     def refresh_cost(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> int:
@@ -569,6 +574,7 @@ class ClimkitProvider(Provider):
 
     # Latest values --------------------------------------------------------------------
 
+    @override
     async def async_latest(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> Latest:
@@ -680,6 +686,7 @@ class ClimkitProvider(Provider):
 
     # History --------------------------------------------------------------------------
 
+    @override
     async def async_history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:

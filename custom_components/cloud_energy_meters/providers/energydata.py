@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 import re
-from typing import Any, Final
+from typing import Any, Final, override
 import uuid
 
 import aiohttp
@@ -258,6 +258,7 @@ class EnergydataProvider(Provider):
         return str(self.credentials["api_token"])
 
     @classmethod
+    @override
     def account_key(cls, api_url: str, credentials: Mapping[str, Any]) -> str:
         """Count requests per token (a key in memory only, never stored)."""
         digest = hashlib.sha256(str(credentials["api_token"]).encode()).hexdigest()
@@ -289,6 +290,7 @@ class EnergydataProvider(Provider):
         # start with its id, like every cloud's start with their site.
         return Site(id=self._account.id, name=self.name)
 
+    @override
     async def async_login(self) -> Account:
         """Prove the token with one latest read of every named datastream.
 
@@ -307,10 +309,12 @@ class EnergydataProvider(Provider):
         """Check the token may read these datastreams (RequestRejected 403/404 if not)."""
         await self._latest_rows(list(ids))
 
+    @override
     async def async_list_sites(self) -> tuple[Site, ...]:
         """Return the account: its datastreams are named by the user, not listed."""
         return (self._site,)
 
+    @override
     async def async_discover(self, site_ids: Collection[str]) -> Inventory:
         """Describe the named datastreams (no request: the user named them)."""
         site = self._site
@@ -357,6 +361,7 @@ class EnergydataProvider(Provider):
             ref=(str(stream.id), stream.meaning),
         )
 
+    @override
     def refresh_cost(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> int:
@@ -407,6 +412,7 @@ class EnergydataProvider(Provider):
                 return []  # the token works; a datastream is unknown
             raise
 
+    @override
     async def async_latest(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> Latest:
@@ -423,6 +429,7 @@ class EnergydataProvider(Provider):
 
     # History --------------------------------------------------------------------------
 
+    @override
     async def async_history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:
@@ -497,10 +504,12 @@ class EnergydataProvider(Provider):
         )
 
     @property
+    @override
     def push_configured(self) -> bool:
         """Tell whether any datastream has an MQTT topic."""
         return bool(self._topics()[0])
 
+    @override
     async def async_listen(
         self,
         channels: Sequence[Channel],

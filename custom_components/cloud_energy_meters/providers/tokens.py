@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import logging
+from typing import override
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Token:
     token_type: str = "Bearer"
     issued_at: datetime | None = None
 
+    @override
     def __repr__(self) -> str:
         """Describe the token without its secrets."""
         return f"Token(expires_at={self.expires_at}, refresh={self.refresh_token is not None})"
