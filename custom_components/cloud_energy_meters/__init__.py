@@ -35,8 +35,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the clouds' actions (they check their entry when called)."""
     for extras in EXTRAS.values():
-        if extras.async_setup is not None:
-            extras.async_setup(hass, config)
+        if extras.async_setup_actions is not None:
+            extras.async_setup_actions(hass, config)
     return True
 
 

@@ -91,7 +91,7 @@ def provider_errors() -> Iterator[None]:
         ) from err
 
 
-def minimum_interval(provider: type[Provider], cost: int) -> timedelta:
+def fastest_interval(provider: type[Provider], cost: int) -> timedelta:
     """Return the fastest polling interval a refresh of `cost` requests may use.
 
     Polling may take only part of the account's budget: discovery and the hourly
@@ -305,7 +305,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         cost = self.provider.refresh_cost(
             self._wanted_channels(), self._site_ids_present
         )
-        self.minimum_interval = minimum_interval(type(self.provider), cost)
+        self.minimum_interval = fastest_interval(type(self.provider), cost)
         wanted = timedelta(
             minutes=self.config_entry.options.get(
                 CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL

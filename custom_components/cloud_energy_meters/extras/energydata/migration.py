@@ -28,7 +28,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 
-async def async_migrate(
+async def async_migrate_from(
     hass: HomeAssistant, entry: ConfigEntry, version: int
 ) -> list[str]:
     """Bring an entry of `version` to the next; return the statistic ids it moved to."""
