@@ -97,10 +97,7 @@ async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 async def async_remove_entry(
     hass: HomeAssistant, entry: CloudEnergyConfigEntry
 ) -> None:
-    """Remove what the entry left: its statistics, saved inventory and repair issues.
-
-    Every statistic it ever wrote goes, also those of sites it no longer reads.
-    """
+    """Remove every statistic the entry ever wrote, its saved inventory, its issues."""
     imported = ImportedStatistics(hass, entry.entry_id)
     await async_clear_statistics(
         hass,

@@ -158,11 +158,7 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
         *,
         main: bool = False,
     ) -> None:
-        """Describe the entity from its channel.
-
-        A `main` channel is what its device is about (a datastream): the entity takes
-        the device's name.
-        """
+        """Describe the entity; a `main` one (a datastream) takes its device's name."""
         super().__init__(
             coordinator,
             channel_device(channel),

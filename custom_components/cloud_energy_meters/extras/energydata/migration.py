@@ -38,10 +38,7 @@ async def async_migrate_from(
 
 
 async def _async_own_id(hass: HomeAssistant, entry: ConfigEntry) -> list[str]:
-    """Move an Energydata.dk entry from its token's hash to an id of its own.
-
-    Return the statistic ids its history moved to.
-    """
+    """Move the entry from its token's hash to an id of its own (statistics too)."""
     token = str(entry.data["api_token"])
     old = hashlib.sha256(token.encode()).hexdigest()[:12]  # what version 1 used
     new = EnergydataProvider.new_account_id()
