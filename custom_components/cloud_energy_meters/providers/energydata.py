@@ -170,10 +170,8 @@ def parse_line(line: str) -> _Row | None:
 async def _records(content: aiohttp.StreamReader) -> AsyncIterator[str | None]:
     """Yield the CSV records of a streamed answer as they arrive; None: unreadable.
 
-    Blank lines (empty or whitespace only) are no records. A quoted value may hold
-    line breaks (RFC 4180): a line that opens a value's quote without closing it
-    goes on with the next line, for at most MAX_RECORD characters. A line longer than the reader's
-    buffer is skipped to its end as one unreadable record.
+    Blank lines are skipped. A quoted value may span lines (RFC 4180), up to
+    MAX_RECORD characters; a line longer than the reader's buffer is unreadable.
     """
     pending = ""
     overlong = False
@@ -583,10 +581,9 @@ class EnergydataProvider(Provider):
     ) -> None:
         """Publish a number (or suffix → number on a prefix); wait for the ack.
 
-        On the listening connection while it is up; otherwise on one of its own,
-        for this message only: publishing needs no datastream with a topic. Numbers
-        go as JSON numbers (an int stays an int); NaN and infinities are refused
-        (ValueError), as JSON has no such numbers.
+        On the listening connection while it is up, else on one of its own: publishing
+        needs no datastream with a topic. An int stays an int; NaN and infinities
+        raise ValueError (JSON has no such numbers).
         """
         moment = timestamp or datetime.now(UTC)
         payload = json.dumps(
@@ -685,10 +682,7 @@ def _naive(moment: datetime) -> str:
 def _difference(
     before: tuple[datetime, float] | None, after: tuple[datetime, float]
 ) -> Interval | None:
-    """Subtract two register readings as the decimals they were written as.
-
-    None for no predecessor, or when the register went down (it was reset).
-    """
+    """Subtract two register readings exactly; None for the first, or after a reset."""
     if before is None:
         return None
     step = float(Decimal(repr(after[1])) - Decimal(repr(before[1])))
