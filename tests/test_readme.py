@@ -19,7 +19,7 @@ from custom_components.cloud_energy_meters.const import (
     REIMPORT_WINDOW,
     STATISTICS_INTERVAL,
 )
-from custom_components.cloud_energy_meters.coordinator import minimum_interval
+from custom_components.cloud_energy_meters.coordinator import fastest_interval
 from custom_components.cloud_energy_meters.providers import PROVIDERS, AccountState
 from custom_components.cloud_energy_meters.providers.mqtt import BACKOFF
 from custom_components.cloud_energy_meters.providers.ratelimit import SPACING_MARGIN
@@ -59,7 +59,7 @@ def test_climkit_fastest_interval_is_the_codes() -> None:
     spacing = policy.min_interval + SPACING_MARGIN
     cost = 42  # the demo account's refresh (scripts/bench: refresh_cost() = 42)
     seconds = 2 * policy.seconds_for(cost)
-    minutes = minimum_interval(climkit, cost).total_seconds() / 60
+    minutes = fastest_interval(climkit, cost).total_seconds() / 60
     section = _section("## Rate limits and what a refresh costs")
     assert (
         f"{policy.request_seconds:g} s × cost + {spacing:g} s × (cost − 1)" in section

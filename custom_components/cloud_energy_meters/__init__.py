@@ -35,8 +35,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the clouds' actions (they check their entry when called)."""
     for extras in EXTRAS.values():
-        if extras.async_setup is not None:
-            extras.async_setup(hass, config)
+        if extras.async_setup_actions is not None:
+            extras.async_setup_actions(hass, config)
     return True
 
 
@@ -97,10 +97,7 @@ async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 async def async_remove_entry(
     hass: HomeAssistant, entry: CloudEnergyConfigEntry
 ) -> None:
-    """Remove what the entry left: its statistics, saved inventory and repair issues.
-
-    Every statistic it ever wrote goes, also those of sites it no longer reads.
-    """
+    """Remove every statistic the entry ever wrote, its saved inventory, its issues."""
     imported = ImportedStatistics(hass, entry.entry_id)
     await async_clear_statistics(
         hass,

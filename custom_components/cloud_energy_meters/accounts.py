@@ -94,10 +94,7 @@ def entry_account(
     api_url: str,
     credentials: Mapping[str, Any],
 ) -> AccountState:
-    """Return the state of the entry's account, held until the entry unloads.
-
-    (Also when its setup fails: Home Assistant runs the unload callbacks then.)
-    """
+    """Return the entry's account state, held until the entry unloads or fails setup."""
     state = acquire_account(hass, entry.entry_id, provider, api_url, credentials)
     entry.async_on_unload(partial(release_account, hass, entry.entry_id))
     return state

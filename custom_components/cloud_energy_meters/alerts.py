@@ -27,14 +27,11 @@ class AlertTracker:
         self._read = False
 
     def apply(self, alerts: Iterable[Alert], inventory: Inventory | None) -> None:
-        """Track open alerts; tell automations when one opens or closes.
-
-        The first read only learns what is open: a restart must not announce every
-        alert again.
-        """
+        """Track open alerts; tell automations when one opens or closes."""
         for alert in alerts:
             before = self.alerts.get(alert.id)
             self.alerts[alert.id] = alert
+            # The first read only learns: a restart must not announce every alert again.
             if not self._read:
                 continue
             if before is None:

@@ -1,6 +1,6 @@
 """Problem sensors: on while the cloud reports an open alert on a piece of equipment."""
 
-from typing import Any
+from typing import Any, override
 
 from homeassistant.components.binary_sensor import BinarySensorEntity
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
@@ -88,11 +88,13 @@ class ProblemSensor(CloudEnergyEntity, BinarySensorEntity):
         )
 
     @property
+    @override
     def is_on(self) -> bool:
         """Return True while an alert is open."""
         return bool(self._open)
 
     @property
+    @override
     def extra_state_attributes(self) -> dict[str, Any]:
         """Return the newest open alert's type, priority and descriptions, and all."""
         alerts = self._open

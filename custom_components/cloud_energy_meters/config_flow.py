@@ -132,9 +132,8 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> dict[str, str]:
         """Sign in and list the sites; keep the account; return form errors.
 
-        `settings` are what the user configured beyond credentials (datastreams, say):
-        signing in proves the credentials may read them. An account already added
-        ends the flow.
+        `settings` (datastreams, say) are proved readable too; an account already
+        added ends the flow.
         """
         if errors := await self._async_validate(provider_key, data, settings):
             return errors
@@ -363,10 +362,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the API URL, the secrets and the chosen sites of an account.
-
-        A secret left empty stays as it is.
-        """
+        """Change the API URL, the secrets (left empty: kept) and the chosen sites."""
         entry = self._get_reconfigure_entry()
         provider_key = entry.data[CONF_PROVIDER]
         provider = PROVIDERS[provider_key]

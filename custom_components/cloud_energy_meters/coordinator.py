@@ -16,7 +16,7 @@ from functools import partial
 import logging
 import math
 import ssl
-from typing import Any
+from typing import Any, override
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -91,12 +91,8 @@ def provider_errors() -> Iterator[None]:
         ) from err
 
 
-def minimum_interval(provider: type[Provider], cost: int) -> timedelta:
-    """Return the fastest polling interval a refresh of `cost` requests may use.
-
-    Polling may take only part of the account's budget: discovery and the hourly
-    history import need the rest.
-    """
+def fastest_interval(provider: type[Provider], cost: int) -> timedelta:
+    """Return the fastest polling interval a refresh of `cost` requests may use."""
     seconds = provider.policy.seconds_for(cost) / BUDGET_SHARE
     return max(MIN_UPDATE_INTERVAL, timedelta(minutes=math.ceil(seconds / 60)))
 
@@ -108,9 +104,8 @@ def provider_settings(
 ) -> dict[str, Any]:
     """Return what the user configured beyond credentials, for the provider.
 
-    Entry data (or `data`, the entry's changed in a flow) other than credentials and
-    bookkeeping, and the subentries by type (`datastream` subentries become
-    `datastreams`, each with its subentry id as `group`).
+    `data`: the entry's data as a flow changed it. Subentries come by type, plural
+    (`datastreams`), each with its subentry id as `group`.
     """
     bookkeeping = {CONF_PROVIDER, CONF_API_URL, CONF_SITES, CONF_KNOWN_SITES}
     settings: dict[str, Any] = {
@@ -181,6 +176,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         """Return every channel of the entry's sites."""
         return self.inventory.channels if self.inventory else ()
 
+    @override
     async def _async_setup(self) -> None:
         """Prove the credentials; list sites and channels unless known from last time.
 
@@ -230,11 +226,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         await self._store.async_save(inventory.as_dict())
 
     async def _async_forget_removed_statistics(self) -> None:
-        """Clear the statistics of channels the user removed (not of vanished ones).
-
-        Statistics outlive entities: a meter the cloud stops listing keeps its
-        history, but a datastream the user deleted takes its statistic with it.
-        """
+        """Clear the statistics of channels the user removed, not of vanished ones."""
         assert self.inventory is not None
         current = {
             series_for(self.provider.key, site, channel).statistic_id
@@ -251,11 +243,9 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             await self.imported.async_set(self.imported.ids - set(cleared))
 
     def _adopt_new_sites(self, inventory: Inventory) -> list[str]:
-        """Add sites the account gained since the user chose (they were never declined).
+        """Add sites new since the user chose, unless another entry holds them.
 
-        Sites the user saw in the flow and left out stay out; ones that appeared later
-        join, so new installations show up like new meters do, unless another entry
-        holds them (one site, one entry).
+        Sites the user saw in the flow and left out stay out.
         """
         data = self.config_entry.data
         known = set(data.get(CONF_KNOWN_SITES, data[CONF_SITES]))
@@ -304,7 +294,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         cost = self.provider.refresh_cost(
             self._wanted_channels(), self._site_ids_present
         )
-        self.minimum_interval = minimum_interval(type(self.provider), cost)
+        self.minimum_interval = fastest_interval(type(self.provider), cost)
         wanted = timedelta(
             minutes=self.config_entry.options.get(
                 CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL
@@ -320,14 +310,12 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             )
         self.update_interval = max(wanted, self.minimum_interval)
 
+    @override
     async def _async_update_data(self) -> Mapping[str, Reading]:
-        """Fetch the latest values (re-listing channels when that is due).
-
-        The first refresh, during setup, fetches nothing more: the entities are created
-        from the inventory and their values follow in the background (`async_start`),
-        because at one request per second a full refresh of a large account would hold
-        the config flow and Home Assistant's start for a minute.
-        """
+        """Fetch the latest values (re-listing channels when that is due)."""
+        # The first refresh (setup) fetches nothing: values follow in the background
+        # (`async_start`); at one request a second a large account would hold the
+        # config flow and Home Assistant's start for a minute.
         if not self._values_wanted:
             self._values_wanted = True
             return {}

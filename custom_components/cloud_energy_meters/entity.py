@@ -8,11 +8,7 @@ from .ids import device_identifier
 
 
 class CloudEnergyEntity(CoordinatorEntity[CloudEnergyCoordinator]):
-    """An entity of a site, or of a piece of equipment of a site.
-
-    Devices are registered by the coordinator at discovery (sites first, then their
-    equipment linked to its parent), so an entity only names its device.
-    """
+    """An entity of a site or of its equipment; registry.py registers its device."""
 
     _attr_has_entity_name = True
 

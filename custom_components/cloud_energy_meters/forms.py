@@ -35,10 +35,7 @@ _AUTOCOMPLETE = {CONF_USERNAME: "username", CONF_PASSWORD: "current-password"}
 
 
 def whole_number(value: Any) -> int | None:
-    """Return a positive whole number typed in a text field; None if it is not one.
-
-    Ids are asked in text fields: a number box would show its minimum as a value.
-    """
+    """Return a positive whole number typed in a text field; None if it is not one."""
     text = str(value).strip()
     return int(text) if text.isdecimal() and int(text) > 0 else None
 
@@ -138,11 +135,7 @@ def sign_in_schema(
 def read_sign_in(
     provider: type[Provider], user_input: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Return the credentials and advanced settings of a sign-in form, and its errors.
-
-    Ids are trimmed and numbers read as integers; a field that does not hold what it
-    must is an error.
-    """
+    """Return a sign-in form's credentials and advanced settings, and its errors."""
     data: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field in provider.form.fields:

@@ -30,11 +30,7 @@ def device_unique_id(provider_key: str, device: Device, what: str) -> str:
 
 
 def expected_unique_ids(provider_key: str, inventory: Inventory) -> set[str]:
-    """Return every unique id the platforms create for this inventory.
-
-    Entities of the entry outside this set belong to channels, equipment or sites that
-    are gone.
-    """
+    """Return every unique id this inventory's entities have (any other is gone)."""
     ids = {channel_unique_id(provider_key, channel) for channel in inventory.channels}
     ids.update(
         site_unique_id(provider_key, site, ADDRESS_KEY)

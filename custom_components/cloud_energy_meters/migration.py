@@ -27,8 +27,9 @@ async def async_migrate(hass: HomeAssistant, entry: ConfigEntry) -> bool:
         return False
     if entry.version == 1:
         moved: list[str] = []
-        if (migrate := extras_of(entry.data[CONF_PROVIDER]).async_migrate) is not None:
-            moved = await migrate(hass, entry, entry.version)
+        extras = extras_of(entry.data[CONF_PROVIDER])
+        if extras.async_migrate_from is not None:
+            moved = await extras.async_migrate_from(hass, entry, entry.version)
         await _async_record_statistics(hass, entry, moved)
         hass.config_entries.async_update_entry(entry, version=VERSION)
         _LOGGER.debug("Migrated %s to version %s", entry.title, VERSION)

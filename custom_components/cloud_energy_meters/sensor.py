@@ -1,7 +1,7 @@
 """Sensors: one per channel, described from what the channel is, in one table."""
 
 from datetime import date
-from typing import Any
+from typing import Any, override
 
 from homeassistant.components.sensor import (
     DEVICE_CLASS_STATE_CLASSES,
@@ -158,11 +158,7 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
         *,
         main: bool = False,
     ) -> None:
-        """Describe the entity from its channel.
-
-        A `main` channel is what its device is about (a datastream): the entity takes
-        the device's name.
-        """
+        """Describe the entity; a `main` one (a datastream) takes its device's name."""
         super().__init__(
             coordinator,
             channel_device(channel),
@@ -178,6 +174,7 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
             self._attr_translation_placeholders = {"source": channel.source or ""}
 
     @property
+    @override
     def native_value(self) -> StateType | date:
         """Return the channel's latest value (unknown when the cloud has none)."""
         if self.channel.kind is Kind.FACT:
@@ -188,6 +185,7 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
         return None if reading is None else reading.value
 
     @property
+    @override
     def extra_state_attributes(self) -> dict[str, Any]:
         """Return the cloud's ids for the channel and when its value was true."""
         attributes: dict[str, Any] = dict(self.channel.attributes)
@@ -216,6 +214,7 @@ class AddressSensor(CloudEnergyEntity, SensorEntity):
         self.site_id = site.id
 
     @property
+    @override
     def native_value(self) -> str | None:
         """Return the address from the latest discovery."""
         inventory = self.coordinator.inventory

@@ -8,7 +8,8 @@ clouds alike:
   trailing window (late and corrected intervals overwrite their hour), or from the last
   stored hour if that is older, anchored on the `sum` of the hour before, so overlap
   never counts twice and a partly stored hour is completed;
-- an hour once stored keeps its value if the cloud later leaves it out;
+- an hour once stored keeps its value if the cloud later leaves it out (silence is no
+  reason to lose what it said, and rows cannot be deleted one by one from the sums);
 - rows are written batch by batch as the cloud delivers them, so an interrupted
   backfill resumes where it stopped;
 - a batch that failed validation never reaches here (the provider raises instead);
@@ -94,14 +95,10 @@ class ImportResult:
 
 
 def series_for(provider_key: str, site: Site, channel: Channel) -> Series:
-    """Describe the statistic a channel's history feeds.
-
-    The name carries the site's and the meter's names: it is what people look for in
-    the Energy dashboard's picker.
-    """
+    """Describe the statistic a channel's history feeds."""
     return Series(
         statistic_id=statistic_id_of(provider_key, channel),
-        name=f"{site.name} {channel.name}",
+        name=f"{site.name} {channel.name}",  # what the Energy dashboard's picker shows
         unit=channel.unit,
     )
 
@@ -233,12 +230,7 @@ async def async_import_series(
     now: datetime,
     backfill: timedelta,
 ) -> ImportResult:
-    """Import one channel's history into its hourly statistic (see module docstring).
-
-    An hour stored before that the cloud now leaves out keeps its stored value: the
-    cloud saying nothing is no reason to lose what it said, and rows cannot be
-    deleted one by one, so dropping it from the sums would break them.
-    """
+    """Import one channel's history into its hourly statistic (see module docstring)."""
     resume = await _resume_point(hass, series.statistic_id, now, backfill)
     running = resume.anchor
     kept = resume.stored

@@ -82,9 +82,9 @@ class Extras:
     """Things users add one by one to an entry (config subentry types)."""
     refused: Mapping[int, str] = field(default_factory=dict)
     """The form error a refused sign-in (HTTP status) means, beyond "not permitted"."""
-    async_setup: Callable[[HomeAssistant, ConfigType], None] | None = None
+    async_setup_actions: Callable[[HomeAssistant, ConfigType], None] | None = None
     """Register the cloud's actions (when the integration is set up)."""
-    async_migrate: (
+    async_migrate_from: (
         Callable[[HomeAssistant, ConfigEntry, int], Awaitable[list[str]]] | None
     ) = None
     """Bring an entry of a version to the next; return the statistic ids moved to."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 import logging
-from typing import Any
+from typing import Any, override
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from yarl import URL
@@ -235,11 +235,7 @@ async def async_zone(name: Any = None) -> ZoneInfo:
 
 
 def parse_timestamp(value: Any, zone: ZoneInfo) -> datetime:
-    """Parse a Climkit timestamp into an aware UTC datetime.
-
-    Offsets are honoured; a timestamp without one is read in the site's time zone;
-    integers are epoch seconds or milliseconds, told apart by magnitude.
-    """
+    """Parse a Climkit timestamp into aware UTC (one without offset is site-local)."""
     if isinstance(value, bool):
         raise InvalidResponse(f"timestamp {value!r} is not a time")
     if isinstance(value, int | float):
@@ -287,11 +283,7 @@ def _number(row: Mapping[str, Any], key: str) -> float | None:
 
 
 def _amount(value: float, what: str) -> float:
-    """Check an amount per interval: energy and water used or made are never negative.
-
-    A negative amount would make the Energy dashboard's running sum go down: such a
-    payload is refused as a whole rather than stored.
-    """
+    """Return an amount, refusing the payload if it is negative (sums never go down)."""
     if value < 0:
         raise InvalidResponse(f"Climkit {what} has a negative amount ({value})")
     return value
@@ -393,6 +385,7 @@ class ClimkitProvider(Provider):
         self._span: timedelta | None = None
 
     @classmethod
+    @override
     def account_key(cls, api_url: str, credentials: Mapping[str, Any]) -> str:
         """Climkit counts requests per API user."""
         host = URL(api_url).host or api_url
@@ -430,6 +423,7 @@ class ClimkitProvider(Provider):
         username = str(self.credentials["username"])
         return Account(id=username.casefold(), name=username)
 
+    @override
     async def async_login(self) -> Account:
         """Log in now and keep the token for the requests that follow."""
         self.state.tokens.set(await self._authenticate())
@@ -483,10 +477,7 @@ class ClimkitProvider(Provider):
     # Sites and channels ---------------------------------------------------------------
 
     async def _installations(self) -> list[Site]:
-        """Read /all_installations: objects with an id, or (older servers) id strings.
-
-        Plain strings carry no name: such sites are named after their id here.
-        """
+        """Read /all_installations: objects, or (older servers) bare id strings."""
         payload = await self._call("GET", "/all_installations")
         if not isinstance(payload, list):
             raise InvalidResponse("Climkit all_installations is not a list")
@@ -507,6 +498,7 @@ class ClimkitProvider(Provider):
                 raise InvalidResponse("Climkit all_installations has a site without id")
         return sites
 
+    @override
     async def async_list_sites(self) -> tuple[Site, ...]:
         """List the account's sites, named (one more call per site the list leaves unnamed)."""
         listed = await self._installations()
@@ -532,6 +524,7 @@ class ClimkitProvider(Provider):
             configuration_url=PORTAL_URL,
         )
 
+    @override
     async def async_discover(self, site_ids: Collection[str]) -> Inventory:
         """Describe the chosen sites the account still has: 1 + 3 requests per site."""
         listed = tuple(site.id for site in await self._installations())
@@ -561,6 +554,7 @@ class ClimkitProvider(Provider):
             listed=listed,
         )
 
+    @override
     def refresh_cost(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> int:
@@ -569,14 +563,11 @@ class ClimkitProvider(Provider):
 
     # Latest values --------------------------------------------------------------------
 
+    @override
     async def async_latest(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> Latest:
-        """Fetch each endpoint the channels need once and read its last row.
-
-        A meter, sensor or site the cloud answers "not found" for is reported gone;
-        the others are read as usual.
-        """
+        """Fetch each endpoint the channels need once and read its last row."""
         groups: dict[tuple[str, ...], list[Channel]] = {}
         for channel in channels:
             groups.setdefault(channel.ref[:3], []).append(channel)
@@ -680,15 +671,11 @@ class ClimkitProvider(Provider):
 
     # History --------------------------------------------------------------------------
 
+    @override
     async def async_history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:
-        """Yield the 15-minute amounts of a meter or site total in as few requests as allowed.
-
-        Each window is asked 15 minutes wider at its end (in case the cloud's end bound
-        is exclusive) and trimmed back to [cursor, window end), so the windows tile time
-        with nothing counted twice.
-        """
+        """Yield 15-minute amounts in as few requests as the cloud allows."""
         endpoint, site_id, ident, field = channel.ref[:4]
         zone = await self._site_zone(site_id)
         cursor = start
@@ -696,6 +683,8 @@ class ClimkitProvider(Provider):
             window_end = end if self._span is None else min(end, cursor + self._span)
             body = {
                 "t_s": _naive_utc(cursor),
+                # Wider, in case the end bound is exclusive; the batch is trimmed back
+                # to [cursor, window_end): windows tile time, nothing counted twice.
                 "t_e": _naive_utc(window_end + QUARTER),
                 "sampling_frequency": "15T",
             }

@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 import re
-from typing import Any, Final
+from typing import Any, Final, override
 import uuid
 
 import aiohttp
@@ -170,10 +170,8 @@ def parse_line(line: str) -> _Row | None:
 async def _records(content: aiohttp.StreamReader) -> AsyncIterator[str | None]:
     """Yield the CSV records of a streamed answer as they arrive; None: unreadable.
 
-    Blank lines (empty or whitespace only) are no records. A quoted value may hold
-    line breaks (RFC 4180): a line that opens a value's quote without closing it
-    goes on with the next line, for at most MAX_RECORD characters. A line longer than the reader's
-    buffer is skipped to its end as one unreadable record.
+    Blank lines are skipped. A quoted value may span lines (RFC 4180), up to
+    MAX_RECORD characters; a line longer than the reader's buffer is unreadable.
     """
     pending = ""
     overlong = False
@@ -258,6 +256,7 @@ class EnergydataProvider(Provider):
         return str(self.credentials["api_token"])
 
     @classmethod
+    @override
     def account_key(cls, api_url: str, credentials: Mapping[str, Any]) -> str:
         """Count requests per token (a key in memory only, never stored)."""
         digest = hashlib.sha256(str(credentials["api_token"]).encode()).hexdigest()
@@ -289,6 +288,7 @@ class EnergydataProvider(Provider):
         # start with its id, like every cloud's start with their site.
         return Site(id=self._account.id, name=self.name)
 
+    @override
     async def async_login(self) -> Account:
         """Prove the token with one latest read of every named datastream.
 
@@ -307,10 +307,12 @@ class EnergydataProvider(Provider):
         """Check the token may read these datastreams (RequestRejected 403/404 if not)."""
         await self._latest_rows(list(ids))
 
+    @override
     async def async_list_sites(self) -> tuple[Site, ...]:
         """Return the account: its datastreams are named by the user, not listed."""
         return (self._site,)
 
+    @override
     async def async_discover(self, site_ids: Collection[str]) -> Inventory:
         """Describe the named datastreams (no request: the user named them)."""
         site = self._site
@@ -357,6 +359,7 @@ class EnergydataProvider(Provider):
             ref=(str(stream.id), stream.meaning),
         )
 
+    @override
     def refresh_cost(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> int:
@@ -407,6 +410,7 @@ class EnergydataProvider(Provider):
                 return []  # the token works; a datastream is unknown
             raise
 
+    @override
     async def async_latest(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> Latest:
@@ -423,6 +427,7 @@ class EnergydataProvider(Provider):
 
     # History --------------------------------------------------------------------------
 
+    @override
     async def async_history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:
@@ -497,10 +502,12 @@ class EnergydataProvider(Provider):
         )
 
     @property
+    @override
     def push_configured(self) -> bool:
         """Tell whether any datastream has an MQTT topic."""
         return bool(self._topics()[0])
 
+    @override
     async def async_listen(
         self,
         channels: Sequence[Channel],
@@ -574,10 +581,9 @@ class EnergydataProvider(Provider):
     ) -> None:
         """Publish a number (or suffix → number on a prefix); wait for the ack.
 
-        On the listening connection while it is up; otherwise on one of its own,
-        for this message only: publishing needs no datastream with a topic. Numbers
-        go as JSON numbers (an int stays an int); NaN and infinities are refused
-        (ValueError), as JSON has no such numbers.
+        On the listening connection while it is up, else on one of its own: publishing
+        needs no datastream with a topic. An int stays an int; NaN and infinities
+        raise ValueError (JSON has no such numbers).
         """
         moment = timestamp or datetime.now(UTC)
         payload = json.dumps(
@@ -676,10 +682,7 @@ def _naive(moment: datetime) -> str:
 def _difference(
     before: tuple[datetime, float] | None, after: tuple[datetime, float]
 ) -> Interval | None:
-    """Subtract two register readings as the decimals they were written as.
-
-    None for no predecessor, or when the register went down (it was reset).
-    """
+    """Subtract two register readings exactly; None for the first, or after a reset."""
     if before is None:
         return None
     step = float(Decimal(repr(after[1])) - Decimal(repr(before[1])))

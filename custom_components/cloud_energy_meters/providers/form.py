@@ -10,17 +10,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One credential field.
-
-    `secret` fields are shown as passwords and asked again on reauthentication;
-    `number` fields hold a positive whole number (an id, typed as text: an id has no
-    default, and a number box would show its minimum as one).
-    """
+    """One credential field."""
 
     key: str
     secret: bool = False
+    """Shown as a password, and asked again on reauthentication."""
     required: bool = True
     number: bool = False
+    """A positive whole number (an id), typed as text: an id has no default, and a
+    number box would show its minimum as one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +33,12 @@ class Setting:
 
 @dataclass(frozen=True, slots=True)
 class Form:
-    """A cloud's sign-in form.
-
-    `paired` names fields given together or not at all (a username and its
-    password, say, where an API client may also sign in without a user).
-    """
+    """A cloud's sign-in form."""
 
     fields: tuple[Field, ...]
     paired: tuple[tuple[str, str], ...] = ()
+    """Fields given together or not at all (a username and its password, say, where
+    an API client may also sign in without a user)."""
     advanced: tuple[Setting, ...] = ()
 
     @property

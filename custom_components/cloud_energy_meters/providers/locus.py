@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 import logging
-from typing import Any
+from typing import Any, override
 
 from yarl import URL
 
@@ -305,6 +305,7 @@ class LocusProvider(Provider):
         return str(self.credentials.get("username") or "").strip()
 
     @classmethod
+    @override
     def account_key(cls, api_url: str, credentials: Mapping[str, Any]) -> str:
         """Locus counts requests per API client and user, whatever the partner."""
         host = URL(api_url).host or api_url
@@ -383,6 +384,7 @@ class LocusProvider(Provider):
                 return self._token_of(payload, previous.refresh_token)
         return await self._first_grant()
 
+    @override
     async def async_login(self) -> Account:
         """Log in now (not from a cached token) and name the account."""
         self.state.tokens.set(await self._first_grant())
@@ -429,10 +431,12 @@ class LocusProvider(Provider):
         payload = await self._call(f"/partners/{self._partner}/sites")
         return _list(payload, "sites", "partner sites")
 
+    @override
     async def async_list_sites(self) -> tuple[Site, ...]:
         """List the partner's sites (one request)."""
         return tuple(_site(raw) for raw in await self._sites())
 
+    @override
     async def async_discover(self, site_ids: Collection[str]) -> Inventory:
         """Describe the chosen sites: 1 + 4 per site + 1 per monitored component."""
         raw_sites = {
@@ -519,6 +523,7 @@ class LocusProvider(Provider):
             )
         return facts
 
+    @override
     def refresh_cost(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> int:
@@ -529,6 +534,7 @@ class LocusProvider(Provider):
 
     # Latest values and alerts ---------------------------------------------------------
 
+    @override
     async def async_latest(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> Latest:
@@ -597,6 +603,7 @@ class LocusProvider(Provider):
 
     # History --------------------------------------------------------------------------
 
+    @override
     async def async_history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:

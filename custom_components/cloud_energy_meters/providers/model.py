@@ -194,22 +194,20 @@ class Site:
 
 @dataclass(frozen=True, slots=True)
 class Device:
-    """A monitored piece of equipment of a site (a meter, an inverter …).
-
-    It becomes a device of its own, linked to its parent (another device, or the site
-    when `parent_id` is None). `id` is unique within the account and never equal to a
-    site id. `alerts` says whether the cloud reports problems for it.
-    """
+    """A monitored piece of equipment of a site (a meter, an inverter …), a device."""
 
     id: str
+    """Unique within the account, never equal to a site id."""
     site_id: str
     name: str
     parent_id: str | None = None
+    """The device it is linked to (None: the site's)."""
     manufacturer: str | None = None
     model: str | None = None
     serial_number: str | None = None
     kind: str | None = None
     alerts: bool = False
+    """Whether the cloud reports problems for it."""
     group: str | None = None
     """The part of the user's configuration the device comes from, if any."""
 
@@ -247,17 +245,10 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """One stream of values of a site: it becomes an entity, maybe a statistic.
-
-    `key` is unique within an account and stable across restarts: unique ids are made of
-    it. `source` is the cloud's name for the meter or sensor it belongs to, if any.
-    `common` says whether most people want to see it (rarer channels exist but stay
-    out of the way). `statistic` is set when the channel's history feeds the Energy
-    dashboard: a key of the series, unique within the cloud, e.g.
-    `<site>_<meter>_energy`.
-    """
+    """One stream of values of a site: it becomes an entity, maybe a statistic."""
 
     key: str
+    """Unique within the account and stable: unique ids are made of it."""
     site_id: str
     name: str
     label: Label | None
@@ -266,10 +257,14 @@ class Channel:
     unit: str
     role: Role = Role.MEASUREMENT
     source: str | None = None
+    """The cloud's name for the meter or sensor it belongs to, if any."""
     source_id: str | None = None
     history: bool = False
     statistic: str | None = None
+    """Set when its history feeds the Energy dashboard: the series' key, unique within
+    the cloud, e.g. `<site>_<meter>_energy`."""
     common: bool = True
+    """Whether most people want to see it (rarer channels stay out of the way)."""
     device_id: str | None = None
     """The device the channel belongs to, when not the site itself."""
     fact: str | float | None = None
@@ -281,27 +276,23 @@ class Channel:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """The latest value of a channel.
-
-    `time` is when the value was true: the end of the interval for amounts, the moment of
-    the measurement otherwise. `start` is the interval's start for amounts.
-    """
+    """The latest value of a channel."""
 
     value: float | str
     time: datetime | None = None
+    """When the value was true: for an amount, the end of its interval."""
     start: datetime | None = None
+    """For an amount, the start of its interval."""
 
 
 @dataclass(frozen=True, slots=True)
 class Latest:
-    """What one read of the latest values found.
-
-    `gone` holds the keys of channels whose meter or sensor the cloud no longer knows
-    (it answered "not found"): their values are absent and the inventory is stale.
-    """
+    """What one read of the latest values found."""
 
     readings: Mapping[str, Reading]
     gone: frozenset[str] = frozenset()
+    """Keys of channels whose meter or sensor the cloud no longer knows ("not found"):
+    their values are absent and the inventory is stale."""
     alerts: tuple[Alert, ...] = ()
     """Alerts that changed since the previous read (on the first read: all known)."""
 
@@ -317,16 +308,13 @@ class Interval:
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """What an account holds now: the chosen sites and their channels.
-
-    `listed` holds the id of every site the account may read, chosen or not, so new
-    sites can be noticed.
-    """
+    """What an account holds now: the chosen sites and their channels."""
 
     account: Account
     sites: tuple[Site, ...]
     channels: tuple[Channel, ...]
     listed: tuple[str, ...] = ()
+    """Every site the account may read, chosen or not, so new sites are noticed."""
     devices: tuple[Device, ...] = ()
 
     def site(self, site_id: str) -> Site | None:

@@ -69,7 +69,9 @@ class PushClient:
         """Connect, subscribe and deliver messages; reconnect after any loss."""
         failures = 0
         while True:
-            client = _client(self.host, self.port, self._username, self._ssl_context)
+            client = _new_client(
+                self.host, self.port, self._username, self._ssl_context
+            )
             try:
                 async with _connection(client):
                     if self.topics:
@@ -117,7 +119,7 @@ async def publish_once(
     AuthError when the broker refuses the login, CannotConnect when it cannot be
     reached, PublishRefused when it does not acknowledge the message.
     """
-    client = _client(host, port, username, ssl_context)
+    client = _new_client(host, port, username, ssl_context)
     try:
         async with _connection(client):
             await _publish(client, topic, payload, name)
@@ -127,7 +129,7 @@ async def publish_once(
         raise CannotConnect(f"{name}: could not reach the MQTT broker") from err
 
 
-def _client(
+def _new_client(
     host: str, port: int, username: str, ssl_context: ssl.SSLContext | None
 ) -> aiomqtt.Client:
     """Make a client for one connection: MQTT 3.1.1, clean session."""

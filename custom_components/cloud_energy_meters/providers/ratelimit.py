@@ -29,18 +29,15 @@ class Budget:
 
 @dataclass(frozen=True, slots=True)
 class RatePolicy:
-    """What a cloud allows one account.
-
-    `max_wait` bounds how long a request may wait for its turn: a longer wait (a spent
-    daily budget, a long Retry-After) becomes RateLimited so the caller can reschedule
-    instead of hanging.
-    """
+    """What a cloud allows one account."""
 
     min_interval: float = 0.0
     max_concurrency: int | None = None
     budgets: tuple[Budget, ...] = ()
     default_retry_after: float = 1.0
     max_wait: float = 120.0
+    """The longest a request waits for its turn: a longer wait (a spent daily budget,
+    a long Retry-After) raises RateLimited, so the caller reschedules, never hangs."""
     request_seconds: float = 0.0
     """How long one request typically takes: what paces a one-at-a-time cloud."""
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import logging
+from typing import override
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -23,20 +24,17 @@ type Renew = Callable[[Token | None], Awaitable[Token]]
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """An access token and what is needed to renew it.
-
-    `issued_at` is when the provider received a token whose lifetime the cloud gave
-    (`expires_at` is then that much later); None when the cloud gave an absolute
-    expiry. `repr` hides the secrets so that a token printed in a log or a traceback
-    says nothing useful to whoever reads it.
-    """
+    """An access token and what is needed to renew it (its `repr` shows no secret)."""
 
     access_token: str
     expires_at: datetime | None = None
     refresh_token: str | None = None
     token_type: str = "Bearer"
     issued_at: datetime | None = None
+    """When a token whose lifetime the cloud gave arrived (`expires_at` is that much
+    later); None when the cloud gave an absolute expiry."""
 
+    @override
     def __repr__(self) -> str:
         """Describe the token without its secrets."""
         return f"Token(expires_at={self.expires_at}, refresh={self.refresh_token is not None})"

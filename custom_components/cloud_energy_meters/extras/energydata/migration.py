@@ -28,7 +28,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 
-async def async_migrate(
+async def async_migrate_from(
     hass: HomeAssistant, entry: ConfigEntry, version: int
 ) -> list[str]:
     """Bring an entry of `version` to the next; return the statistic ids it moved to."""
@@ -38,10 +38,7 @@ async def async_migrate(
 
 
 async def _async_own_id(hass: HomeAssistant, entry: ConfigEntry) -> list[str]:
-    """Move an Energydata.dk entry from its token's hash to an id of its own.
-
-    Return the statistic ids its history moved to.
-    """
+    """Move the entry from its token's hash to an id of its own (statistics too)."""
     token = str(entry.data["api_token"])
     old = hashlib.sha256(token.encode()).hexdigest()[:12]  # what version 1 used
     new = EnergydataProvider.new_account_id()
