@@ -34,6 +34,18 @@ from homeassistant.core import HomeAssistant
 
 from .helpers import settle
 from .mqtt_broker import mqtt_broker  # noqa: F401
+from .provider_factory import (  # noqa: F401  (fixtures every folder's provider tests use)
+    EDK_ACCOUNT_ID,
+    climkit,
+    energydata,
+    locus,
+    make_energydata,
+    make_locus,
+    make_provider,
+    session,
+    sim_clock,
+    stub,
+)
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITES
 from .simulator.energydata import (
@@ -49,8 +61,6 @@ from .simulator.locus import (
 )
 
 SITE_IDS = [site.id for site in SITES]
-EDK_ACCOUNT_ID = "5e1f0a7c9b2d"
-"""The id an Energydata.dk entry's datastreams got when they were first added."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
