@@ -34,17 +34,14 @@ from homeassistant.core import HomeAssistant
 
 from .helpers import settle
 from .mqtt_broker import mqtt_broker  # noqa: F401
-from .provider_factory import (  # noqa: F401  (fixtures every folder's provider tests use)
+from .provider_factory import (  # noqa: F401  (fixtures every folder sees)
     EDK_ACCOUNT_ID,
     climkit,
     energydata,
     locus,
-    make_energydata,
-    make_locus,
     make_provider,
     session,
     sim_clock,
-    stub,
 )
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITES
@@ -59,6 +56,7 @@ from .simulator.locus import (
     DEMO_PASSWORD as LOCUS_PASSWORD,
     DEMO_USERNAME as LOCUS_USERNAME,
 )
+from .stub import stub  # noqa: F401
 
 SITE_IDS = [site.id for site in SITES]
 

@@ -21,10 +21,11 @@ from custom_components.cloud_energy_meters.providers.ratelimit import (
     RatePolicy,
 )
 from custom_components.cloud_energy_meters.providers.tokens import TokenCache
-from tests.provider_factory import MakeProvider, StubServer, new_state
+from tests.provider_factory import MakeProvider, account_state
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITE_LAC, SITES
 from tests.simulator.clock import FakeClock
+from tests.stub import StubServer
 
 
 def requests(simulator: Simulator) -> list[tuple[str, str, int]]:
@@ -64,7 +65,7 @@ async def test_account_id_is_case_insensitive(
 ) -> None:
     """The account id (the entry's unique id) is the casefolded username."""
     simulator.climkit.add_user("Alice.Example", "alice-pw")
-    provider = make_provider("Alice.Example", "alice-pw")
+    provider = make_provider("climkit", username="Alice.Example", password="alice-pw")
     assert await provider.async_login() == Account(
         id="alice.example", name="Alice.Example"
     )
@@ -82,7 +83,7 @@ async def test_wrong_password(
     simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """A wrong password raises AuthError, without the password in the message."""
-    provider = make_provider(DEMO_USERNAME, "not-the-password")
+    provider = make_provider("climkit", password="not-the-password")
     with pytest.raises(AuthError) as caught:
         await provider.async_login()
     assert "not-the-password" not in str(caught.value)
@@ -91,7 +92,7 @@ async def test_wrong_password(
 
 async def test_unknown_user(simulator: Simulator, make_provider: MakeProvider) -> None:
     """An unknown user raises AuthError, also when the first call is not a login."""
-    provider = make_provider("nobody", "whatever")
+    provider = make_provider("climkit", username="nobody", password="whatever")
     with pytest.raises(AuthError):
         await provider.async_list_sites()
     assert requests(simulator) == [("POST", "/auth", 401)]
@@ -101,7 +102,7 @@ async def test_malformed_login_is_not_an_auth_error(
     simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """A login refused as malformed (400) is no proof of a wrong password: no reauth."""
-    provider = make_provider(DEMO_USERNAME, None)
+    provider = make_provider("climkit", password=None)
     with pytest.raises(RequestRejected) as caught:
         await provider.async_login()
     assert caught.value.status == 400
@@ -110,7 +111,7 @@ async def test_malformed_login_is_not_an_auth_error(
 
 async def test_revoked_user(simulator: Simulator, make_provider: MakeProvider) -> None:
     """A revoked user fails with AuthError: token refused, then the password too."""
-    provider = make_provider()
+    provider = make_provider("climkit")
     await provider.async_login()
     simulator.climkit.revoke(DEMO_USERNAME)
     with pytest.raises(AuthError):
@@ -121,7 +122,7 @@ async def test_revoked_user(simulator: Simulator, make_provider: MakeProvider) -
         ("POST", "/auth", 401),
     ]
     with pytest.raises(AuthError):
-        await make_provider().async_login()
+        await make_provider("climkit").async_login()
 
 
 async def test_token_expiry_follows_valid_until(
@@ -143,7 +144,7 @@ async def test_missing_valid_until_assumes_14_minutes(
 ) -> None:
     """Without valid_until the token is taken to last 14 minutes."""
     stub.climkit_auth(valid_until=False)
-    provider = make_provider(api_url=stub.url)
+    provider = make_provider("climkit", api_url=stub.url)
     before = datetime.now(UTC)
     await provider.async_login()
     token = provider.state.tokens.token
@@ -165,7 +166,7 @@ async def test_login_without_token_is_invalid(
     """An /auth answer without a string access_token raises InvalidResponse."""
     stub.json("POST", "/auth", body)
     with pytest.raises(InvalidResponse):
-        await make_provider(api_url=stub.url).async_login()
+        await make_provider("climkit", api_url=stub.url).async_login()
 
 
 async def test_renewed_before_valid_until(
@@ -173,7 +174,9 @@ async def test_renewed_before_valid_until(
 ) -> None:
     """Within the margin before valid_until, the next call logs in first: no 401 seen."""
     clock = FakeClock(datetime.now(UTC))
-    provider = make_provider(state=new_state(timedelta(seconds=60), clock=clock))
+    provider = make_provider(
+        "climkit", state=account_state("climkit", timedelta(seconds=60), clock=clock)
+    )
     await provider.async_login()
     clock.advance(timedelta(minutes=13, seconds=59))
     await provider.async_list_sites()
@@ -195,7 +198,9 @@ async def test_renewed_on_the_real_clock(
     """A short-lived token is renewed before it runs out, on the real clock too."""
     simulator.climkit.token_lifetime = timedelta(seconds=2)
     # Half the lifetime, at most 1 s: renewed once 1 s of the 2 s token is left.
-    provider = make_provider(state=new_state(timedelta(seconds=1), fraction=0.5))
+    provider = make_provider(
+        "climkit", state=account_state("climkit", timedelta(seconds=1), fraction=0.5)
+    )
     await provider.async_login()
     await provider.async_list_sites()
     await asyncio.sleep(1.1)
@@ -255,9 +260,9 @@ async def test_accounts_share_state_and_token(
     simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """Two providers of one account state (two entries) use one token."""
-    state = new_state()
-    first = make_provider(state=state)
-    second = make_provider(state=state)
+    state = account_state("climkit")
+    first = make_provider("climkit", state=state)
+    second = make_provider("climkit", state=state)
     await first.async_login()
     await second.async_list_sites()
     assert auth_count(simulator) == 1
@@ -273,7 +278,7 @@ async def test_short_lived_tokens_sign_in_about_once_a_lifetime(
     rate-limited request); 10 % of the lifetime lets each token serve 54 s.
     """
     simulator.climkit.token_lifetime = timedelta(seconds=60)
-    provider = make_provider(state=new_state(clock=sim_clock))
+    provider = make_provider("climkit", state=account_state("climkit", clock=sim_clock))
     await provider.async_login()
     for _ in range(720):
         sim_clock.advance(timedelta(seconds=5))
@@ -298,7 +303,7 @@ async def test_token_that_expires_while_waiting_for_the_turn_is_not_sent(
         limiter=RateLimiter(RatePolicy(max_concurrency=1)),
         tokens=TokenCache(clock=sim_clock),
     )
-    provider = make_provider(state=state)
+    provider = make_provider("climkit", state=state)
     await provider.async_login()
     simulator.clear_log()
     async with state.limiter.turn():  # another request of the account

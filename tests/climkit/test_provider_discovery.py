@@ -104,7 +104,7 @@ async def test_account_with_one_site(
 ) -> None:
     """An account limited to one site lists and discovers only that one."""
     simulator.climkit.add_user("carol", "carol-pw", site_ids=[SITE_CENTRALE.id])
-    provider = make_provider("carol", "carol-pw")
+    provider = make_provider("climkit", username="carol", password="carol-pw")
     sites = await provider.async_list_sites()
     assert [site.id for site in sites] == [SITE_CENTRALE.id]
     inventory = await provider.async_discover(SITE_IDS)
@@ -123,7 +123,7 @@ async def test_account_without_sites(
 ) -> None:
     """An account that sees no site lists none and discovers nothing."""
     simulator.climkit.add_user("nobody", "nobody-pw", site_ids=[])
-    provider = make_provider("nobody", "nobody-pw")
+    provider = make_provider("climkit", username="nobody", password="nobody-pw")
     assert await provider.async_list_sites() == ()
     inventory = await provider.async_discover(SITE_IDS)
     assert inventory.sites == ()

@@ -101,7 +101,7 @@ async def test_unreachable_cloud_is_cannot_connect(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    provider = make_provider(api_url=f"http://127.0.0.1:{port}/api/v1")
+    provider = make_provider("climkit", api_url=f"http://127.0.0.1:{port}/api/v1")
     with pytest.raises(CannotConnect):
         await provider.async_login()
 

@@ -31,7 +31,8 @@ from custom_components.cloud_energy_meters.providers.model import (
     Role,
     Unit,
 )
-from tests.provider_factory import MakeProvider, StubServer, collect
+from tests.provider_factory import MakeProvider, collect
+from tests.stub import StubServer
 
 ZURICH = ZoneInfo("Europe/Zurich")
 SITE = "site-1"
@@ -243,7 +244,7 @@ def test_sensor_named_after_its_id() -> None:
 def stub_climkit(stub: StubServer, make_provider: MakeProvider) -> ClimkitProvider:
     """Return a provider of a stub Climkit that accepts the login."""
     stub.climkit_auth()
-    return make_provider(api_url=stub.url)
+    return make_provider("climkit", api_url=stub.url)
 
 
 @pytest.mark.parametrize(

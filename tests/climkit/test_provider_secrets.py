@@ -50,7 +50,7 @@ async def test_errors_hold_no_secrets(
     simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """A refused login's error names neither the password nor the username's secret."""
-    provider = make_provider("demo", "hunter2-secret")
+    provider = make_provider("climkit", username="demo", password="hunter2-secret")
     with pytest.raises(AuthError) as caught:
         await provider.async_login()
     text = f"{caught.value!s} {caught.value!r} {caught.value.__cause__!s}"

@@ -7,15 +7,9 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.cloud_energy_meters.const import (
-    CONF_ADVANCED,
-    CONF_API_URL,
-    DOMAIN,
-)
-from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from tests.conftest import SetupEntry
+from tests.helpers import climkit_credentials, open_flow
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD
 
@@ -34,19 +28,10 @@ async def test_no_secret_in_any_log_line(
     """Flow, setup, refreshes, token renewals, refused tokens and reauth at DEBUG."""
     caplog.set_level(logging.DEBUG)
     simulator.climkit.add_user("second", "s3cr3t-Second-Pa55")
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "climkit"}
-    )
+    result = await open_flow(hass, "climkit")
     await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {
-            CONF_USERNAME: "second",
-            CONF_PASSWORD: "wrong-Pa55word-xyz",
-            CONF_ADVANCED: {CONF_API_URL: simulator.url("climkit")},
-        },
+        climkit_credentials(simulator.url("climkit"), "second", "wrong-Pa55word-xyz"),
     )
     assert await setup_entry(climkit_entry)
     coordinator = climkit_entry.runtime_data

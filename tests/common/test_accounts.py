@@ -23,6 +23,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from tests.conftest import SetupEntry, climkit_entry_for, locus_entry_for
+from tests.helpers import climkit_credentials, open_flow
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITE_LAC
 from tests.simulator.locus import CEDAR_SITE_ID, OTHER_PARTNER_ID
@@ -44,19 +45,10 @@ async def climkit_credentials_step(
     password: str = DEMO_PASSWORD,
 ) -> dict[str, Any]:
     """Open a user flow, pick Climkit and submit credentials; return the result."""
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "climkit"}
-    )
+    result = await open_flow(hass, "climkit")
     return await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {
-            CONF_USERNAME: username,
-            CONF_PASSWORD: password,
-            CONF_ADVANCED: {CONF_API_URL: simulator.url("climkit")},
-        },
+        climkit_credentials(simulator.url("climkit"), username, password),
     )
 
 

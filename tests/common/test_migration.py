@@ -26,10 +26,6 @@ from custom_components.cloud_energy_meters.const import (
     CONF_SITES,
     DOMAIN,
 )
-from custom_components.cloud_energy_meters.providers import AccountState
-from custom_components.cloud_energy_meters.providers.energydata import (
-    EnergydataProvider,
-)
 from custom_components.cloud_energy_meters.statistics import (
     async_import_series,
     series_for,
@@ -49,6 +45,7 @@ from tests.helpers import (
     expected_series,
     stored,
 )
+from tests.provider_factory import build_provider
 from tests.simulator import Simulator
 from tests.simulator.climkit import SITE_CENTRALE, SITE_FERME, SITE_LAC
 from tests.simulator.energydata import DEMO_TOKEN
@@ -88,11 +85,10 @@ def version_1_entry(simulator: Simulator) -> MockConfigEntry:
 
 async def _import_the_old_way(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """Import three days of history under version 1's ids, with today's importer."""
-    provider = EnergydataProvider(
+    provider = build_provider(
+        "energydata",
         async_get_clientsession(hass),
         api_url=entry.data[CONF_API_URL],
-        credentials={"api_token": DEMO_TOKEN},
-        state=AccountState.for_policy(EnergydataProvider.policy),
         settings={
             "account_id": OLD,  # version 1's site id was the token's hash
             "datastreams": [dict(s.data) for s in entry.subentries.values()],

@@ -23,10 +23,11 @@ from custom_components.cloud_energy_meters.coordinator import (
     PUSH_GRACE,
     minimum_interval,
 )
-from custom_components.cloud_energy_meters.providers import PROVIDERS, AccountState
+from custom_components.cloud_energy_meters.providers import PROVIDERS
 from custom_components.cloud_energy_meters.providers.mqtt import BACKOFF
 from custom_components.cloud_energy_meters.providers.ratelimit import SPACING_MARGIN
 from custom_components.cloud_energy_meters.statistics import series_for
+from tests.provider_factory import build_provider
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "custom_components" / "cloud_energy_meters"
@@ -289,11 +290,11 @@ async def test_energydata_statistic_ids_are_as_documented() -> None:
     """
     templates = re.findall(r"`(cloud_energy_meters:energydata_[^`]+)`", README)
     assert len(templates) == 3
-    provider = PROVIDERS["energydata"](
-        None,  # type: ignore[arg-type]  # discovery sends no request
+    provider = build_provider(
+        "energydata",
+        None,  # discovery sends no request
         api_url="https://example.invalid",
-        credentials={"api_token": "a-token"},
-        state=AccountState.for_policy(PROVIDERS["energydata"].policy),
+        api_token="a-token",
         settings={
             "account_id": "0a1b2c3d4e5f",
             "datastreams": [

@@ -5,16 +5,15 @@ import json
 from pathlib import Path
 import re
 
-import aiohttp
 import pytest
 import yaml
 
 from custom_components.cloud_energy_meters.entity import ADDRESS_KEY
-from custom_components.cloud_energy_meters.providers import PROVIDERS, AccountState
+from custom_components.cloud_energy_meters.providers import PROVIDERS
 from custom_components.cloud_energy_meters.providers.model import Kind, Label
 import homeassistant.components
-from tests.simulator import Simulator
-from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITES
+from tests.provider_factory import MakeProvider
+from tests.simulator.climkit import SITES
 
 from .translation_rules import ICONS, STRINGS, problems
 
@@ -219,18 +218,11 @@ def test_every_label_has_a_name_and_an_icon() -> None:
 
 
 async def test_the_simulator_inventory_uses_the_vocabulary(
-    simulator: Simulator,
+    make_provider: MakeProvider,
 ) -> None:
     """Every channel Climkit produces is labelled from the vocabulary, or named."""
-    provider_class = PROVIDERS["climkit"]
-    async with aiohttp.ClientSession() as session:
-        provider = provider_class(
-            session,
-            api_url=simulator.url("climkit"),
-            credentials={"username": DEMO_USERNAME, "password": DEMO_PASSWORD},
-            state=AccountState.for_policy(provider_class.policy),
-        )
-        inventory = await provider.async_discover([site.id for site in SITES])
+    provider = make_provider("climkit")
+    inventory = await provider.async_discover([site.id for site in SITES])
     for channel in inventory.channels:
         assert channel.label is None or isinstance(channel.label, Label)
         assert channel.label is not None or channel.kind is Kind.INSTANT

@@ -29,7 +29,7 @@ from custom_components.cloud_energy_meters.providers.transport import (
     Transport,
     parse_retry_after,
 )
-from tests.provider_factory import StubServer
+from tests.stub import StubServer
 
 
 def transport_for(

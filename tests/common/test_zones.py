@@ -6,19 +6,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.cloud_energy_meters.const import (
-    CONF_ADVANCED,
-    CONF_API_URL,
-    CONF_SITES,
-    DOMAIN,
-)
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from custom_components.cloud_energy_meters.const import CONF_SITES, DOMAIN
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from tests.helpers import stored
+from tests.helpers import climkit_credentials, open_flow, stored
 from tests.simulator import Simulator
-from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITE_LAC
+from tests.simulator.climkit import SITE_LAC
 
 from .zones import zones_built_on_loop
 
@@ -51,19 +45,9 @@ async def test_climkit_reads_zones_off_the_loop(
     are read in an executor once and reused.
     """
     with zones_built_on_loop() as found:
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": SOURCE_USER}
-        )
+        result = await open_flow(hass, "climkit")
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"next_step_id": "climkit"}
-        )
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"],
-            {
-                CONF_USERNAME: DEMO_USERNAME,
-                CONF_PASSWORD: DEMO_PASSWORD,
-                CONF_ADVANCED: {CONF_API_URL: simulator.url("climkit")},
-            },
+            result["flow_id"], climkit_credentials(simulator.url("climkit"))
         )
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_SITES: [SITE_LAC.id]}

@@ -14,7 +14,6 @@ from custom_components.cloud_energy_meters.const import (
     DOMAIN,
 )
 from custom_components.cloud_energy_meters.datastreams import TYPES, datastream_schema
-from custom_components.cloud_energy_meters.providers import AccountState
 from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
 )
@@ -26,7 +25,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from tests.conftest import SetupEntry, energydata_entry_for
-from tests.helpers import settle, stored
+from tests.helpers import open_flow, settle, stored
+from tests.provider_factory import build_provider
 from tests.simulator import Simulator
 from tests.simulator.energydata import DEMO_TOKEN, READ_ONLY_TOKEN, EnergydataCloud
 
@@ -52,14 +52,8 @@ def shown(result: Any) -> dict[str, Any]:
 
 
 async def _form(hass: HomeAssistant) -> str:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "energydata"}
-    )
-    assert result["step_id"] == "energydata"
-    return str(result["flow_id"])
+    """Open the flow on Energydata.dk's token form; return the flow's id."""
+    return str((await open_flow(hass, "energydata"))["flow_id"])
 
 
 def _token_step(simulator: Simulator, **changes: Any) -> dict[str, Any]:
@@ -335,11 +329,11 @@ async def test_the_form_offers_only_combinations_home_assistant_accepts() -> Non
     offered = datastream_schema(with_id=True).schema
     select = next(value for key, value in offered.items() if str(key) == "type")
     assert select.config["options"] == list(TYPES)
-    provider = EnergydataProvider(
-        None,  # type: ignore[arg-type]  # no request is sent
+    provider = build_provider(
+        "energydata",
+        None,  # no request is sent
         api_url="https://example.invalid",
-        credentials={"api_token": "x"},
-        state=AccountState.for_policy(EnergydataProvider.policy),
+        api_token="x",
         settings={
             "account_id": "0123456789ab",
             "datastreams": [

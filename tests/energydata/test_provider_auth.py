@@ -19,7 +19,7 @@ from custom_components.cloud_energy_meters.providers.errors import (
     RequestRejected,
 )
 from custom_components.cloud_energy_meters.providers.model import Kind, Quantity
-from tests.provider_factory import EDK_ACCOUNT_ID, EDK_DATASTREAMS, MakeEnergydata
+from tests.provider_factory import EDK_ACCOUNT_ID, EDK_DATASTREAMS, MakeProvider
 from tests.simulator import Simulator
 from tests.simulator.energydata import (
     DEMO_TOKEN,
@@ -66,25 +66,27 @@ async def test_login_with_the_demo_token(
 
 
 async def test_login_without_datastreams_or_with_an_unknown_one(
-    simulator: Simulator, make_energydata: MakeEnergydata
+    simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """With nothing named (id 0) the 404 proves the token; an unknown datastream fails.
 
     A new token must read what the account reads: signing in checks every datastream.
     """
-    await make_energydata(datastreams=()).async_login()
+    await make_provider("energydata", settings={"datastreams": ()}).async_login()
     with pytest.raises(RequestRejected) as err:
-        await make_energydata(datastreams=[{"id": 99999}]).async_login()
+        await make_provider(
+            "energydata", settings={"datastreams": [{"id": 99999}]}
+        ).async_login()
     assert err.value.status == 404
     assert values_requests(simulator) == [("0", 404), ("99999", 404)]
 
 
 @pytest.mark.parametrize("token", ["edk-wrong-token", ""])
 async def test_bad_token_is_auth_error(
-    simulator: Simulator, make_energydata: MakeEnergydata, token: str
+    simulator: Simulator, make_provider: MakeProvider, token: str
 ) -> None:
     """A token the cloud does not know (or none) is AuthError, not a rejected request."""
-    provider = make_energydata(token)
+    provider = make_provider("energydata", api_token=token)
     with pytest.raises(AuthError):
         await provider.async_login()
     with pytest.raises(AuthError):
@@ -93,20 +95,20 @@ async def test_bad_token_is_auth_error(
 
 
 async def test_check_datastreams(
-    simulator: Simulator, make_energydata: MakeEnergydata
+    simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """async_check: 403 for a datastream the token may not read, 404 for an unknown one.
 
     The read-only token reads 65603 and 65607 only; each check is one request.
     """
-    read_only = make_energydata(READ_ONLY_TOKEN)
+    read_only = make_provider("energydata", api_token=READ_ONLY_TOKEN)
     await read_only.async_check([MAIN_METER_ID, PV_YIELD_ID])
     with pytest.raises(RequestRejected) as forbidden:
         await read_only.async_check([MAIN_METER_ID, HEATING_VOLUME_ID])
     assert forbidden.value.status == 403
     assert str(HEATING_VOLUME_ID) in forbidden.value.detail
     with pytest.raises(RequestRejected) as unknown:
-        await make_energydata().async_check([GAS_METER_ID, 12345])
+        await make_provider("energydata").async_check([GAS_METER_ID, 12345])
     assert unknown.value.status == 404
     assert "12345" in unknown.value.detail
     assert values_requests(simulator) == [
@@ -117,11 +119,11 @@ async def test_check_datastreams(
 
 
 async def test_read_only_token_cannot_sign_in_to_a_forbidden_datastream(
-    make_energydata: MakeEnergydata,
+    make_provider: MakeProvider,
 ) -> None:
     """Only 404 is tolerated at sign-in: a datastream the token may not read is 403."""
     with pytest.raises(RequestRejected) as err:
-        await make_energydata(READ_ONLY_TOKEN).async_login()
+        await make_provider("energydata", api_token=READ_ONLY_TOKEN).async_login()
     assert err.value.status == 403
 
 
@@ -216,18 +218,26 @@ async def test_discover(simulator: Simulator, energydata: EnergydataProvider) ->
     assert energydata.push_configured
 
 
-async def test_measured_energy_and_defaults(make_energydata: MakeEnergydata) -> None:
+async def test_measured_energy_and_defaults(make_provider: MakeProvider) -> None:
     """An energy measurement has no statistic; bare settings fall back to defaults.
 
     A datastream given only by id is an unnamed measurement of "other", without
     topic: no device model and no MQTT.
     """
-    provider = make_energydata(
-        datastreams=[
-            {"id": 1, "name": "Power-ish energy", "quantity": "energy", "unit": "kWh"},
-            {"id": 2, "topic": "/dtu-b101/x/"},
-            {"id": "3", "quantity": "gas", "meaning": "amount_start"},
-        ]
+    provider = make_provider(
+        "energydata",
+        settings={
+            "datastreams": [
+                {
+                    "id": 1,
+                    "name": "Power-ish energy",
+                    "quantity": "energy",
+                    "unit": "kWh",
+                },
+                {"id": 2, "topic": "/dtu-b101/x/"},
+                {"id": "3", "quantity": "gas", "meaning": "amount_start"},
+            ]
+        },
     )
     inventory = await provider.async_discover([])
     first, second, third = inventory.channels
@@ -251,12 +261,17 @@ async def test_measured_energy_and_defaults(make_energydata: MakeEnergydata) -> 
     assert third.statistic.endswith("_3_gas")
     assert [d.model for d in inventory.devices] == [None, "dtu-b101", None]
     assert all(d.group is None for d in inventory.devices)
-    assert make_energydata(datastreams=[{"id": 1}]).push_configured is False
+    assert (
+        make_provider(
+            "energydata", settings={"datastreams": [{"id": 1}]}
+        ).push_configured
+        is False
+    )
 
 
 async def test_ids_hold_no_token_and_the_token_is_never_logged(
     simulator: Simulator,
-    make_energydata: MakeEnergydata,
+    make_provider: MakeProvider,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """At DEBUG, sign-in, checks, discovery, errors and the ids hold no token.
@@ -265,16 +280,16 @@ async def test_ids_hold_no_token_and_the_token_is_never_logged(
     it: another token of the same datastreams gives the same ids.
     """
     caplog.set_level(logging.DEBUG)
-    demo = make_energydata()
+    demo = make_provider("energydata")
     errors: list[str] = []
     await demo.async_login()
     inventory = await demo.async_discover([])
     await demo.async_latest(inventory.channels)
-    read_only = make_energydata(READ_ONLY_TOKEN)
+    read_only = make_provider("energydata", api_token=READ_ONLY_TOKEN)
     for call in (
         read_only.async_login(),
         read_only.async_check([GAS_METER_ID]),
-        make_energydata("edk-wrong-token-xyz").async_login(),
+        make_provider("energydata", api_token="edk-wrong-token-xyz").async_login(),
     ):
         with pytest.raises((RequestRejected, AuthError)) as caught:
             await call

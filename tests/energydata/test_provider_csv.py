@@ -27,19 +27,17 @@ from custom_components.cloud_energy_meters.providers.errors import (
     InvalidResponse,
 )
 from custom_components.cloud_energy_meters.providers.model import Interval, Reading
-from custom_components.cloud_energy_meters.providers.provider import AccountState
 from tests.provider_factory import (
     EDK_DATASTREAMS,
-    MakeEnergydata,
-    StubServer,
-    collect_energydata,
+    MakeProvider,
+    build_provider,
+    collect,
     stub_channels,
 )
 from tests.simulator import Simulator
 from tests.simulator.clock import epoch_ms
 from tests.simulator.energydata import (
     BATTERY_STATE_ID,
-    DEMO_TOKEN,
     GARBAGE_KINDS,
     GAS_METER_ID,
     MAIN_METER_ID,
@@ -47,6 +45,7 @@ from tests.simulator.energydata import (
     PV_YIELD_ID,
 )
 from tests.simulator.process import simulator_process
+from tests.stub import StubServer
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = "/api/v1/datastreams/values"
@@ -137,11 +136,11 @@ async def test_garbage_rows_are_skipped_counted_and_warned_once(
         int(c.ref[0]): c for c in (await energydata.async_discover([])).channels
     }
     main = channels[MAIN_METER_ID]
-    clean = await collect_energydata(energydata, main, T0, T0 + timedelta(hours=1))
+    clean = await collect(energydata, main, T0, T0 + timedelta(hours=1))
     assert energydata.skipped_rows == 0
     cloud.garbage(MAIN_METER_ID, 7)
     with caplog.at_level(logging.WARNING):
-        dirty = await collect_energydata(energydata, main, T0, T0 + timedelta(hours=1))
+        dirty = await collect(energydata, main, T0, T0 + timedelta(hours=1))
     assert dirty == clean
     readings = cloud.readings(MAIN_METER_ID, T0, T0 + timedelta(hours=1))
     assert len(clean) == len(readings) - 1 == 59
@@ -173,7 +172,7 @@ async def test_overwritten_reading_wins(
     pv = channels[PV_YIELD_ID]
     noon = datetime(2026, 3, 9, 12, tzinfo=UTC)
     cloud.overwrite(PV_YIELD_ID, epoch_ms(noon), 4321.5)
-    intervals = await collect_energydata(
+    intervals = await collect(
         energydata, pv, noon - timedelta(minutes=10), noon + timedelta(minutes=10)
     )
     assert Interval(noon - timedelta(milliseconds=1), noon, 4321.5) in intervals
@@ -189,16 +188,16 @@ async def test_overwritten_reading_wins(
     ids=["lf", "none", "crlf", "blank-lines"],
 )
 async def test_answer_endings(
-    stub: StubServer, make_energydata: MakeEnergydata, ending: bytes
+    stub: StubServer, make_provider: MakeProvider, ending: bytes
 ) -> None:
     """The last row counts whether or not a line break follows it; CR LF is fine too."""
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     separator = b"\r\n" if ending == b"\r\n" else b"\n"
     rows = [
         f"{PV_YIELD_ID},{MS0 + k * 300_000},{10 * k}.5".encode() for k in range(1, 4)
     ]
     serve_csv(stub, separator.join(rows) + ending)
-    intervals = await collect_energydata(
+    intervals = await collect(
         provider, channels[PV_YIELD_ID], T0, T0 + timedelta(hours=1)
     )
     assert [(i.end, i.value) for i in intervals] == [
@@ -211,23 +210,21 @@ async def test_answer_endings(
 
 
 async def test_empty_body_from_a_stub(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """A 200 with no body at all is no data, for latest and history alike."""
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     serve_csv(stub, b"")
     assert (await provider.async_latest(list(channels.values()))).readings == {}
     assert (
-        await collect_energydata(
-            provider, channels[MAIN_METER_ID], T0, T0 + timedelta(hours=1)
-        )
+        await collect(provider, channels[MAIN_METER_ID], T0, T0 + timedelta(hours=1))
         == []
     )
     assert provider.skipped_rows == 0
 
 
 async def test_duplicate_timestamps_last_one_wins(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """An answer repeating a timestamp: the later line wins, for every meaning.
 
@@ -235,7 +232,7 @@ async def test_duplicate_timestamps_last_one_wins(
     the difference ending there (13 − 10, not 12 − 10). Amount 65607: one
     interval with the later value. Latest: the later line.
     """
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     m = [MS0 + k * MINUTE_MS for k in range(1, 5)]
     serve_csv(
         stub,
@@ -244,7 +241,7 @@ async def test_duplicate_timestamps_last_one_wins(
             f"65603,{m[2]},15\n65603,{m[2]},14.5\n65603,{m[3]},16\n"
         ).encode(),
     )
-    register = await collect_energydata(
+    register = await collect(
         provider, channels[MAIN_METER_ID], T0, T0 + timedelta(hours=1)
     )
     assert [(i.start, i.end, i.value) for i in register] == [
@@ -253,7 +250,7 @@ async def test_duplicate_timestamps_last_one_wins(
         (at(m[2]), at(m[3]), 1.5),
     ]
     serve_csv(stub, f"65607,{m[1]},5\n65607,{m[1]},7.5\n65607,{m[2]},1\n".encode())
-    amounts = await collect_energydata(
+    amounts = await collect(
         provider, channels[PV_YIELD_ID], T0, T0 + timedelta(hours=1)
     )
     assert [(i.end, i.value) for i in amounts] == [(at(m[1]), 7.5), (at(m[2]), 1.0)]
@@ -263,16 +260,16 @@ async def test_duplicate_timestamps_last_one_wins(
 
 
 async def test_register_duplicate_that_turns_into_a_reset(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """A repeated reading below its predecessor makes that step a reset: no interval."""
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     m = [MS0 + k * MINUTE_MS for k in range(3)]
     serve_csv(
         stub,
         f"65603,{m[0]},10\n65603,{m[1]},12\n65603,{m[1]},1\n65603,{m[2]},2\n".encode(),
     )
-    register = await collect_energydata(
+    register = await collect(
         provider, channels[MAIN_METER_ID], T0, T0 + timedelta(hours=1)
     )
     assert [(i.start, i.value) for i in register] == [(at(m[1]), 1.0)]
@@ -280,7 +277,7 @@ async def test_register_duplicate_that_turns_into_a_reset(
 
 async def test_quoted_values(
     stub: StubServer,
-    make_energydata: MakeEnergydata,
+    make_provider: MakeProvider,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Quotes are undone: commas, doubled quotes and line breaks inside a value.
@@ -288,7 +285,7 @@ async def test_quoted_values(
     A quoted number is a number; a string in a numeric datastream's history is
     no interval (and no unreadable row); rows around a multi-line value are kept.
     """
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     m = [MS0 + k * MINUTE_MS for k in range(1, 5)]
     serve_csv(
         stub,
@@ -311,7 +308,7 @@ async def test_quoted_values(
         ),
         channels[PV_YIELD_ID].key: Reading(2.0, at(m[2])),
     }
-    intervals = await collect_energydata(
+    intervals = await collect(
         provider, channels[PV_YIELD_ID], T0, T0 + timedelta(hours=1)
     )
     assert [(i.end, i.value) for i in intervals] == [(at(m[0]), 12.5), (at(m[2]), 2.0)]
@@ -328,13 +325,13 @@ async def test_quoted_values(
 
 
 async def test_unterminated_quote_and_overlong_lines_are_skipped(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """A quote never closed, or a line longer than the reader holds, is one bad row.
 
     Neither costs the rows around it, and neither escapes as anything but a count.
     """
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     m = [MS0 + k * MINUTE_MS for k in range(1, 5)]
     serve_csv(
         stub,
@@ -345,7 +342,7 @@ async def test_unterminated_quote_and_overlong_lines_are_skipped(
             f'65607,{m[3]},"never closed\n'
         ).encode(),
     )
-    intervals = await collect_energydata(
+    intervals = await collect(
         provider, channels[PV_YIELD_ID], T0, T0 + timedelta(hours=1)
     )
     assert [(i.end, i.value) for i in intervals] == [(at(m[0]), 1.0), (at(m[2]), 3.0)]
@@ -366,12 +363,12 @@ async def test_unterminated_quote_and_overlong_lines_are_skipped(
     ],
 )
 async def test_timestamps_out_of_range_are_unreadable_rows(
-    stub: StubServer, make_energydata: MakeEnergydata, line: str
+    stub: StubServer, make_provider: MakeProvider, line: str
 ) -> None:
     """A timestamp no datetime can hold is a bad row, not a crash of the whole span."""
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     serve_csv(stub, f"{line}\n65607,{MS0 + MINUTE_MS},2\n".encode())
-    intervals = await collect_energydata(
+    intervals = await collect(
         provider, channels[PV_YIELD_ID], T0, T0 + timedelta(hours=1)
     )
     assert [(i.end, i.value) for i in intervals] == [(at(MS0 + MINUTE_MS), 2.0)]
@@ -380,36 +377,34 @@ async def test_timestamps_out_of_range_are_unreadable_rows(
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/html"])
 async def test_json_or_html_instead_of_csv(
-    stub: StubServer, make_energydata: MakeEnergydata, content_type: str
+    stub: StubServer, make_provider: MakeProvider, content_type: str
 ) -> None:
     """A success answered as JSON or HTML is not the documented CSV: InvalidResponse."""
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     serve_csv(stub, b'{"data": []}', content_type)
     with pytest.raises(InvalidResponse):
         await provider.async_latest(list(channels.values()))
 
 
 async def test_slow_stream_is_read_to_its_end(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """A long answer may take longer than the request timeout, if it keeps flowing.
 
     Scaled down: a 0.3 s timeout, rows arriving every 0.1 s for about a second
     are all read; a stream that stalls longer than the timeout is CannotConnect.
     """
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     provider._transport.timeout = 0.3
     rows = [f"65607,{MS0 + k * MINUTE_MS},{k}\n".encode() for k in range(1, 11)]
     serve_chunks(stub, rows, pause=0.1)
-    intervals = await collect_energydata(
+    intervals = await collect(
         provider, channels[PV_YIELD_ID], T0, T0 + timedelta(hours=1)
     )
     assert [i.value for i in intervals] == [float(k) for k in range(1, 11)]
     serve_chunks(stub, rows[:2], pause=0.6)
     with pytest.raises(CannotConnect):
-        await collect_energydata(
-            provider, channels[PV_YIELD_ID], T0, T0 + timedelta(hours=1)
-        )
+        await collect(provider, channels[PV_YIELD_ID], T0, T0 + timedelta(hours=1))
 
 
 # --------------------------------------------------------------------------- a year
@@ -433,11 +428,10 @@ async def test_a_year_of_minute_data_in_bounded_memory(
     answer. Batches are chronological and join up: each starts where the last
     one ended.
     """
-    provider = EnergydataProvider(
+    provider = build_provider(
+        "energydata",
         session,
         api_url=simulator_url,
-        credentials={"api_token": DEMO_TOKEN},
-        state=AccountState.for_policy(EnergydataProvider.policy),
         settings={"datastreams": [EDK_DATASTREAMS[0]]},
     )
     channel = (await provider.async_discover([])).channels[0]

@@ -22,7 +22,7 @@ from custom_components.cloud_energy_meters.providers.errors import (
 )
 from custom_components.cloud_energy_meters.providers.model import Channel
 from custom_components.cloud_energy_meters.providers.transport import RATE_LIMIT_RETRIES
-from tests.provider_factory import collect_energydata
+from tests.provider_factory import collect
 from tests.simulator import Simulator
 from tests.simulator.energydata import MAIN_METER_ID, PV_YIELD_ID
 
@@ -45,7 +45,7 @@ async def latest(provider: EnergydataProvider, channels: dict[int, Channel]) -> 
 
 async def history(provider: EnergydataProvider, channels: dict[int, Channel]) -> Any:
     """Read an hour of the main meter."""
-    return await collect_energydata(
+    return await collect(
         provider, channels[MAIN_METER_ID], START, START + timedelta(hours=1)
     )
 
@@ -120,7 +120,7 @@ async def test_rows_missing_fields(
     assert result.readings == {}
     assert energydata.skipped_rows == 3
     simulator.faults.add("missing_fields", cloud="energydata", path=VALUES)
-    intervals = await collect_energydata(
+    intervals = await collect(
         energydata, channels[PV_YIELD_ID], START, START + timedelta(hours=1)
     )
     assert intervals == []

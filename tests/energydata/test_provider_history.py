@@ -23,7 +23,7 @@ from custom_components.cloud_energy_meters.providers.energydata import (
 )
 from custom_components.cloud_energy_meters.providers.errors import InvalidResponse
 from custom_components.cloud_energy_meters.providers.model import Channel, Interval
-from tests.provider_factory import MakeEnergydata, StubServer, collect_energydata
+from tests.provider_factory import MakeProvider, collect
 from tests.simulator import Simulator
 from tests.simulator.clock import epoch_ms
 from tests.simulator.energydata import (
@@ -32,6 +32,7 @@ from tests.simulator.energydata import (
     MAIN_METER_ID,
     PV_YIELD_ID,
 )
+from tests.stub import StubServer
 
 HOUR = timedelta(hours=1)
 MS = timedelta(milliseconds=1)
@@ -172,7 +173,7 @@ async def test_register_history_equals_truth(
 
 @pytest.mark.parametrize("meaning", ["amount_end", "amount_start"])
 async def test_amount_history_equals_truth(
-    simulator: Simulator, make_energydata: MakeEnergydata, meaning: str
+    simulator: Simulator, make_provider: MakeProvider, meaning: str
 ) -> None:
     """PV yield per 5 minutes: each value in the hour its interval lies in.
 
@@ -181,8 +182,13 @@ async def test_amount_history_equals_truth(
     stamped at the start, it belongs to 12:00.
     """
     cloud = simulator.energydata
-    provider = make_energydata(
-        datastreams=[{"id": PV_YIELD_ID, "quantity": "energy", "meaning": meaning}]
+    provider = make_provider(
+        "energydata",
+        settings={
+            "datastreams": [
+                {"id": PV_YIELD_ID, "quantity": "energy", "meaning": meaning}
+            ]
+        },
     )
     channel = (await channels_of(provider))[PV_YIELD_ID]
     start, end = datetime(2026, 3, 6, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC)
@@ -220,7 +226,7 @@ async def test_late_register_readings_and_release(
         datetime(2026, 3, 8, 3, 40, tzinfo=UTC),
     )
     cloud.late(MAIN_METER_ID, *gap)
-    withheld = await collect_energydata(energydata, channel, start, end)
+    withheld = await collect(energydata, channel, start, end)
     readings = cloud.readings(MAIN_METER_ID, start, end)
     truth = register_truth(readings)
     bridge = [i for i in withheld if i.start < gap[0] and i.end >= gap[1]]
@@ -241,7 +247,7 @@ async def test_late_register_readings_and_release(
     assert sums[start + 2 * HOUR] > truth[start + 2 * HOUR]
     assert sums[start + 3 * HOUR] < truth[start + 3 * HOUR]  # from 03:40 on only
     cloud.release_late()
-    released = await collect_energydata(energydata, channel, start, end)
+    released = await collect(energydata, channel, start, end)
     assert hourly(released) == truth
 
 
@@ -258,7 +264,7 @@ async def test_late_amounts_and_release(
     cloud.late(PV_YIELD_ID, start + 2 * HOUR, start + 3 * HOUR)
     readings = cloud.readings(PV_YIELD_ID, start, end)
     truth = amount_truth(readings, start, end, at_end=True)
-    withheld = hourly(await collect_energydata(energydata, channel, start, end))
+    withheld = hourly(await collect(energydata, channel, start, end))
     # Stamped 11:00 … 11:55 are late: 11:00 closes hour 10, the others are hour
     # 11's, which keeps only the value stamped 12:00.
     value = dict(readings)
@@ -270,7 +276,7 @@ async def test_late_amounts_and_release(
     for hour in (0, 3, 4, 5):
         assert withheld[start + hour * HOUR] == truth[start + hour * HOUR]
     cloud.release_late()
-    assert hourly(await collect_energydata(energydata, channel, start, end)) == truth
+    assert hourly(await collect(energydata, channel, start, end)) == truth
 
 
 async def test_batches_are_chronological_and_unique(
@@ -298,7 +304,7 @@ async def test_batches_are_chronological_and_unique(
 
 async def test_register_resets_and_duplicates_across_batches(
     stub: StubServer,
-    make_energydata: MakeEnergydata,
+    make_provider: MakeProvider,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A decrease is a reset; a repeat after a batch still replaces its difference.
@@ -307,7 +313,7 @@ async def test_register_resets_and_duplicates_across_batches(
     each batch, so a repeated reading right after a batch went out replaces it.
     """
     monkeypatch.setattr(module, "BATCH_ROWS", 3)
-    provider = make_energydata(api_url=f"{stub.url}/api/v1")
+    provider = make_provider("energydata", api_url=f"{stub.url}/api/v1")
     channel = (await channels_of(provider))[MAIN_METER_ID]
     t0 = datetime(2026, 3, 9, 10, tzinfo=UTC)
     m = [epoch_ms(t0 + timedelta(minutes=k)) for k in range(6)]
@@ -338,14 +344,14 @@ async def test_negative_amount_is_invalid(
     simulator.energydata.overwrite(PV_YIELD_ID, epoch_ms(noon), -5.0)
     channel = (await channels_of(energydata))[PV_YIELD_ID]
     with pytest.raises(InvalidResponse):
-        await collect_energydata(energydata, channel, noon - HOUR, noon + HOUR)
+        await collect(energydata, channel, noon - HOUR, noon + HOUR)
 
 
 async def test_strings_and_other_datastreams_are_ignored(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """Rows of another datastream or with a string value make no interval."""
-    provider = make_energydata(api_url=f"{stub.url}/api/v1")
+    provider = make_provider("energydata", api_url=f"{stub.url}/api/v1")
     channel = (await channels_of(provider))[PV_YIELD_ID]
     t0 = datetime(2026, 3, 9, 10, tzinfo=UTC)
     m = [epoch_ms(t0 + timedelta(minutes=k)) for k in range(1, 4)]
@@ -357,7 +363,7 @@ async def test_strings_and_other_datastreams_are_ignored(
         )
 
     stub.on("GET", "/api/v1/datastreams/values", values)
-    intervals = await collect_energydata(provider, channel, t0, t0 + HOUR)
+    intervals = await collect(provider, channel, t0, t0 + HOUR)
     assert [(i.end, i.value) for i in intervals] == [(at(m[0]), 1.0), (at(m[2]), 3.0)]
     assert provider.skipped_rows == 0
 

@@ -13,7 +13,7 @@ from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
 )
 from custom_components.cloud_energy_meters.providers.model import Channel, Reading
-from tests.provider_factory import EDK_DATASTREAMS, MakeEnergydata
+from tests.provider_factory import EDK_DATASTREAMS, MakeProvider
 from tests.simulator import Simulator
 from tests.simulator.clock import FakeClock, epoch_ms
 from tests.simulator.energydata import (
@@ -59,7 +59,7 @@ def values_queries(simulator: Simulator) -> list[dict[str, str]]:
 async def test_latest_in_one_request_equals_truth(
     simulator: Simulator,
     sim_clock: FakeClock,
-    make_energydata: MakeEnergydata,
+    make_provider: MakeProvider,
 ) -> None:
     """Seven datastreams (one without values) cost one request; values are the truth.
 
@@ -70,8 +70,11 @@ async def test_latest_in_one_request_equals_truth(
     cloud.add_datastream(
         SimDatastream(EMPTY_ID, "Nothing yet", DEMO_PREFIX, "empty", "double", "kWh")
     )
-    provider = make_energydata(
-        datastreams=[*EDK_DATASTREAMS, {"id": EMPTY_ID, "quantity": "energy"}]
+    provider = make_provider(
+        "energydata",
+        settings={
+            "datastreams": [*EDK_DATASTREAMS, {"id": EMPTY_ID, "quantity": "energy"}]
+        },
     )
     channels = await channels_of(provider)
     latest = await provider.async_latest(list(channels.values()))

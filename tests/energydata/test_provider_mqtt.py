@@ -40,7 +40,7 @@ from tests.mqtt_broker import (
     Broker,
     ssl_context,
 )
-from tests.provider_factory import EDK_DATASTREAMS, MakeEnergydata
+from tests.provider_factory import EDK_DATASTREAMS, MakeProvider
 from tests.simulator.energydata import (
     BATTERY_STATE_ID,
     GAS_METER_ID,
@@ -157,11 +157,11 @@ async def listen(
 
 @pytest.fixture
 async def listening(
-    make_energydata: MakeEnergydata, mqtt_broker: Broker
+    make_provider: MakeProvider, mqtt_broker: Broker
 ) -> AsyncIterator[Listening]:
     """Start a demo provider listening for every channel but 70001's; connected."""
     started = await listen(
-        make_energydata(broker=mqtt_broker), exclude=(HEATING_VOLUME_ID,)
+        make_provider("energydata", broker=mqtt_broker), exclude=(HEATING_VOLUME_ID,)
     )
     await started.pushed.until(lambda: started.pushed.states == [True])
     yield started
@@ -170,7 +170,7 @@ async def listening(
 
 
 async def test_listen_connects_with_the_token_over_tls_and_subscribes(
-    make_energydata: MakeEnergydata,
+    make_provider: MakeProvider,
     mqtt_broker: Broker,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -180,7 +180,7 @@ async def test_listen_connects_with_the_token_over_tls_and_subscribes(
     (for multi-value messages), each once. The token is logged nowhere by us.
     """
     caplog.set_level(logging.DEBUG)
-    started = await listen(make_energydata(broker=mqtt_broker))
+    started = await listen(make_provider("energydata", broker=mqtt_broker))
     await started.pushed.until(lambda: started.pushed.states == [True])
     assert started.provider.push_configured
     (client_id,) = client_ids(mqtt_broker)
@@ -395,7 +395,7 @@ async def test_publish_outside_the_prefixes_is_refused_then_reconnects(
 
 
 async def test_publish_while_not_connected(
-    make_energydata: MakeEnergydata, listening: Listening, mqtt_broker: Broker
+    make_provider: MakeProvider, listening: Listening, mqtt_broker: Broker
 ) -> None:
     """Without a listening connection, a message goes on a connection of its own.
 
@@ -404,7 +404,9 @@ async def test_publish_while_not_connected(
     """
     async with client_for(mqtt_broker, READONLY_TOKEN) as watcher:
         await watcher.subscribe(MAIN_TOPIC, qos=1)
-        await make_energydata(broker=mqtt_broker).async_publish(MAIN_TOPIC, 7)
+        await make_provider("energydata", broker=mqtt_broker).async_publish(
+            MAIN_TOPIC, 7
+        )
         assert json.loads((await next_message(watcher)).payload)["value"] == 7  # type: ignore[arg-type]
     pushed = listening.pushed
     await asyncio.to_thread(mqtt_broker.stop)
@@ -437,10 +439,14 @@ async def test_publish_without_acknowledgement_times_out(
 
 
 async def test_refused_token_never_connects(
-    make_energydata: MakeEnergydata, mqtt_broker: Broker
+    make_provider: MakeProvider, mqtt_broker: Broker
 ) -> None:
     """A token the broker does not know: refused, no state reported, retried later."""
-    started = await listen(make_energydata("edk-not-an-mqtt-token", broker=mqtt_broker))
+    started = await listen(
+        make_provider(
+            "energydata", api_token="edk-not-an-mqtt-token", broker=mqtt_broker
+        )
+    )
     async with asyncio.timeout(5):
         while "not authorised" not in mqtt_broker.log_text():
             await asyncio.sleep(0.05)

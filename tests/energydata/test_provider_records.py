@@ -17,14 +17,10 @@ from custom_components.cloud_energy_meters.providers.energydata import (
     parse_line,
 )
 from custom_components.cloud_energy_meters.providers.model import Channel, Reading
-from tests.provider_factory import (
-    MakeEnergydata,
-    StubServer,
-    collect_energydata,
-    stub_channels,
-)
+from tests.provider_factory import MakeProvider, collect, stub_channels
 from tests.simulator.clock import epoch_ms
 from tests.simulator.energydata import BATTERY_STATE_ID, PV_YIELD_ID
+from tests.stub import StubServer
 
 VALUES = "/api/v1/datastreams/values"
 T0 = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
@@ -54,7 +50,7 @@ async def pv_amounts(
     provider: EnergydataProvider, channels: dict[int, Channel]
 ) -> list[tuple[datetime, float]]:
     """Return (end, value) of every PV interval of the hour after T0."""
-    intervals = await collect_energydata(
+    intervals = await collect(
         provider, channels[PV_YIELD_ID], T0, T0 + timedelta(hours=1)
     )
     return [(i.end, i.value) for i in intervals]
@@ -70,13 +66,13 @@ def test_a_blank_line_is_no_row(line: str) -> None:
 
 
 async def test_whitespace_lines_between_rows(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """Lines of spaces or tabs are blank, like empty ones: no row, nothing skipped.
 
     The warning about skipped rows is for data that was lost; padding is not.
     """
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     serve(
         stub,
         (f"65607,{M[0]},1\n   \n65607,{M[1]},2\n\t\r\n\n65607,{M[2]},3\n").encode(),
@@ -93,7 +89,7 @@ async def test_whitespace_lines_between_rows(
 
 
 async def test_a_line_longer_than_the_reader_buffer_is_one_skipped_row(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """A 3 MiB line is skipped to its end as one row; the rows after it are read.
 
@@ -101,7 +97,7 @@ async def test_a_line_longer_than_the_reader_buffer_is_one_skipped_row(
     over for a line this long; the answer must go on at the next line, not
     end there (losing the rest of the span) nor fail as a whole.
     """
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     serve(
         stub,
         (
@@ -120,7 +116,7 @@ async def test_a_line_longer_than_the_reader_buffer_is_one_skipped_row(
 
 
 async def test_an_overlong_last_line_without_a_line_break(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """An answer ending inside an overlong line: the rows before it, one skipped.
 
@@ -128,7 +124,7 @@ async def test_an_overlong_last_line_without_a_line_break(
     still the same unreadable record, counted once, and the latest reading is
     the last readable one.
     """
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     serve(
         stub,
         f"65607,{M[0]},1\n65607,{M[1]},2\n65607,{M[2]},{'x' * OVERLONG}".encode(),
@@ -142,14 +138,14 @@ async def test_an_overlong_last_line_without_a_line_break(
 
 
 async def test_a_quote_open_at_the_end_of_the_answer(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """A value opening a quote on the last line, with no line break: one skipped row.
 
     The rows before it are kept; the open quote must not swallow them or be
     read as a value.
     """
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     serve(
         stub,
         f'65607,{M[0]},1\n65607,{M[1]},2\n65607,{M[2]},"never closed'.encode(),
@@ -162,7 +158,7 @@ async def test_a_quote_open_at_the_end_of_the_answer(
 
 
 async def test_a_quoted_value_longer_than_max_record(
-    stub: StubServer, make_energydata: MakeEnergydata
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """An open quote is followed at most MAX_RECORD characters, then given up.
 
@@ -170,7 +166,7 @@ async def test_a_quoted_value_longer_than_max_record(
     still open past the limit is one skipped row, and the rows after it are
     read again instead of being swallowed into an endless value.
     """
-    provider, channels = await stub_channels(make_energydata, stub)
+    provider, channels = await stub_channels(make_provider, stub)
     state = channels[BATTERY_STATE_ID]
     third = MAX_RECORD // 3
     fits = "\n".join(["a" * third, "b" * third, "c" * 100])

@@ -24,12 +24,10 @@ from custom_components.cloud_energy_meters.providers.errors import (
     RequestRejected,
 )
 from custom_components.cloud_energy_meters.providers.model import Channel, Reading
-from custom_components.cloud_energy_meters.providers.provider import AccountState
-from tests.provider_factory import MakeEnergydata, collect_energydata
+from tests.provider_factory import MakeProvider, build_provider, collect
 from tests.simulator import Simulator
 from tests.simulator.energydata import (
     BATTERY_STATE_ID,
-    DEMO_TOKEN,
     FIRST_IMPORT_ID,
     GAS_METER_ID,
     READ_ONLY_TOKEN,
@@ -130,7 +128,7 @@ async def test_upload_goes_through_every_status(
     assert cloud.imports[FIRST_IMPORT_ID].status == "done"
 
     channel = await channel_of(energydata, ROOM_TEMPERATURE_ID)
-    served = await collect_energydata(
+    served = await collect(
         energydata, channel, FUTURE - timedelta(hours=1), FUTURE + timedelta(hours=1)
     )
     assert [(i.start, i.value) for i in served] == rows
@@ -220,11 +218,11 @@ async def test_invalid_file_ends_invalid_with_the_clouds_errors(
 
 
 async def test_token_without_import_permission(
-    simulator: Simulator, make_energydata: MakeEnergydata
+    simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """The read-only token may not import: RequestRejected 403 at the first step."""
     with pytest.raises(RequestRejected) as err:
-        await make_energydata(READ_ONLY_TOKEN).async_upload(
+        await make_provider("energydata", api_token=READ_ONLY_TOKEN).async_upload(
             "65603", [(FUTURE, 1.0)], name="nope", poll=POLL
         )
     assert err.value.status == 403
@@ -239,11 +237,8 @@ async def test_authorization_sent_to_s3_would_be_refused(
     So the 200 of the other uploads does prove that no token went to S3.
     """
     async with ClientSession(headers={"Authorization": "Bearer leaked"}) as leaky:
-        provider = EnergydataProvider(
-            leaky,
-            api_url=simulator.url("energydata"),
-            credentials={"api_token": DEMO_TOKEN},
-            state=AccountState.for_policy(EnergydataProvider.policy),
+        provider = build_provider(
+            "energydata", leaky, api_url=simulator.url("energydata")
         )
         with pytest.raises(RequestRejected) as err:
             await provider.async_upload("65603", [(FUTURE, 1.0)], name="x", poll=POLL)

@@ -12,13 +12,13 @@ from custom_components.cloud_energy_meters.const import (
     CONF_KNOWN_SITES,
     CONF_PROVIDER,
     CONF_SITES,
-    DOMAIN,
 )
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from tests.conftest import LOCUS_SMALL_SITES, SetupEntry
+from tests.helpers import open_flow
 from tests.simulator import Simulator
 from tests.simulator.locus import (
     CC_CLIENT_ID,
@@ -48,14 +48,8 @@ def _form(simulator: Simulator, **changes: Any) -> dict[str, Any]:
 
 
 async def _locus_form(hass: HomeAssistant) -> str:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "locus"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "locus"
+    """Open the flow on Locus's form, checking its fields; return the flow's id."""
+    result = await open_flow(hass, "locus")
     keys = [str(key) for key in result["data_schema"].schema]
     assert keys == [
         "client_id",

@@ -19,7 +19,7 @@ from custom_components.cloud_energy_meters.providers.locus import (
     LocusProvider,
 )
 from custom_components.cloud_energy_meters.providers.model import Alert
-from tests.provider_factory import MakeLocus, StubServer, locus_stub_auth
+from tests.provider_factory import LOCUS_CLIENT_CREDENTIALS, MakeProvider
 from tests.simulator import Simulator
 from tests.simulator.clock import FakeClock
 from tests.simulator.locus import (
@@ -30,6 +30,7 @@ from tests.simulator.locus import (
     MAPLE_SITE_ID,
     _Alert as SimAlert,
 )
+from tests.stub import StubServer
 
 
 def truth_alerts(simulator: Simulator, site_id: int) -> list[SimAlert]:
@@ -153,10 +154,10 @@ async def test_later_reads_return_only_changes(
 
 
 async def test_each_provider_remembers_its_own_reads(
-    simulator: Simulator, sim_clock: FakeClock, make_locus: MakeLocus
+    simulator: Simulator, sim_clock: FakeClock, make_provider: MakeProvider
 ) -> None:
     """A second entry of the account starts with every alert, whatever the first read."""
-    first, second = make_locus(), make_locus()
+    first, second = make_provider("locus"), make_provider("locus")
     site = str(HARBOR_SITE_ID)
     await first.async_latest([], [site])
     await first.async_latest([], [site])
@@ -170,10 +171,10 @@ async def test_each_provider_remembers_its_own_reads(
 
 
 async def test_forbidden_site_alerts_are_rejected(
-    simulator: Simulator, make_locus: MakeLocus
+    simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """Alerts of a site the account may not read (403) fail the read: not gone."""
-    provider = make_locus(client_credentials=True)
+    provider = make_provider("locus", **LOCUS_CLIENT_CREDENTIALS)
     with pytest.raises(RequestRejected) as caught:
         await provider.async_latest([], [str(CEDAR_SITE_ID)])
     assert caught.value.status == 403
@@ -192,25 +193,27 @@ async def test_forbidden_site_alerts_are_rejected(
     ids=["no-id", "no-component", "no-start", "bad-start", "bad-end"],
 )
 async def test_malformed_alerts(
-    stub: StubServer, make_locus: MakeLocus, alert: dict[str, Any]
+    stub: StubServer, make_provider: MakeProvider, alert: dict[str, Any]
 ) -> None:
     """Alerts without id, component or a readable start/end raise InvalidResponse."""
-    locus_stub_auth(stub)
+    stub.locus_auth()
     stub.json("GET", "/v3/sites/1/alerts", {"alerts": [alert]})
-    provider = make_locus(api_url=f"{stub.url}/v3")
+    provider = make_provider("locus", api_url=f"{stub.url}/v3")
     with pytest.raises(InvalidResponse):
         await provider.async_latest([], ["1"])
 
 
-async def test_minimal_alert(stub: StubServer, make_locus: MakeLocus) -> None:
+async def test_minimal_alert(stub: StubServer, make_provider: MakeProvider) -> None:
     """An alert with only id, component and start gets defaults; naive times are UTC."""
-    locus_stub_auth(stub)
+    stub.locus_auth()
     stub.json(
         "GET",
         "/v3/sites/1/alerts",
         {"alerts": [{"id": 9, "componentId": 5, "start": "2026-11-01T13:00:00"}]},
     )
-    latest = await make_locus(api_url=f"{stub.url}/v3").async_latest([], ["1"])
+    latest = await make_provider("locus", api_url=f"{stub.url}/v3").async_latest(
+        [], ["1"]
+    )
     assert latest.alerts == (
         Alert(
             id="9",

@@ -22,7 +22,7 @@ from custom_components.cloud_energy_meters.providers.locus import (
     LocusProvider,
 )
 from custom_components.cloud_energy_meters.providers.model import Account
-from tests.provider_factory import MakeLocus, StubServer, locus_state, locus_stub_auth
+from tests.provider_factory import LOCUS_CLIENT_CREDENTIALS, MakeProvider, account_state
 from tests.simulator import Simulator
 from tests.simulator.clock import FakeClock
 from tests.simulator.locus import (
@@ -36,6 +36,7 @@ from tests.simulator.locus import (
     DEMO_USERNAME,
     OTHER_PARTNER_ID,
 )
+from tests.stub import StubServer
 
 DEMO_ACCOUNT = f"{DEMO_CLIENT_ID}:{DEMO_USERNAME}"
 SITES_PATH = f"/partners/{DEMO_PARTNER_ID}/sites"
@@ -130,10 +131,10 @@ async def test_password_grant(simulator: Simulator, locus: LocusProvider) -> Non
 
 
 async def test_token_url_is_the_origin(
-    simulator: Simulator, make_locus: MakeLocus
+    simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """A trailing slash or a deeper API path still leads to the origin's /oauth/token."""
-    provider = make_locus(api_url=simulator.url("locus") + "/")
+    provider = make_provider("locus", api_url=simulator.url("locus") + "/")
     await provider.async_login()
     await provider.async_list_sites()
     assert requests(simulator) == [("POST", TOKEN, 200), ("GET", SITES_PATH, 200)]
@@ -151,10 +152,12 @@ async def test_login_proves_credentials_again(
 
 
 async def test_client_credentials_grant(
-    simulator: Simulator, make_locus: MakeLocus
+    simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """Without a username the client-credentials grant is used: no refresh token."""
-    provider = make_locus(client_credentials=True, partner_id=str(DEMO_PARTNER_ID))
+    provider = make_provider(
+        "locus", **LOCUS_CLIENT_CREDENTIALS, partner_id=str(DEMO_PARTNER_ID)
+    )
     assert await provider.async_login() == Account(
         id=f"{DEMO_PARTNER_ID}:{CC_CLIENT_ID}",
         name=f"{CC_CLIENT_ID} (partner {DEMO_PARTNER_ID})",
@@ -176,10 +179,10 @@ async def test_client_credentials_grant(
 
 
 async def test_partner_id_given_as_a_number(
-    simulator: Simulator, make_locus: MakeLocus
+    simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """A partner id typed in a number box (a float) names the same partner."""
-    provider = make_locus(partner_id=float(DEMO_PARTNER_ID))
+    provider = make_provider("locus", partner_id=float(DEMO_PARTNER_ID))
     await provider.async_list_sites()
     assert requests(simulator)[-1] == ("GET", SITES_PATH, 200)
 
@@ -207,7 +210,7 @@ async def test_partner_id_given_as_a_number(
 )
 async def test_refused_credentials(
     simulator: Simulator,
-    make_locus: MakeLocus,
+    make_provider: MakeProvider,
     overrides: dict[str, str],
     status: int,
 ) -> None:
@@ -215,7 +218,7 @@ async def test_refused_credentials(
 
     The message carries neither the secret nor the password that were sent.
     """
-    provider = make_locus(**overrides)
+    provider = make_provider("locus", **overrides)
     with pytest.raises(AuthError) as caught:
         await provider.async_login()
     with pytest.raises(AuthError):
@@ -226,10 +229,10 @@ async def test_refused_credentials(
 
 
 async def test_malformed_grant_is_not_an_auth_error(
-    simulator: Simulator, make_locus: MakeLocus
+    simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """A grant refused as malformed (400 invalid_request) is no proof of bad credentials."""
-    provider = make_locus(password="")
+    provider = make_provider("locus", password="")
     with pytest.raises(RequestRejected) as caught:
         await provider.async_login()
     assert (caught.value.status, caught.value.detail) == (400, "invalid_request")
@@ -237,7 +240,7 @@ async def test_malformed_grant_is_not_an_auth_error(
 
 
 async def test_renewed_before_expiry_with_the_refresh_token(
-    simulator: Simulator, sim_clock: FakeClock, make_locus: MakeLocus
+    simulator: Simulator, sim_clock: FakeClock, make_provider: MakeProvider
 ) -> None:
     """Within the margin before expires_in runs out, the refresh grant renews the token.
 
@@ -246,7 +249,7 @@ async def test_renewed_before_expiry_with_the_refresh_token(
     """
     simulator.locus.token_lifetime = timedelta(minutes=10)
     clock = FakeClock(datetime.now(UTC))
-    provider = make_locus(state=locus_state(clock))
+    provider = make_provider("locus", state=account_state("locus", clock=clock))
     await provider.async_login()
     token = provider.state.tokens.token
     assert token is not None
@@ -276,14 +279,14 @@ async def test_renewed_before_expiry_with_the_refresh_token(
 
 async def test_rotated_refresh_token_is_used_next_time(
     simulator: Simulator,
-    make_locus: MakeLocus,
+    make_provider: MakeProvider,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With rotation, each refresh sends the refresh token the previous one returned."""
     simulator.locus.rotate_refresh_tokens = True
     sent = spy_refresh_tokens(simulator, monkeypatch)
     clock = FakeClock(datetime.now(UTC))
-    provider = make_locus(state=locus_state(clock))
+    provider = make_provider("locus", state=account_state("locus", clock=clock))
     await provider.async_login()
     refresh_tokens = [refresh_token_of(provider)]
     for _ in range(2):
@@ -304,13 +307,13 @@ async def test_rotated_refresh_token_is_used_next_time(
 
 async def test_refresh_token_kept_without_rotation(
     simulator: Simulator,
-    make_locus: MakeLocus,
+    make_provider: MakeProvider,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A refresh that returns no refresh token keeps the old one, used again next time."""
     sent = spy_refresh_tokens(simulator, monkeypatch)
     clock = FakeClock(datetime.now(UTC))
-    provider = make_locus(state=locus_state(clock))
+    provider = make_provider("locus", state=account_state("locus", clock=clock))
     await provider.async_login()
     first = provider.state.tokens.token
     assert first is not None
@@ -329,14 +332,14 @@ async def test_refresh_token_kept_without_rotation(
 
 
 async def test_refused_refresh_falls_back_to_the_password(
-    simulator: Simulator, make_locus: MakeLocus, caplog: pytest.LogCaptureFixture
+    simulator: Simulator, make_provider: MakeProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A refused refresh is followed by one password grant, then the call succeeds.
 
     Silently: no exception, nothing above DEBUG in the log.
     """
     clock = FakeClock(datetime.now(UTC))
-    provider = make_locus(state=locus_state(clock))
+    provider = make_provider("locus", state=account_state("locus", clock=clock))
     await provider.async_login()
     simulator.locus.refuse_refresh()
     clock.advance(HOUR)
@@ -357,11 +360,13 @@ async def test_refused_refresh_falls_back_to_the_password(
 
 
 async def test_client_credentials_renewed_by_client_credentials(
-    simulator: Simulator, make_locus: MakeLocus
+    simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """Client-credentials tokens have no refresh token: renewal asks the same grant."""
     clock = FakeClock(datetime.now(UTC))
-    provider = make_locus(client_credentials=True, state=locus_state(clock))
+    provider = make_provider(
+        "locus", **LOCUS_CLIENT_CREDENTIALS, state=account_state("locus", clock=clock)
+    )
     await provider.async_login()
     clock.advance(HOUR)
     await provider.async_list_sites()
@@ -441,7 +446,7 @@ async def test_revoked_user_fails_on_the_next_renewal(
 
 
 async def test_forbidden_entity_is_rejected_without_renewal(
-    simulator: Simulator, make_locus: MakeLocus
+    simulator: Simulator, make_provider: MakeProvider
 ) -> None:
     """A 403 on a data path raises RequestRejected, never AuthError, and keeps the token.
 
@@ -449,11 +454,11 @@ async def test_forbidden_entity_is_rejected_without_renewal(
     client-credentials client may read partner 4242 only, so Cedar Lane's data
     (partner 4343) is forbidden to it, and no token request follows the 403.
     """
-    demo = make_locus(partner_id=OTHER_PARTNER_ID)
+    demo = make_provider("locus", partner_id=OTHER_PARTNER_ID)
     inventory = await demo.async_discover([str(CEDAR_SITE_ID)])
     channels = [c for c in inventory.channels if c.device_id is not None]
     assert channels
-    provider = make_locus(client_credentials=True)
+    provider = make_provider("locus", **LOCUS_CLIENT_CREDENTIALS)
     await provider.async_login()
     token = provider.state.tokens.token
     simulator.clear_log()
@@ -488,25 +493,25 @@ def test_account_key() -> None:
     [{}, {"access_token": 42}, ["access_token"], {"token": "x"}],
 )
 async def test_token_answer_without_access_token(
-    stub: StubServer, make_locus: MakeLocus, body: object
+    stub: StubServer, make_provider: MakeProvider, body: object
 ) -> None:
     """A token answer without a string access_token raises InvalidResponse."""
-    locus_stub_auth(stub, body)
+    stub.locus_auth(body)
     with pytest.raises(InvalidResponse):
-        await make_locus(api_url=f"{stub.url}/v3").async_login()
+        await make_provider("locus", api_url=f"{stub.url}/v3").async_login()
     assert [(m, p) for m, p, _ in stub.requests] == [("POST", TOKEN)]
 
 
 @pytest.mark.parametrize("lifetime", [None, "3600", True])
 async def test_missing_expires_in_assumes_an_hour(
-    stub: StubServer, make_locus: MakeLocus, lifetime: object
+    stub: StubServer, make_provider: MakeProvider, lifetime: object
 ) -> None:
     """Without a numeric expires_in the token is taken to last the documented hour."""
     body: dict[str, Any] = {"access_token": "stub-token"}
     if lifetime is not None:
         body["expires_in"] = lifetime
-    locus_stub_auth(stub, body)
-    provider = make_locus(api_url=f"{stub.url}/v3")
+    stub.locus_auth(body)
+    provider = make_provider("locus", api_url=f"{stub.url}/v3")
     before = datetime.now(UTC)
     await provider.async_login()
     token = provider.state.tokens.token
@@ -518,7 +523,7 @@ async def test_missing_expires_in_assumes_an_hour(
 
 
 async def test_token_that_expires_while_waiting_for_the_turn_is_not_sent(
-    simulator: Simulator, sim_clock: FakeClock, make_locus: MakeLocus
+    simulator: Simulator, sim_clock: FakeClock, make_provider: MakeProvider
 ) -> None:
     """A request that took its token, then waited for its turn past expiry, renews.
 
@@ -526,7 +531,7 @@ async def test_token_that_expires_while_waiting_for_the_turn_is_not_sent(
     passes the token's expiry: the waiting request must not go out with that token
     (a 401), it takes the renewed one.
     """
-    provider = make_locus(state=locus_state(sim_clock))
+    provider = make_provider("locus", state=account_state("locus", clock=sim_clock))
     await provider.async_login()
     simulator.clear_log()
     async with provider.state.limiter.turn():  # another request of the account

@@ -27,7 +27,7 @@ from custom_components.cloud_energy_meters.providers.model import (
     Role,
     Site,
 )
-from tests.provider_factory import MakeLocus, StubServer, locus_stub_auth
+from tests.provider_factory import LOCUS_CLIENT_CREDENTIALS, MakeProvider
 from tests.simulator import Simulator
 from tests.simulator.locus import (
     CEDAR_INVERTER_ID,
@@ -49,6 +49,7 @@ from tests.simulator.locus import (
     SimComponent,
     SimSite,
 )
+from tests.stub import StubServer
 
 SMALL_SITES = (MAPLE_SITE_ID, HARBOR_SITE_ID)
 MODEL_REF = (
@@ -371,12 +372,12 @@ async def test_facts(simulator: Simulator, inventory: Inventory) -> None:
         assert all(c.device_id is None and not c.history for c in facts.values())
 
 
-async def test_other_partner(simulator: Simulator, make_locus: MakeLocus) -> None:
+async def test_other_partner(simulator: Simulator, make_provider: MakeProvider) -> None:
     """The same user with the other partner id sees that partner's site only.
 
     Cedar Lane has no size in its model settings and only an installer.
     """
-    provider = make_locus(partner_id=OTHER_PARTNER_ID)
+    provider = make_provider("locus", partner_id=OTHER_PARTNER_ID)
     cedar = simulator.locus.site(CEDAR_SITE_ID)
     assert await provider.async_list_sites() == (expected_site(cedar),)
     inventory = await provider.async_discover([str(CEDAR_SITE_ID)])
@@ -402,13 +403,17 @@ async def test_other_partner(simulator: Simulator, make_locus: MakeLocus) -> Non
 )
 async def test_wrong_partner(
     simulator: Simulator,
-    make_locus: MakeLocus,
+    make_provider: MakeProvider,
     partner_id: int,
     client_credentials: bool,
     status: int,
 ) -> None:
     """A partner the cloud does not know (404) or forbids (403) is RequestRejected."""
-    provider = make_locus(partner_id=partner_id, client_credentials=client_credentials)
+    provider = make_provider(
+        "locus",
+        partner_id=partner_id,
+        **(LOCUS_CLIENT_CREDENTIALS if client_credentials else {}),
+    )
     with pytest.raises(RequestRejected) as caught:
         await provider.async_list_sites()
     assert caught.value.status == status
@@ -446,7 +451,7 @@ def serve_site(
     settings: Any = None,
 ) -> None:
     """Serve a partner with site 1 holding component 2, whose dataavailable is `fields`."""
-    locus_stub_auth(stub)
+    stub.locus_auth()
     stub.json("GET", "/v3/partners/7/sites", {"sites": [{"id": 1, "name": "One"}]})
     stub.json(
         "GET",
@@ -472,9 +477,9 @@ def serve_site(
     stub.json("GET", "/v3/components/4/dataavailable", {"baseFields": []})
 
 
-def stub_provider(make_locus: MakeLocus, stub: StubServer) -> LocusProvider:
+def stub_provider(make_provider: MakeProvider, stub: StubServer) -> LocusProvider:
     """Return a provider of partner 7 talking to the stub."""
-    return make_locus(api_url=f"{stub.url}/v3", partner_id=7)
+    return make_provider("locus", api_url=f"{stub.url}/v3", partner_id=7)
 
 
 def field(base: str, unit: str, *aggregations: str, **extra: Any) -> dict[str, Any]:
@@ -491,7 +496,7 @@ def field(base: str, unit: str, *aggregations: str, **extra: Any) -> dict[str, A
 
 
 async def test_unknown_fields_keep_the_clouds_name(
-    stub: StubServer, make_locus: MakeLocus
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """A field this module does not know is shown under the cloud's name, disabled.
 
@@ -511,7 +516,7 @@ async def test_unknown_fields_keep_the_clouds_name(
         info={"installer": "", "installDate": "soon", "ptoDate": 20240101},
         settings={"size": True},
     )
-    inventory = await stub_provider(make_locus, stub).async_discover(["1"])
+    inventory = await stub_provider(make_provider, stub).async_discover(["1"])
     assert [d.id for d in inventory.devices] == ["component-2", "component-4"]
     assert [d.parent_id for d in inventory.devices] == [None, None]
     assert inventory.devices[0].name == "2"
@@ -551,7 +556,7 @@ async def test_unknown_fields_keep_the_clouds_name(
 )
 async def test_malformed_discovery_answers(
     stub: StubServer,
-    make_locus: MakeLocus,
+    make_provider: MakeProvider,
     fields: list[dict[str, Any]],
     info: Any,
     settings: Any,
@@ -561,16 +566,18 @@ async def test_malformed_discovery_answers(
     if fields:  # the component's dataavailable is the broken one
         stub.json("GET", "/v3/sites/1/dataavailable", {"baseFields": fields})
     with pytest.raises(InvalidResponse):
-        await stub_provider(make_locus, stub).async_discover(["1"])
+        await stub_provider(make_provider, stub).async_discover(["1"])
 
 
-async def test_site_ids_must_be_ids(stub: StubServer, make_locus: MakeLocus) -> None:
+async def test_site_ids_must_be_ids(
+    stub: StubServer, make_provider: MakeProvider
+) -> None:
     """A site without a usable id makes the sites answer invalid."""
-    locus_stub_auth(stub)
+    stub.locus_auth()
 
     async def sites(_: web.Request) -> web.Response:
         return web.json_response({"sites": [{"id": True}]})
 
     stub.on("GET", "/v3/partners/7/sites", sites)
     with pytest.raises(InvalidResponse):
-        await stub_provider(make_locus, stub).async_list_sites()
+        await stub_provider(make_provider, stub).async_list_sites()

@@ -25,9 +25,10 @@ from custom_components.cloud_energy_meters.providers.model import (
     Quantity,
 )
 from custom_components.cloud_energy_meters.providers.transport import RATE_LIMIT_RETRIES
-from tests.provider_factory import MakeLocus, StubServer, collect_locus, locus_stub_auth
+from tests.provider_factory import MakeProvider, collect
 from tests.simulator import Simulator
 from tests.simulator.locus import MAPLE_SITE_ID
+from tests.stub import StubServer
 
 # The document's 429 answer, verbatim.
 TOO_MANY = {"message": "Too many requests", "statusCode": 429}
@@ -60,7 +61,7 @@ async def alerts(provider: LocusProvider, _: Inventory) -> Any:
 async def history(provider: LocusProvider, inventory: Inventory) -> Any:
     """Read a day of Maple Street's production."""
     channel = next(c for c in inventory.channels if c.statistic == f"{SITE}_production")
-    return await collect_locus(
+    return await collect(
         provider, channel, HISTORY_START, HISTORY_START + timedelta(days=1)
     )
 
@@ -127,13 +128,13 @@ async def test_500_on_the_token_endpoint(
 
 
 async def test_429_once_is_retried_after_the_default_pause(
-    stub: StubServer, make_locus: MakeLocus
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """The document's 429 body (no Retry-After) is waited out once, then retried.
 
     The policy's default pause applies: the retry leaves no earlier.
     """
-    locus_stub_auth(stub)
+    stub.locus_auth()
     answers = [
         web.json_response(TOO_MANY, status=429),
         web.json_response({"statusCode": 200, "sites": []}),
@@ -143,7 +144,7 @@ async def test_429_once_is_retried_after_the_default_pause(
         return answers.pop(0)
 
     stub.on("GET", "/v3/partners/4242/sites", sites)
-    provider = make_locus(api_url=f"{stub.url}/v3")
+    provider = make_provider("locus", api_url=f"{stub.url}/v3")
     await provider.async_login()
     started = time.monotonic()
     assert await provider.async_list_sites() == ()
@@ -193,12 +194,12 @@ async def test_429_that_persists_is_rate_limited(
     ids=["list", "data-object", "data-of-numbers", "no-data"],
 )
 async def test_data_answer_without_a_list(
-    stub: StubServer, make_locus: MakeLocus, body: object
+    stub: StubServer, make_provider: MakeProvider, body: object
 ) -> None:
     """A data answer without a list of points under `data` is InvalidResponse."""
-    locus_stub_auth(stub)
+    stub.locus_auth()
     stub.json("GET", "/v3/sites/1/data", body)
-    provider = make_locus(api_url=f"{stub.url}/v3")
+    provider = make_provider("locus", api_url=f"{stub.url}/v3")
     channel = Channel(
         key="1:site:1:W_avg",
         site_id="1",

@@ -21,7 +21,7 @@ from custom_components.cloud_energy_meters.providers.model import (
     Kind,
     Quantity,
 )
-from tests.provider_factory import MakeLocus, StubServer, collect_locus, locus_stub_auth
+from tests.provider_factory import MakeProvider, collect
 from tests.simulator import Simulator
 from tests.simulator.locus import (
     HARBOR_PV_METER_ID,
@@ -30,6 +30,7 @@ from tests.simulator.locus import (
     MAPLE_PV_METER_ID,
     MAPLE_SITE_ID,
 )
+from tests.stub import StubServer
 
 QUARTER = timedelta(minutes=15)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -127,7 +128,7 @@ async def test_history_equals_truth_across_dst(
     """
     start, end = window
     channel = channels[key]
-    intervals = await collect_locus(locus, channel, start, end)
+    intervals = await collect(locus, channel, start, end)
     assert_well_formed(intervals, start, end)
     truth = truth_wh(simulator, channel, start, end)
     assert len(truth) >= 5 * 24 - 6  # gappy components miss a few hours
@@ -148,7 +149,7 @@ async def test_gaps_and_zeros(
     """
     start = datetime(2026, 11, 1, tzinfo=UTC)
     end = start + timedelta(days=1)
-    intervals = await collect_locus(locus, channels[MAPLE_INVERTER], start, end)
+    intervals = await collect(locus, channels[MAPLE_INVERTER], start, end)
     starts = {interval.start for interval in intervals}
     gap = {start + timedelta(hours=13) + n * QUARTER for n in range(8)}
     assert starts == {start + n * QUARTER for n in range(96)} - gap
@@ -197,7 +198,7 @@ async def test_start_between_quarters(
     """Only intervals starting at or after `start` are yielded, even mid-second."""
     start = datetime(2026, 7, 1, 12, tzinfo=UTC) + timedelta(milliseconds=500)
     end = datetime(2026, 7, 1, 13, tzinfo=UTC)
-    intervals = await collect_locus(locus, channels[MAPLE_METER], start, end)
+    intervals = await collect(locus, channels[MAPLE_METER], start, end)
     assert [i.start.minute for i in intervals] == [15, 30, 45]
 
 
@@ -209,11 +210,11 @@ async def test_corrections_and_late_data(
     end = start + timedelta(hours=1)
     simulator.locus.publish_late(start, start + QUARTER, MAPLE_PV_METER_ID)
     simulator.locus.correct(MAPLE_PV_METER_ID, start + QUARTER, 1252.4)
-    late = await collect_locus(locus, channels[MAPLE_METER], start, end)
+    late = await collect(locus, channels[MAPLE_METER], start, end)
     assert [i.start for i in late] == [start + n * QUARTER for n in (1, 2, 3)]
     assert late[0].value == 1.2524
     simulator.locus.release_late()
-    released = await collect_locus(locus, channels[MAPLE_METER], start, end)
+    released = await collect(locus, channels[MAPLE_METER], start, end)
     assert [i.start for i in released] == [start + n * QUARTER for n in range(4)]
     assert released[1:] == late
     assert hourly_wh(released) == truth_wh(simulator, channels[MAPLE_METER], start, end)
@@ -226,7 +227,7 @@ async def test_negative_energy_is_invalid(
     start = datetime(2026, 7, 3, tzinfo=UTC)
     simulator.locus.correct(MAPLE_PV_METER_ID, start, -1.5)
     with pytest.raises(InvalidResponse):
-        await collect_locus(locus, channels[MAPLE_METER], start, start + QUARTER)
+        await collect(locus, channels[MAPLE_METER], start, start + QUARTER)
 
 
 STUB_CHANNEL = Channel(
@@ -243,19 +244,17 @@ STUB_START = datetime(2026, 7, 1, 12, tzinfo=UTC)
 
 
 async def test_naive_timestamps_are_utc(
-    stub: StubServer, make_locus: MakeLocus
+    stub: StubServer, make_provider: MakeProvider
 ) -> None:
     """We ask tz=UTC: a timestamp without an offset is read as UTC."""
-    locus_stub_auth(stub)
+    stub.locus_auth()
     stub.json(
         "GET",
         "/v3/components/2/data",
         {"data": [{"id": 2, "ts": "2026-07-01T12:00:00", "Wh_sum": 12.5}]},
     )
-    provider = make_locus(api_url=f"{stub.url}/v3")
-    intervals = await collect_locus(
-        provider, STUB_CHANNEL, STUB_START, STUB_START + QUARTER
-    )
+    provider = make_provider("locus", api_url=f"{stub.url}/v3")
+    intervals = await collect(provider, STUB_CHANNEL, STUB_START, STUB_START + QUARTER)
     assert intervals == [Interval(STUB_START, STUB_START + QUARTER, 0.0125)]
 
 
@@ -270,13 +269,13 @@ async def test_naive_timestamps_are_utc(
     ids=["string-value", "bool-value", "bad-ts", "no-ts"],
 )
 async def test_malformed_points(
-    stub: StubServer, make_locus: MakeLocus, point: dict[str, object]
+    stub: StubServer, make_provider: MakeProvider, point: dict[str, object]
 ) -> None:
     """Points with a value that is no number or a timestamp that is none are invalid."""
-    locus_stub_auth(stub)
+    stub.locus_auth()
     stub.json("GET", "/v3/components/2/data", {"data": [point]})
-    provider = make_locus(api_url=f"{stub.url}/v3")
+    provider = make_provider("locus", api_url=f"{stub.url}/v3")
     with pytest.raises(InvalidResponse):
-        await collect_locus(provider, STUB_CHANNEL, STUB_START, STUB_START + QUARTER)
+        await collect(provider, STUB_CHANNEL, STUB_START, STUB_START + QUARTER)
     with pytest.raises(InvalidResponse):
         await provider.async_latest([STUB_CHANNEL])

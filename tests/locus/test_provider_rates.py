@@ -19,7 +19,7 @@ import pytest
 from custom_components.cloud_energy_meters.providers.locus import LocusProvider
 from custom_components.cloud_energy_meters.providers.model import Inventory
 from custom_components.cloud_energy_meters.providers.provider import AccountState
-from tests.provider_factory import locus_credentials
+from tests.provider_factory import build_provider
 from tests.simulator import Simulator
 from tests.simulator.clock import FakeClock
 from tests.simulator.locus import (
@@ -72,12 +72,7 @@ def provider(
     session: ClientSession, simulator: Simulator, state: AccountState
 ) -> LocusProvider:
     """Return a demo-user provider on `session` with the shared `state`."""
-    return LocusProvider(
-        session,
-        api_url=simulator.url("locus"),
-        credentials=locus_credentials(),
-        state=state,
-    )
+    return build_provider("locus", session, api_url=simulator.url("locus"), state=state)
 
 
 @pytest.fixture

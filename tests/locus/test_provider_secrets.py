@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from custom_components.cloud_energy_meters.providers.errors import AuthError
-from tests.provider_factory import MakeLocus, collect_locus
+from tests.provider_factory import LOCUS_CLIENT_CREDENTIALS, MakeProvider, collect
 from tests.simulator import Simulator
 from tests.simulator.clock import FakeClock
 from tests.simulator.locus import (
@@ -48,7 +48,7 @@ def spy_issued(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> set[str
 async def test_no_secret_in_the_log(
     simulator: Simulator,
     sim_clock: FakeClock,
-    make_locus: MakeLocus,
+    make_provider: MakeProvider,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -60,7 +60,7 @@ async def test_no_secret_in_the_log(
     issued = spy_issued(simulator, monkeypatch)
     site = str(MAPLE_SITE_ID)
 
-    provider = make_locus()
+    provider = make_provider("locus")
     await provider.async_login()
     inventory = await provider.async_discover([site])
     simulator.locus.rotate_refresh_tokens = True
@@ -72,9 +72,9 @@ async def test_no_secret_in_the_log(
     simulator.locus.allow_refresh()
     channel = next(c for c in inventory.channels if c.statistic)
     start = datetime(2026, 7, 1, tzinfo=UTC)
-    await collect_locus(provider, channel, start, start + timedelta(days=1))
+    await collect(provider, channel, start, start + timedelta(days=1))
 
-    service = make_locus(client_credentials=True)
+    service = make_provider("locus", **LOCUS_CLIENT_CREDENTIALS)
     await service.async_list_sites()
     sim_clock.advance(HOUR)  # 401, client credentials again
     await service.async_list_sites()
@@ -85,7 +85,7 @@ async def test_no_secret_in_the_log(
         await provider.async_latest(inventory.channels, [site])
     errors.append(str(caught.value))
     with pytest.raises(AuthError) as caught:
-        await make_locus(password="wrong-" + DEMO_PASSWORD).async_login()
+        await make_provider("locus", password="wrong-" + DEMO_PASSWORD).async_login()
     errors.append(str(caught.value))
 
     grants = [

@@ -17,7 +17,6 @@ import time
 import aiomqtt
 import pytest
 
-from tests import mqtt_broker as broker_module
 from tests.mqtt_broker import (
     DEMO_PREFIX,
     DEMO_TOKEN,
@@ -25,9 +24,6 @@ from tests.mqtt_broker import (
     Broker,
     ssl_context,
 )
-
-# The fixture, for as long as tests/conftest.py does not import it itself.
-mqtt_broker = broker_module.mqtt_broker
 
 SINGLE_TOPIC = f"{DEMO_PREFIX}/meter/main/energy"
 FOREIGN_TOPIC = "other-dataset/meter/main/energy"
