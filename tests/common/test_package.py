@@ -290,5 +290,8 @@ def test_coverage_gate_is_95_percent() -> None:
     assert config["coverage:run"]["source"] == "custom_components/cloud_energy_meters"
     assert float(config["coverage:report"]["fail_under"]) >= 95
     script = (ROOT / "scripts" / "test").read_text(encoding="utf-8")
-    assert 'exec pytest --cov --cov-report=term-missing "$@"' in script
+    assert (
+        'exec pytest -n auto --dist worksteal --cov --cov-report=term-missing "$@"'
+        in script
+    )
     assert "exec scripts/test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
