@@ -1,4 +1,4 @@
-"""What tests compare: statistics the recorder stored, and the simulator's ground truth."""
+"""What Home Assistant tests share: flow steps, stored statistics, the simulator's truth."""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
@@ -8,22 +8,60 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 import math
 import threading
+from typing import Any
 
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.cloud_energy_meters.const import DOMAIN
+from custom_components.cloud_energy_meters.const import (
+    CONF_ADVANCED,
+    CONF_API_URL,
+    DOMAIN,
+)
 from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.components.recorder.tasks import RecorderTask
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.recorder import get_instance
 
 from .simulator import Simulator
-from .simulator.climkit import SimSite
+from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SimSite
 
 type Truth = Callable[[datetime, datetime], dict[datetime, float]]
+
+CLOUDS = ["climkit", "energydata", "locus"]
+"""The clouds the add-an-account menu offers, in its order."""
+
+
+async def open_flow(hass: HomeAssistant, cloud: str) -> ConfigFlowResult:
+    """Open the add-an-account flow, pick `cloud` in the menu; return its first form."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == CLOUDS
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": cloud}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == cloud
+    return result
+
+
+def climkit_credentials(
+    url: str, username: str = DEMO_USERNAME, password: str = DEMO_PASSWORD
+) -> dict[str, Any]:
+    """Return what a user types in Climkit's form (the API URL in its section)."""
+    return {
+        CONF_USERNAME: username,
+        CONF_PASSWORD: password,
+        CONF_ADVANCED: {CONF_API_URL: url},
+    }
+
 
 SITE_FIELDS = {
     "conso_total": "consumption",

@@ -11,7 +11,7 @@ still answers it with a PUBACK. tests/mosquitto/edk_auth.c is a small plugin (v5
 that does the authentication and the ACL, and kicks the client on a denied PUBLISH.
 The kick runs inside the ACL check and closes the connection at once; 2.0.11 then
 still "sends" its PUBACK, but to a closed socket, so the client sees EOF and never a
-PUBACK (proved on the wire by tests/test_mqtt_broker.py; valgrind-clean).
+PUBACK (proved on the wire by tests/simulator/test_mqtt_broker.py; valgrind-clean).
 
 Use:
     `mqtt_broker` fixture (import it into a conftest: `from .mqtt_broker import

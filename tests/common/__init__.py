@@ -1,0 +1,1 @@
+"""Tests of the generic layer: flow, setup, statistics importer, limiter, tokens, rules."""

@@ -1,0 +1,519 @@
+"""Energydata.dk flows: the token and first datastreams, subentries, reauth."""
+
+from datetime import datetime
+from typing import Any
+from unittest.mock import patch
+
+import probatio
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.cloud_energy_meters.const import (
+    CONF_ADVANCED,
+    CONF_API_URL,
+    DOMAIN,
+)
+from custom_components.cloud_energy_meters.extras.energydata.datastreams import (
+    TYPES,
+    datastream_schema,
+)
+from custom_components.cloud_energy_meters.providers.energydata import (
+    EnergydataProvider,
+)
+from custom_components.cloud_energy_meters.providers.model import Kind, Quantity
+from custom_components.cloud_energy_meters.sensor import channel_description
+from homeassistant.components.sensor import DEVICE_CLASS_STATE_CLASSES
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from tests.conftest import SetupEntry, energydata_entry_for
+from tests.helpers import open_flow, settle, stored
+from tests.provider_factory import build_provider
+from tests.simulator import Simulator
+from tests.simulator.energydata import DEMO_TOKEN, READ_ONLY_TOKEN, EnergydataCloud
+
+pytestmark = pytest.mark.usefixtures("recorder_mock")
+
+METER = {
+    "name": "Main meter",
+    "type": "energy_register",
+    "unit": "kWh",
+    "topic": "dtu-b101/meter/main/energy",
+}
+
+
+def shown(result: Any) -> dict[str, Any]:
+    """Return the values a form shows filled in: suggestions, else defaults."""
+    values: dict[str, Any] = {}
+    for key in result["data_schema"].schema:
+        if isinstance(key.description, dict) and "suggested_value" in key.description:
+            values[str(key)] = key.description["suggested_value"]
+        elif key.default is not probatio.UNDEFINED:
+            values[str(key)] = key.default()
+    return values
+
+
+async def _form(hass: HomeAssistant) -> str:
+    """Open the flow on Energydata.dk's token form; return the flow's id."""
+    return str((await open_flow(hass, "energydata"))["flow_id"])
+
+
+def _token_step(simulator: Simulator, **changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "api_token": DEMO_TOKEN,
+        "datastreams": "65603, 65863",
+        CONF_ADVANCED: {
+            CONF_API_URL: simulator.url("energydata"),
+            "mqtt_host": "127.0.0.1",
+            "mqtt_port": 8883,
+        },
+    }
+    data.update(changes)
+    return data
+
+
+async def test_token_then_each_datastream(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """Several ids, checked with one read; each is described on a blank form."""
+    flow_id = await _form(hass)
+    simulator.clear_log()
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _token_step(simulator)
+    )
+    assert result["step_id"] == "datastream"
+    # The token and both datastreams are proven by one latest read.
+    assert [(r.path, r.query) for r in simulator.log_for("energydata")] == [
+        ("/datastreams/values", {"ids": "65603,65863", "latest": "true"})
+    ]
+    assert result["description_placeholders"] == {
+        "id": "65603",
+        "number": "1",
+        "count": "2",
+    }
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**METER, "unit": "°C"}
+    )
+    assert result["errors"] == {"base": "unit_mismatch"}
+    assert shown(result)["unit"] == "°C"  # the user's input is kept
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**METER, "topic": "no-suffix"}
+    )
+    assert result["errors"] == {"base": "invalid_topic"}
+    result = await hass.config_entries.flow.async_configure(flow_id, METER)
+    assert result["description_placeholders"]["id"] == "65863"
+    # The next datastream starts blank: nothing of the previous answers.
+    assert shown(result) == {
+        "name": "Datastream 65863",
+        "type": "energy_register",
+        "unit": "",
+        "topic": "",
+    }
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"name": "Room 12", "type": "temperature", "unit": "", "topic": ""}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.title == "Energydata.dk"
+    assert entry.data["api_token"] == DEMO_TOKEN
+    assert entry.data["mqtt_port"] == 8883
+    account = entry.data["account_id"]
+    assert entry.unique_id == f"energydata_{account}"
+    assert entry.data["sites"] == [account]
+    described = {s.data["id"]: dict(s.data) for s in entry.subentries.values()}
+    assert described[65603] == {
+        "id": 65603,
+        "name": "Main meter",
+        "quantity": "energy",
+        "unit": "kWh",
+        "meaning": "register",
+        "topic": "dtu-b101/meter/main/energy",
+    }
+    assert described[65863]["unit"] == "°C"  # the quantity's default
+    assert described[65863]["meaning"] == "measurement"
+    assert {s.title for s in entry.subentries.values()} == {"Main meter", "Room 12"}
+    await settle(hass)  # its MQTT listener lasts as long as the entry
+    assert entry.state is ConfigEntryState.LOADED
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"api_token": "wrong"}, {"base": "invalid_auth"}),
+        (
+            {"api_token": READ_ONLY_TOKEN, "datastreams": "65603, 70001"},
+            {"base": "datastream_forbidden"},
+        ),
+        ({"datastreams": "65603, 99999"}, {"base": "unknown_datastream"}),
+        ({"datastreams": "meter one"}, {"datastreams": "invalid_datastreams"}),
+        (
+            {CONF_ADVANCED: {CONF_API_URL: "http://api.example.com/v1"}},
+            {"base": "insecure_url"},
+        ),
+    ],
+)
+async def test_token_step_errors(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    changes: dict[str, Any],
+    error: dict[str, str],
+) -> None:
+    """Each problem is shown on the form; a corrected form goes on."""
+    flow_id = await _form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _token_step(simulator, **changes)
+    )
+    assert result["errors"] == error
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _token_step(simulator)
+    )
+    assert result["step_id"] == "datastream"
+
+
+async def test_an_api_url_that_is_no_api(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A URL that is not one, or a server that is not the API, is a form error.
+
+    Another entry is there, so its server is compared with what the user typed,
+    unreadable or not. Energydata.dk's file storage answers the datastream read
+    with 405: the form says it cannot connect (not a refusal of the token); the
+    right URL then goes on.
+    """
+    energydata_entry_for(simulator, streams=[65603]).add_to_hass(hass)
+    flow_id = await _form(hass)
+    storage = f"{simulator.base_url}/energydata-s3/import"
+    for url, error in (("http://[broken", "invalid_url"), (storage, "cannot_connect")):
+        simulator.clear_log()
+        result = await hass.config_entries.flow.async_configure(
+            flow_id,
+            _token_step(
+                simulator, datastreams="65863", **{CONF_ADVANCED: {CONF_API_URL: url}}
+            ),
+        )
+        assert result["errors"] == {"base": error}, url
+    assert [r.status for r in simulator.log_for("energydata")] == [405]
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _token_step(simulator, datastreams="65863")
+    )
+    assert result["step_id"] == "datastream"
+
+
+async def test_a_datastream_is_read_by_one_entry_per_server(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A datastream another entry reads is refused on the form; on another server not.
+
+    The same token may serve a second entry for other datastreams.
+    """
+    energydata_entry_for(simulator, streams=[65603]).add_to_hass(hass)
+    flow_id = await _form(hass)
+    simulator.clear_log()
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _token_step(simulator, datastreams="65863, 65603")
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"datastreams": "already_configured"}
+    assert shown(result)["datastreams"] == "65863, 65603"  # nothing is lost
+    assert simulator.log_for("energydata") == []
+    # The same id on another server is not refused as taken (that server is
+    # unreachable here: the form says so instead).
+    other_server = {CONF_API_URL: "http://127.0.0.1:9/energydata/api/v1"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        _token_step(simulator, datastreams="65603", **{CONF_ADVANCED: other_server}),
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    # The same token for another datastream on the same server: a second entry.
+    flow_id = await _form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _token_step(simulator, datastreams="65863")
+    )
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"name": "Room", "type": "temperature", "topic": ""}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_add_edit_and_refuse_datastreams(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """Subentries: add one (checked with a latest read), refuse a duplicate, edit one.
+
+    The id field starts empty; a wrong or duplicate id is a form error that keeps
+    what the user typed.
+    """
+    other = energydata_entry_for(simulator, streams=[70003], account_id="0aa0bb0cc0dd")
+    other.add_to_hass(hass)
+    entry = energydata_entry_for(simulator, streams=[65603])
+    assert await setup_entry(entry)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
+    )
+    assert result["step_id"] == "user"
+    assert "id" not in shown(result)
+    for typed, error in (
+        ("", "invalid_datastream_id"),
+        ("sixty", "invalid_datastream_id"),
+        ("65603", "already_configured"),  # this entry's
+        ("70003", "already_configured"),  # another entry's
+        ("99999", "unknown_datastream"),
+    ):
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {**METER, "id": typed, "name": "Nope", "topic": ""}
+        )
+        assert result["type"] is FlowResultType.FORM, typed
+        assert result["errors"] == {"base": error}, typed
+        assert shown(result)["name"] == "Nope"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {"id": " 70001 ", "name": "Heating", "type": "water_register", "topic": ""},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert {s.data["id"] for s in entry.subentries.values()} == {65603, 70001}
+    heating = next(s for s in entry.subentries.values() if s.data["id"] == 70001)
+    assert heating.data["unit"] == "m³"
+    assert hass.states.get("sensor.heating") is not None
+
+    result = await entry.start_subentry_reconfigure_flow(hass, heating.subentry_id)
+    assert "id" not in [str(key) for key in result["data_schema"].schema]
+    assert shown(result) == {
+        "name": "Heating",
+        "type": "water_register",
+        "unit": "m³",
+        "topic": "",
+    }
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {"name": "District heating", "type": "water_register", "topic": ""},
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.subentries[heating.subentry_id].data["name"] == "District heating"
+
+
+async def test_a_text_datastream_is_a_text_sensor(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """Text has no unit, whatever the form held; its values show as written."""
+    entry = energydata_entry_for(simulator, streams=[65603])
+    assert await setup_entry(entry)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {"id": "70002", "name": "Battery state", "type": "text", "unit": "m³"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["unit"] == ""
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await entry.runtime_data.async_refresh()
+    state = hass.states.get("sensor.battery_state")
+    assert state is not None
+    latest = simulator.energydata.latest(70002)
+    assert latest is not None
+    assert state.state == str(latest[1])
+    assert "unit_of_measurement" not in state.attributes
+    assert "state_class" not in state.attributes
+
+
+async def test_the_form_offers_only_combinations_home_assistant_accepts() -> None:
+    """Every type the form offers becomes a sensor Home Assistant accepts.
+
+    Energy, water and gas are registers or amounts (never measurements); power,
+    temperature and humidity are measurements (never registers); text has no unit.
+    """
+    offered = datastream_schema(with_id=True).schema
+    select = next(value for key, value in offered.items() if str(key) == "type")
+    assert select.config["options"] == list(TYPES)
+    provider = build_provider(
+        "energydata",
+        None,  # no request is sent
+        api_url="https://example.invalid",
+        api_token="x",
+        settings={
+            "account_id": "0123456789ab",
+            "datastreams": [
+                {"id": i, "quantity": quantity.value, "meaning": meaning}
+                for i, (quantity, meaning) in enumerate(TYPES.values(), 1)
+            ],
+        },
+    )
+    channels = (await provider.async_discover([])).channels
+    assert len(channels) == len(TYPES)
+    for channel in channels:
+        description = channel_description(channel)
+        if description.device_class in DEVICE_CLASS_STATE_CLASSES:
+            allowed = DEVICE_CLASS_STATE_CLASSES[description.device_class]
+            assert description.state_class in allowed | {None}, channel.quantity
+        if channel.quantity is Quantity.TEXT:
+            assert description.native_unit_of_measurement is None
+            assert description.state_class is None
+    kinds = {(c.quantity, c.kind) for c in channels}
+    assert (Quantity.ENERGY, Kind.INSTANT) not in kinds
+    assert (Quantity.POWER, Kind.REGISTER) not in kinds
+
+
+async def test_a_token_that_may_not_read_the_new_datastream(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """The check of a new datastream uses the entry's own token."""
+    entry = energydata_entry_for(simulator, streams=[65603], token=READ_ONLY_TOKEN)
+    assert await setup_entry(entry)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**METER, "id": "70001", "name": "Heating", "topic": ""}
+    )
+    assert result["errors"] == {"base": "datastream_forbidden"}
+
+
+async def test_datastreams_need_a_loaded_account(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """Without a loaded entry there is no token to check with: say so."""
+    entry = energydata_entry_for(simulator, streams=[65603])
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "entry_not_loaded"
+
+
+async def test_an_unexpected_error_while_checking_a_datastream_is_unknown(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """A bug (not a cloud failure) during the check shows `unknown`; a retry adds it."""
+    entry = energydata_entry_for(simulator, streams=[65603])
+    assert await setup_entry(entry)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
+    )
+    heating = {**METER, "id": "70001", "name": "Heating", "type": "water_register"}
+    with patch.object(EnergydataProvider, "async_check", side_effect=RuntimeError):
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {**heating, "unit": "", "topic": ""}
+        )
+    assert result["errors"] == {"base": "unknown"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**heating, "unit": "", "topic": ""}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+NEW_TOKEN = "edk-token-issued-2027"  # noqa: S105
+
+
+async def _history(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> dict[str, dict[datetime, tuple[float, float]]]:
+    """Return every stored hour of the entry's statistics, by statistic id."""
+    account = entry.data["account_id"]
+    return {
+        statistic_id: await stored(hass, statistic_id)
+        for statistic_id in (
+            f"{DOMAIN}:energydata_{account}_65603_energy",
+            f"{DOMAIN}:energydata_{account}_70001_volume",
+        )
+    }
+
+
+def _identity(hass: HomeAssistant, entry: MockConfigEntry) -> set[tuple[str, ...]]:
+    """Return the entry's entities and devices as the user knows them."""
+    entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    return {(e.entity_id, e.unique_id, str(e.device_id)) for e in entities} | {
+        (d.id, *sorted(i for _, i in d.identifiers)) for d in devices
+    }
+
+
+@pytest.mark.freeze_time("2026-11-20T10:00:00+00:00", tick=True)
+@pytest.mark.parametrize("via", ["reauth", "reconfigure"])
+async def test_a_new_token_keeps_every_entity_and_every_hour(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry, via: str
+) -> None:
+    """A token replaced (it expired, say) by a new one that reads the datastreams.
+
+    Reauthentication and reconfiguration take any token that may read every
+    datastream of the entry, proven by one latest read; entities, devices and every
+    stored hour stay as they were.
+    """
+    entry = energydata_entry_for(simulator, streams=[65603, 70001])
+    assert await setup_entry(entry)
+    before = await _history(hass, entry)
+    assert all(before.values())
+    known = _identity(hass, entry)
+    simulator.energydata.revoke(DEMO_TOKEN)
+    simulator.energydata.add_token(NEW_TOKEN)
+    if via == "reauth":
+        await entry.runtime_data.async_refresh()  # the old token is refused
+        await hass.async_block_till_done()
+        (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        result = await hass.config_entries.flow.async_configure(flow["flow_id"])
+        assert [str(key) for key in result["data_schema"].schema] == ["api_token"]
+    else:
+        result = await entry.start_reconfigure_flow(hass)
+        assert "api_token" in [str(key) for key in result["data_schema"].schema]
+    flow_id = result["flow_id"]
+
+    def step(token: str) -> dict[str, Any]:
+        if via == "reauth":
+            return {"api_token": token}
+        return {CONF_API_URL: simulator.url("energydata"), "api_token": token}
+
+    # A token that may not read every datastream of the entry is refused.
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, step(READ_ONLY_TOKEN)
+    )
+    assert result["errors"] == {"base": "datastream_forbidden"}
+    simulator.clear_log()
+    result = await hass.config_entries.flow.async_configure(flow_id, step(NEW_TOKEN))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == f"{via}_successful"
+    checks = [r for r in simulator.log_for("energydata") if "latest" in r.query]
+    assert checks[0].query["ids"] == "65603,70001"
+    assert checks[0].account == EnergydataCloud.account_of(NEW_TOKEN)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.data["api_token"] == NEW_TOKEN
+    assert _identity(hass, entry) == known
+    after = await _history(hass, entry)
+    for statistic_id, rows in before.items():
+        assert {hour: after[statistic_id][hour] for hour in rows} == rows
+
+
+async def test_reconfigure_the_broker(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """Reconfigure changes the API URL and the MQTT broker; an empty token is kept."""
+    entry = energydata_entry_for(simulator, streams=[65603])
+    assert await setup_entry(entry)
+    result = await entry.start_reconfigure_flow(hass)
+    assert [str(k) for k in result["data_schema"].schema] == [
+        CONF_API_URL,
+        "mqtt_host",
+        "mqtt_port",
+        "api_token",
+    ]
+    assert "api_token" not in shown(result)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_API_URL: simulator.url("energydata"),
+            "mqtt_host": "127.0.0.1",
+            "mqtt_port": 18883,
+        },
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data["mqtt_port"] == 18883
+    assert entry.data["api_token"] == DEMO_TOKEN
+    await hass.async_block_till_done(wait_background_tasks=True)

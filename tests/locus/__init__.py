@@ -1,0 +1,1 @@
+"""Locus Energy: its flow and entities in Home Assistant, and its provider."""

@@ -1,1 +1,0 @@
-"""Tests of the provider layer (custom_components/.../providers) without Home Assistant."""
