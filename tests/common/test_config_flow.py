@@ -8,6 +8,9 @@ from datetime import timedelta
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.cloud_energy_meters.config_flow import (
+    CloudEnergyMetersConfigFlow,
+)
 from custom_components.cloud_energy_meters.const import (
     CONF_API_URL,
     CONF_BACKFILL_DAYS,
@@ -21,7 +24,7 @@ from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvi
 from custom_components.cloud_energy_meters.providers.ratelimit import RatePolicy
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, UnknownStep
 from tests.conftest import SITE_IDS, SetupEntry, climkit_entry_for, energydata_entry_for
 from tests.helpers import climkit_credentials, open_flow
 from tests.simulator import Simulator
@@ -151,3 +154,13 @@ async def test_options_of_an_entry_not_loaded(
 def test_url_rules(url: str, error: str | None) -> None:
     """HTTPS only, except loopback hosts (the simulator, a local server)."""
     assert url_error(url) == error
+
+
+async def test_only_clouds_and_their_steps_are_steps(hass: HomeAssistant) -> None:
+    """A step no cloud declares is refused; other missing attributes stay missing."""
+    with pytest.raises(UnknownStep):
+        await hass.config_entries.flow.async_init(DOMAIN, context={"source": "nope"})
+    flow = CloudEnergyMetersConfigFlow()
+    assert callable(flow.async_step_climkit)
+    assert not hasattr(flow, "async_step_nope")
+    assert not hasattr(flow, "no_such_attribute")
