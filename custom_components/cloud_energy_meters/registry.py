@@ -20,6 +20,7 @@ from homeassistant.helpers import (
 from .const import DOMAIN
 from .ids import device_identifier, expected_unique_ids
 from .providers import Provider
+from .providers.contract import MAX_CHANNELS, MAX_SITES
 from .providers.model import Inventory
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ class RegistryUpkeep:
         """Entities and devices the previous discovery did not list."""
 
     def update(self, inventory: Inventory, chosen: list[str]) -> None:
-        """Follow a discovery: report missing sites, register, prune."""
+        """Follow a discovery: report missing sites and runaway lists, register, prune."""
         self.report_missing_sites(inventory, chosen)
+        self.report_truncated(inventory)
         self.register_devices(inventory)
         self.prune(inventory, chosen)
 
@@ -107,6 +109,26 @@ class RegistryUpkeep:
             translation_placeholders={
                 "entry": self.entry.title,
                 "sites": ", ".join(missing),
+            },
+        )
+
+    def report_truncated(self, inventory: Inventory) -> None:
+        """Raise a repair issue while the cloud lists more than one entry may hold."""
+        issue_id = f"listing_truncated_{self.entry.entry_id}"
+        if not inventory.truncated:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="listing_truncated",
+            translation_placeholders={
+                "entry": self.entry.title,
+                "sites": str(MAX_SITES),
+                "channels": str(MAX_CHANNELS),
             },
         )
 

@@ -150,28 +150,44 @@ async def test_malformed_json_is_invalid_response(
         "sensor_data",
     ],
 )
-async def test_missing_fields_is_invalid_response(
+async def test_rows_missing_fields_are_left_out(
     simulator: Simulator,
     climkit: ClimkitProvider,
     inventory: Inventory,
     path: str,
     action: Action,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Rows that lost their ids, timestamps or values raise InvalidResponse."""
+    """Rows that lost their ids or timestamps are left out, counted, logged once.
+
+    The rows that kept theirs (but lost their values) give no value, never a 0; the
+    call itself succeeds: one broken row is no reason to lose the others.
+    """
     simulator.faults.add("missing_fields", path=path)
-    with pytest.raises(InvalidResponse):
-        await action(climkit, inventory)
+    result = await action(climkit, inventory)
     assert simulator.faults.pending == []
+    assert climkit.refusals.total > 0
+    items = (
+        result.channels
+        if isinstance(result, Inventory)
+        else result.values()
+        if isinstance(result, dict)
+        else result
+    )
+    assert not any(getattr(item, "value", None) == 0 for item in items)
+    warnings = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("Climkit sent data that was left out: ")
 
 
 async def test_missing_fields_in_string_installations(
     simulator: Simulator, climkit: ClimkitProvider
 ) -> None:
-    """Emptied id strings in /all_installations raise InvalidResponse."""
+    """Emptied id strings in /all_installations are no sites (and no request)."""
     simulator.climkit.all_installations_shape = "strings"
     simulator.faults.add("missing_fields", path="^/all_installations")
-    with pytest.raises(InvalidResponse):
-        await climkit.async_list_sites()
+    assert await climkit.async_list_sites() == ()
+    assert climkit.refusals.total == len(SITES)
 
 
 async def test_missing_token_in_login(

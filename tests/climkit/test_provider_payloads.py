@@ -183,7 +183,7 @@ def test_meter_parse(
     name: str,
 ) -> None:
     """Meters without a known mode get one from the bus address convention."""
-    meter = _Meter.parse(raw)
+    meter = _Meter.of(raw)
     assert (meter.mode, meter.bus_address, meter.rule, meter.type, meter.name) == (
         mode,
         bus,
@@ -194,16 +194,16 @@ def test_meter_parse(
     assert meter.id == str(raw["id"])
 
 
-@pytest.mark.parametrize("raw", [{}, {"id": ""}, "m-1", None])
+@pytest.mark.parametrize("raw", [{}, {"id": ""}, "m-1", None, {"id": ["m"]}])
 def test_meter_without_id(raw: Any) -> None:
-    """A meter without an id raises InvalidResponse."""
+    """A meter without a usable id is refused (ValueRefused, an InvalidResponse)."""
     with pytest.raises(InvalidResponse):
-        _Meter.parse(raw)
+        _Meter.of(raw)
 
 
 def test_unknown_meter_type() -> None:
     """A meter type the document does not list is energy, without registers."""
-    meter = _Meter.parse({"id": "ev", "type": "charge_point", "mode": "consumption"})
+    meter = _Meter.of({"id": "ev", "type": "charge_point", "mode": "consumption"})
     channels = _meter_channels(SITE, meter)
     assert [c.key for c in channels] == [f"{SITE}:ev:total"]
     assert channels[0].unit == Unit.KWH
@@ -216,7 +216,7 @@ def test_unknown_meter_type() -> None:
 
 def test_cooling_meter() -> None:
     """A cooling meter counts energy with a heat register."""
-    meter = _Meter.parse({"id": "c", "type": "cooling", "mode": "consumption"})
+    meter = _Meter.of({"id": "c", "type": "cooling", "mode": "consumption"})
     assert {c.key.rsplit(":", 1)[1]: c.kind for c in _meter_channels(SITE, meter)} == {
         "total": Kind.INTERVAL,
         "heat_energy_kwh": Kind.REGISTER,
@@ -251,8 +251,6 @@ def stub_climkit(stub: StubServer, make_provider: MakeProvider) -> ClimkitProvid
     ("path", "body", "call"),
     [
         ("/all_installations", {"sites": []}, "list"),
-        ("/all_installations", [42], "list"),
-        ("/all_installations", [{"name": "no id"}], "list"),
         ("/installation_infos/s1", ["not", "an", "object"], "list"),
         ("/meter_info/s1", {"meters": []}, "discover"),
         ("/s1/sensors_list", None, "discover"),
@@ -369,26 +367,69 @@ async def test_nulls_are_absent_and_strings_are_numbers(
     ]
 
 
-@pytest.mark.parametrize(
-    "rows",
-    [
-        {"rows": []},
-        [["2026-01-15 10:15:00", 1]],
-        [{"timestamp": "2026-01-15 10:15:00", "total": "lots"}],
-        [{"timestamp": "sometime", "total": 1}],
-        [{"total": 1}],
-    ],
-)
-async def test_bad_rows_are_invalid(
-    stub: StubServer, stub_climkit: ClimkitProvider, rows: Any
+async def test_sites_without_usable_ids_are_left_out(
+    stub: StubServer, stub_climkit: ClimkitProvider
 ) -> None:
-    """A series that is not a list of well-formed rows raises InvalidResponse."""
+    """Sites without a usable id are left out; a site listed twice is asked once."""
+    stub.json(
+        "GET",
+        "/all_installations",
+        [42.5, {"name": "no id"}, {"id": "a/b"}, "s1", "s1", {"id": True}],
+    )
+    stub.json("GET", "/installation_infos/s1", {"name": "S1"})
+    sites = await stub_climkit.async_list_sites()
+    assert [site.id for site in sites] == ["s1"]
+    assert stub_climkit.refusals.total == 5
+    assert [path for _, path, _ in stub.requests].count("/installation_infos/s1") == 1
+
+
+async def test_a_series_that_is_no_list_is_invalid(
+    stub: StubServer, stub_climkit: ClimkitProvider
+) -> None:
+    """A series that is not a list at all raises InvalidResponse."""
     stub_site(stub)
     inventory = await stub_climkit.async_discover(["s1"])
-    stub.json("POST", "/meter_data/s1/m1", rows)
+    stub.json("POST", "/meter_data/s1/m1", {"rows": []})
     total = [c for c in inventory.channels if c.key == "s1:m1:total"]
     with pytest.raises(InvalidResponse):
         await stub_climkit.async_latest(total)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ["2026-01-15 10:30:00", 1],
+        {"timestamp": "2026-01-15 10:30:00", "total": "lots"},
+        {"timestamp": "2026-01-15 10:30:00", "total": "NaN"},
+        {"timestamp": "2026-01-15 10:30:00", "total": 1e308},
+        {"timestamp": "2026-01-15 10:30:00", "total": -0.2},
+        {"timestamp": "sometime", "total": 1},
+        {"timestamp": "40000-01-15 10:30:00", "total": 1},
+        {"timestamp": 1e300, "total": 1},
+        {"timestamp": [1], "total": 1},
+        {"total": 1},
+    ],
+)
+async def test_a_bad_row_is_left_out_and_the_others_kept(
+    stub: StubServer,
+    stub_climkit: ClimkitProvider,
+    row: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One bad row is refused, counted and logged once; the row before it is read."""
+    stub_site(stub)
+    inventory = await stub_climkit.async_discover(["s1"])
+    total = [c for c in inventory.channels if c.key == "s1:m1:total"]
+    good = {"timestamp": "2026-01-15 10:15:00+01:00", "total": 0.5}
+    stub.json("POST", "/meter_data/s1/m1", [good, row])
+    readings = (await stub_climkit.async_latest(total)).readings
+    assert readings["s1:m1:total"].value == 0.5
+    assert stub_climkit.refusals.total == 1
+    start = datetime(2026, 1, 15, 9, tzinfo=UTC)
+    intervals = await collect(stub_climkit, total[0], start, start + timedelta(hours=1))
+    assert [i.value for i in intervals] == [0.5]
+    assert stub_climkit.refusals.total == 2
+    assert len([r for r in caplog.records if "left out" in r.getMessage()]) == 2
 
 
 async def test_sensor_without_points(
@@ -418,7 +459,7 @@ async def test_sensor_without_points(
 async def test_negative_amounts_are_refused(
     stub: StubServer, stub_climkit: ClimkitProvider
 ) -> None:
-    """A negative amount would make the Energy dashboard's sum go down: refused."""
+    """A negative amount would make the Energy dashboard's sum go down: left out."""
     stub_site(stub)
     inventory = await stub_climkit.async_discover(["s1"])
     total = next(c for c in inventory.channels if c.key == "s1:m1:total")
@@ -431,8 +472,6 @@ async def test_negative_amounts_are_refused(
         ],
     )
     start = datetime(2026, 1, 15, 9, tzinfo=UTC)
-    with pytest.raises(InvalidResponse, match="negative"):
-        async for _ in stub_climkit.async_history(
-            total, start, start + timedelta(hours=1)
-        ):
-            pass
+    intervals = await collect(stub_climkit, total, start, start + timedelta(hours=1))
+    assert intervals == [Interval(start, start + timedelta(minutes=15), 0.5)]
+    assert stub_climkit.refusals.total == 1

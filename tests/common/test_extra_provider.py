@@ -6,16 +6,28 @@ changes: the config flow offers it, signs in and chooses its sites; its sites be
 devices and its meters entities; its history lands in long-term statistics.
 """
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, override
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.cloud_energy_meters.const import DOMAIN
+from custom_components.cloud_energy_meters.const import (
+    CONF_API_URL,
+    CONF_BACKFILL_DAYS,
+    CONF_KNOWN_SITES,
+    CONF_PROVIDER,
+    CONF_SITES,
+    DOMAIN,
+)
 from custom_components.cloud_energy_meters.providers import PROVIDERS, Provider
+from custom_components.cloud_energy_meters.providers.contract import (
+    MAX_CHANNELS,
+    MAX_SITES,
+)
 from custom_components.cloud_energy_meters.providers.errors import AuthError
 from custom_components.cloud_energy_meters.providers.form import Field, Form
 from custom_components.cloud_energy_meters.providers.model import (
@@ -35,13 +47,15 @@ from custom_components.cloud_energy_meters.providers.ratelimit import RatePolicy
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from tests.helpers import stored
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 TOKEN = "meterco-token"  # noqa: S105
 SITES = {"north": "North Farm", "south": "South Barn"}
 QUARTER = timedelta(minutes=15)
+EXTRA_SITES = web.AppKey("extra_sites", list[int])
+"""How many sites the server lists beyond SITES (a runaway answer, when many)."""
 
 
 def kwh(site: str, start: datetime) -> float:
@@ -58,7 +72,10 @@ def _meterco_app() -> web.Application:
 
     async def sites(request: web.Request) -> web.Response:
         authorised(request)
-        return web.json_response([{"id": k, "name": v} for k, v in SITES.items()])
+        extra = {f"x{n}": f"Extra {n}" for n in range(request.app[EXTRA_SITES][0])}
+        return web.json_response(
+            [{"id": k, "name": v} for k, v in (SITES | extra).items()]
+        )
 
     async def history(request: web.Request) -> web.Response:
         authorised(request)
@@ -73,6 +90,7 @@ def _meterco_app() -> web.Application:
         return web.json_response(rows)
 
     app = web.Application()
+    app[EXTRA_SITES] = [0]
     app.router.add_get("/sites", sites)
     app.router.add_get("/sites/{site}/history", history)
     return app
@@ -110,14 +128,15 @@ class MeterCoProvider(Provider):
         return Account(id="acme", name="Acme")
 
     @override
-    async def async_list_sites(self) -> tuple[Site, ...]:
+    async def _list_sites(self) -> tuple[Site, ...]:
         return tuple(
             Site(id=s["id"], name=s["name"]) for s in await self._get("/sites")
         )
 
     @override
-    async def async_discover(self, site_ids: Collection[str]) -> Inventory:
-        sites = [s for s in await self.async_list_sites() if s.id in site_ids]
+    async def _discover(self, site_ids: Sequence[str]) -> Inventory:
+        listed = await self.async_list_sites()
+        sites = [s for s in listed if s.id in site_ids]
         channels = tuple(
             Channel(
                 key=f"{site.id}:energy",
@@ -138,11 +157,11 @@ class MeterCoProvider(Provider):
             account=Account(id="acme", name="Acme"),
             sites=tuple(sites),
             channels=channels,
-            listed=tuple(SITES),
+            listed=tuple(site.id for site in listed),
         )
 
     @override
-    async def async_latest(
+    async def _latest(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> Latest:
         start = datetime.now(UTC).replace(second=0, microsecond=0) - QUARTER
@@ -155,7 +174,7 @@ class MeterCoProvider(Provider):
         )
 
     @override
-    async def async_history(
+    async def _history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:
         rows = await self._get(
@@ -176,15 +195,21 @@ class MeterCoProvider(Provider):
 
 
 @pytest.fixture
-async def meterco(
+async def meterco_server(
     loopback: None, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[str]:
-    """Serve MeterCo on loopback and register its provider; return its API URL."""
+) -> AsyncIterator[TestServer]:
+    """Serve MeterCo on loopback and register its provider."""
     server = TestServer(_meterco_app(), host="127.0.0.1")
     await server.start_server()
     monkeypatch.setitem(PROVIDERS, MeterCoProvider.key, MeterCoProvider)
-    yield str(server.make_url("")).rstrip("/")
+    yield server
     await server.close()
+
+
+@pytest.fixture
+def meterco(meterco_server: TestServer) -> str:
+    """Return MeterCo's API URL."""
+    return str(meterco_server.make_url("")).rstrip("/")
 
 
 @pytest.mark.freeze_time(NOW, tick=True)
@@ -238,3 +263,52 @@ async def test_a_cloud_added_with_its_provider_alone(
         assert rows[max(rows)][1] == pytest.approx(
             sum(state for state, _ in rows.values())
         )
+
+
+@pytest.mark.freeze_time(NOW, tick=True)
+async def test_a_runaway_site_list_is_cut_with_a_repair_issue(
+    hass: HomeAssistant,
+    recorder_mock: Any,
+    meterco_server: TestServer,
+    meterco: str,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A cloud listing more than MAX_SITES sites: the rest is left out, and said so.
+
+    The entry still loads with the sites it chose; a repair issue tells the user,
+    and goes once the cloud's list fits again.
+    """
+    meterco_server.app[EXTRA_SITES][0] = MAX_SITES
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=2,
+        unique_id="meterco_acme",
+        title="MeterCo Acme",
+        data={
+            CONF_PROVIDER: "meterco",
+            CONF_API_URL: meterco,
+            "api_token": TOKEN,
+            CONF_SITES: ["north"],
+            # Seen in the flow and left out: none of them joins on its own.
+            CONF_KNOWN_SITES: [*SITES, *(f"x{n}" for n in range(MAX_SITES))],
+        },
+        options={CONF_BACKFILL_DAYS: 1},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    issue_id = f"listing_truncated_{entry.entry_id}"
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "listing_truncated"
+    assert issue.translation_placeholders == {
+        "entry": "MeterCo Acme",
+        "sites": str(MAX_SITES),
+        "channels": str(MAX_CHANNELS),
+    }
+    meterco_server.app[EXTRA_SITES][0] = 3
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None

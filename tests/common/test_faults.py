@@ -9,7 +9,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.cloud_energy_meters.const import DOMAIN
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from tests.conftest import SetupEntry
 from tests.helpers import assert_matches_truth, expected_series, hour, stored
@@ -94,9 +94,7 @@ async def test_revoked_credentials_at_startup_start_reauth(
     ] == [SOURCE_REAUTH]
 
 
-@pytest.mark.parametrize(
-    "kind", ["http_500", "timeout", "malformed_json", "missing_fields"]
-)
+@pytest.mark.parametrize("kind", ["http_500", "timeout", "malformed_json"])
 async def test_failures_make_entities_unavailable_then_recover(
     hass: HomeAssistant,
     simulator: Simulator,
@@ -124,6 +122,35 @@ async def test_failures_make_entities_unavailable_then_recover(
     assert STATE_UNAVAILABLE not in _sensor_states(hass)
     assert sum("recovered" in r.getMessage() for r in caplog.records) == 1
     assert climkit_entry.state is ConfigEntryState.LOADED
+
+
+async def test_broken_rows_fail_no_refresh(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Rows without their timestamps or values: left out, logged once; no 0, no error."""
+    assert await setup_entry(climkit_entry)
+    coordinator = climkit_entry.runtime_data
+    before = _sensor_states(hass)
+    caplog.clear()
+    simulator.faults.add(
+        "missing_fields", count=1000, cloud="climkit", path="^/meter_data/"
+    )
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    left_out = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert len(left_out) == 1
+    assert left_out[0].startswith("Climkit sent data that was left out: ")
+    after = _sensor_states(hass)
+    # A value the rows no longer carry is unknown, never a made-up 0.
+    assert all(
+        now in (then, STATE_UNKNOWN) for then, now in zip(before, after, strict=True)
+    )
+    assert after.count(STATE_UNKNOWN) > before.count(STATE_UNKNOWN)
 
 
 async def test_setup_retries_when_the_cloud_is_down(
@@ -187,15 +214,25 @@ async def test_bad_history_is_never_stored(
         for r in caplog.records
         if r.levelno == logging.WARNING and meter.name in r.getMessage()
     ]
-    assert len(warnings) == 1
-    assert "nothing of it was stored" in warnings[0]
+    if kind == "malformed_json":
+        assert len(warnings) == 1
+        assert "nothing of it was stored" in warnings[0]
+    else:  # each import left the broken rows out, and said so once
+        left_out = [
+            r.getMessage() for r in caplog.records if "left out" in r.getMessage()
+        ]
+        assert left_out
+        assert all(
+            m.startswith("Climkit sent data that was left out") for m in left_out
+        )
     # The other statistics went on.
     other = f"{DOMAIN}:climkit_{SITE_LAC.id}_{SITE_LAC.meters[3].id}_energy"
     assert max(await stored(hass, other)) == hour(NOW + timedelta(hours=2))
 
     simulator.faults.clear()
     await coordinator.async_import_statistics()
-    assert "imports again" in caplog.text
+    if kind == "malformed_json":
+        assert "imports again" in caplog.text
     truth = expected_series(simulator, SITE_LAC)[statistic_id]
     assert_matches_truth(
         await stored(hass, statistic_id),

@@ -12,6 +12,9 @@ import socket
 from aiohttp import ClientSession, web
 import pytest
 
+from custom_components.cloud_energy_meters.providers import (
+    transport as transport_module,
+)
 from custom_components.cloud_energy_meters.providers.errors import (
     AuthError,
     CannotConnect,
@@ -20,6 +23,10 @@ from custom_components.cloud_energy_meters.providers.errors import (
     RateLimited,
     RequestRejected,
 )
+from custom_components.cloud_energy_meters.providers.parse import (
+    MAX_RETRY_AFTER,
+    retry_after,
+)
 from custom_components.cloud_energy_meters.providers.ratelimit import (
     RateLimiter,
     RatePolicy,
@@ -27,7 +34,6 @@ from custom_components.cloud_energy_meters.providers.ratelimit import (
 from custom_components.cloud_energy_meters.providers.transport import (
     RATE_LIMIT_RETRIES,
     Transport,
-    parse_retry_after,
 )
 from tests.stub import StubServer
 
@@ -41,22 +47,22 @@ def transport_for(
 
 def test_parse_retry_after_seconds() -> None:
     """Retry-After in seconds is read as a float, never negative; junk is None."""
-    assert parse_retry_after("5") == 5.0
-    assert parse_retry_after("1.5") == 1.5
-    assert parse_retry_after("-3") == 0.0
-    assert parse_retry_after(None) is None
-    assert parse_retry_after("") is None
-    assert parse_retry_after("soon") is None
+    assert retry_after("5", "Stub") == 5.0
+    assert retry_after("1.5", "Stub") == 1.5
+    assert retry_after("-3", "Stub") == 0.0
+    assert retry_after(None, "Stub") is None
+    assert retry_after("", "Stub") is None
+    assert retry_after("soon", "Stub") is None
 
 
 def test_parse_retry_after_http_date() -> None:
     """Retry-After as an HTTP date is the time left until then (0 once past)."""
     later = datetime.now(UTC) + timedelta(seconds=120)
-    seconds = parse_retry_after(format_datetime(later, usegmt=True))
+    seconds = retry_after(format_datetime(later, usegmt=True), "Stub")
     assert seconds is not None
     assert 117 <= seconds <= 120
     past = datetime.now(UTC) - timedelta(hours=1)
-    assert parse_retry_after(format_datetime(past, usegmt=True)) == 0.0
+    assert retry_after(format_datetime(past, usegmt=True), "Stub") == 0.0
 
 
 def test_url_joins_base_path(session: ClientSession) -> None:
@@ -330,3 +336,65 @@ async def test_logs_name_path_and_status_only(
     assert any("POST /x -> 200" in message for message in messages), messages
     for message in messages:
         assert "secret" not in message
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, {}),  # nested too deep to decode
+        (b'{"a": "\xff\xfe"}', {}),  # not UTF-8
+        (b"<html><body>Bad gateway</body></html>", {"Content-Type": "text/html"}),
+        (b"", {}),
+        (b'{"a": 1', {}),  # cut off
+    ],
+    ids=["deep", "not-utf8", "html", "empty", "truncated"],
+)
+async def test_bodies_that_cannot_be_decoded_are_invalid(
+    stub: StubServer, session: ClientSession, body: bytes, headers: dict[str, str]
+) -> None:
+    """Any body that is no JSON ends as InvalidResponse, never another exception."""
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        return web.Response(body=body, headers=headers)
+
+    stub.on("GET", "/x", handler)
+    with pytest.raises(InvalidResponse):
+        await transport_for(session, stub.url).request_json("GET", "/x")
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["length", "chunked"])
+async def test_a_runaway_body_is_refused_before_it_fills_memory(
+    stub: StubServer,
+    session: ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
+    declared: bool,
+) -> None:
+    """An answer beyond MAX_BODY is InvalidResponse, announced or streamed."""
+    monkeypatch.setattr(transport_module, "MAX_BODY", 100_000)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if declared:
+            return web.Response(body=b"[" + b"1," * 60_000 + b"1]")
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(20):
+            await response.write(b"1," * 5_000)
+        return response
+
+    stub.on("GET", "/x", handler)
+    with pytest.raises(InvalidResponse, match="more than"):
+        await transport_for(session, stub.url).request_json("GET", "/x")
+
+
+@pytest.mark.parametrize("retry_after", ["inf", "1e308", "99999999"])
+async def test_retry_after_beyond_an_hour_pauses_an_hour(
+    stub: StubServer, session: ClientSession, retry_after: str
+) -> None:
+    """A 429 asking to wait forever pauses the account an hour at most."""
+    stub.json("GET", "/x", {}, status=429, headers={"Retry-After": retry_after})
+    transport = transport_for(session, stub.url)
+    with pytest.raises(RateLimited) as caught:
+        await transport.request_json("GET", "/x")
+    assert caught.value.retry_after == MAX_RETRY_AFTER
+    assert 3500 < transport.limiter.paused_for <= MAX_RETRY_AFTER

@@ -488,7 +488,13 @@ async def test_a_new_token_keeps_every_entity_and_every_hour(
     assert _identity(hass, entry) == known
     after = await _history(hass, entry)
     for statistic_id, rows in before.items():
-        assert {hour: after[statistic_id][hour] for hour in rows} == rows
+        # The newest hour may have grown meanwhile (a reading of its last minute
+        # published after the first import, on a busy machine): the rest is kept.
+        kept = sorted(rows)[:-1]
+        assert {hour: after[statistic_id][hour] for hour in kept} == {
+            hour: rows[hour] for hour in kept
+        }
+        assert after[statistic_id][max(rows)][0] >= rows[max(rows)][0]
 
 
 async def test_reconfigure_the_broker(

@@ -196,7 +196,7 @@ async def test_broker_restart_reconnects_without_doubling_statistics(
     ) as again:
         await again.publish(
             f"{DEMO_PREFIX}/meter/main/energy",
-            json.dumps({"timestamp": 1, "value": 42.5}),
+            json.dumps({"timestamp": 1764950400000, "value": 42.5}),
             qos=1,
         )
     meter = entity_of(hass, entry, 65603)
@@ -275,7 +275,7 @@ async def test_reloads_while_connecting_leave_one_subscribed_connection(
     ) as sensor:
         await sensor.publish(
             f"{DEMO_PREFIX}/meter/main/energy",
-            json.dumps({"timestamp": 1, "value": 7.25}),
+            json.dumps({"timestamp": 1764950400000, "value": 7.25}),
             qos=1,
         )
     meter = entity_of(hass, entry, 65603)

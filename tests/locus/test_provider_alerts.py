@@ -10,10 +10,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.cloud_energy_meters.providers.errors import (
-    InvalidResponse,
-    RequestRejected,
-)
+from custom_components.cloud_energy_meters.providers.errors import RequestRejected
 from custom_components.cloud_energy_meters.providers.locus import (
     ALERT_OVERLAP,
     LocusProvider,
@@ -195,12 +192,14 @@ async def test_forbidden_site_alerts_are_rejected(
 async def test_malformed_alerts(
     stub: StubServer, make_provider: MakeProvider, alert: dict[str, Any]
 ) -> None:
-    """Alerts without id, component or a readable start/end raise InvalidResponse."""
+    """Alerts without id, component or a readable start/end are left out, counted."""
     stub.locus_auth()
-    stub.json("GET", "/v3/sites/1/alerts", {"alerts": [alert]})
+    good = {"id": 2, "componentId": 5, "start": "2026-11-01T13:00:00-00:00"}
+    stub.json("GET", "/v3/sites/1/alerts", {"alerts": [alert, good]})
     provider = make_provider("locus", api_url=f"{stub.url}/v3")
-    with pytest.raises(InvalidResponse):
-        await provider.async_latest([], ["1"])
+    alerts = (await provider.async_latest([], ["1"])).alerts
+    assert [a.id for a in alerts] == ["2"]
+    assert provider.refusals.total == 1
 
 
 async def test_minimal_alert(stub: StubServer, make_provider: MakeProvider) -> None:

@@ -548,11 +548,10 @@ async def test_unknown_fields_keep_the_clouds_name(
 @pytest.mark.parametrize(
     ("fields", "info", "settings"),
     [
-        ([{"unit": "W"}], None, None),
         ([], [], None),
         ([], None, "size"),
     ],
-    ids=["no-base-field", "installinfo-not-an-object", "modelsettings-not-an-object"],
+    ids=["installinfo-not-an-object", "modelsettings-not-an-object"],
 )
 async def test_malformed_discovery_answers(
     stub: StubServer,
@@ -572,12 +571,26 @@ async def test_malformed_discovery_answers(
 async def test_site_ids_must_be_ids(
     stub: StubServer, make_provider: MakeProvider
 ) -> None:
-    """A site without a usable id makes the sites answer invalid."""
+    """Sites without a usable id are left out; one listed twice is listed once."""
     stub.locus_auth()
 
     async def sites(_: web.Request) -> web.Response:
-        return web.json_response({"sites": [{"id": True}]})
+        return web.json_response(
+            {"sites": [{"id": True}, 3, {"id": 1.5}, {"id": 4}, {"id": "4"}]}
+        )
 
     stub.on("GET", "/v3/partners/7/sites", sites)
-    with pytest.raises(InvalidResponse):
-        await stub_provider(make_provider, stub).async_list_sites()
+    provider = stub_provider(make_provider, stub)
+    assert [site.id for site in await provider.async_list_sites()] == ["4"]
+    assert provider.refusals.total == 4
+
+
+async def test_a_field_without_base_field_is_left_out(
+    stub: StubServer, make_provider: MakeProvider
+) -> None:
+    """A dataavailable entry without baseField is left out, the others kept."""
+    serve_site(stub, [{"unit": "W"}])
+    provider = stub_provider(make_provider, stub)
+    inventory = await provider.async_discover(["1"])
+    assert inventory.sites
+    assert provider.refusals.total >= 1

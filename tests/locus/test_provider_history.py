@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.cloud_energy_meters.providers.errors import InvalidResponse
 from custom_components.cloud_energy_meters.providers.locus import LocusProvider
 from custom_components.cloud_energy_meters.providers.model import (
     Channel,
@@ -220,14 +219,15 @@ async def test_corrections_and_late_data(
     assert hourly_wh(released) == truth_wh(simulator, channels[MAPLE_METER], start, end)
 
 
-async def test_negative_energy_is_invalid(
+async def test_negative_energy_is_left_out(
     simulator: Simulator, locus: LocusProvider, channels: dict[str, Channel]
 ) -> None:
-    """Energy per interval is never negative: such an answer is InvalidResponse."""
+    """Energy per interval is never negative: such a point is left out, counted."""
     start = datetime(2026, 7, 3, tzinfo=UTC)
     simulator.locus.correct(MAPLE_PV_METER_ID, start, -1.5)
-    with pytest.raises(InvalidResponse):
-        await collect(locus, channels[MAPLE_METER], start, start + QUARTER)
+    intervals = await collect(locus, channels[MAPLE_METER], start, start + 2 * QUARTER)
+    assert [i.start for i in intervals] == [start + QUARTER]
+    assert locus.refusals.total == 1
 
 
 STUB_CHANNEL = Channel(
@@ -263,19 +263,36 @@ async def test_naive_timestamps_are_utc(
     [
         {"id": 2, "ts": "2026-07-01T12:00:00+00:00", "Wh_sum": "12"},
         {"id": 2, "ts": "2026-07-01T12:00:00+00:00", "Wh_sum": True},
+        {"id": 2, "ts": "2026-07-01T12:00:00+00:00", "Wh_sum": float("nan")},
+        {"id": 2, "ts": "2026-07-01T12:00:00+00:00", "Wh_sum": 1e300},
         {"id": 2, "ts": "12:00", "Wh_sum": 12},
+        {"id": 2, "ts": "2026-07-01T12:00:00+99:00", "Wh_sum": 12},
+        {"id": 2, "ts": 1782907200, "Wh_sum": 12},
         {"id": 2, "Wh_sum": 12},
+        [1, 2],
     ],
-    ids=["string-value", "bool-value", "bad-ts", "no-ts"],
+    ids=[
+        "string-value",
+        "bool-value",
+        "nan-value",
+        "huge-value",
+        "bad-ts",
+        "bad-offset",
+        "epoch-ts",
+        "no-ts",
+        "no-object",
+    ],
 )
 async def test_malformed_points(
     stub: StubServer, make_provider: MakeProvider, point: dict[str, object]
 ) -> None:
-    """Points with a value that is no number or a timestamp that is none are invalid."""
+    """A point whose value is no number or whose time is none is left out, counted."""
     stub.locus_auth()
-    stub.json("GET", "/v3/components/2/data", {"data": [point]})
+    good = {"id": 2, "ts": "2026-07-01T11:45:00+00:00", "Wh_sum": 10}
+    stub.json("GET", "/v3/components/2/data", {"data": [good, point]})
     provider = make_provider("locus", api_url=f"{stub.url}/v3")
-    with pytest.raises(InvalidResponse):
-        await collect(provider, STUB_CHANNEL, STUB_START, STUB_START + QUARTER)
-    with pytest.raises(InvalidResponse):
-        await provider.async_latest([STUB_CHANNEL])
+    assert await collect(provider, STUB_CHANNEL, STUB_START, STUB_START + QUARTER) == []
+    assert provider.refusals.total == 1
+    latest = (await provider.async_latest([STUB_CHANNEL])).readings
+    assert latest[STUB_CHANNEL.key].start == STUB_START - QUARTER
+    assert provider.refusals.total == 2

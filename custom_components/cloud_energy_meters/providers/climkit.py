@@ -15,17 +15,18 @@ What the API document leaves out and this module handles (see NOTES.md):
   span only when the cloud refuses.
 """
 
-import asyncio
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 import logging
 from typing import Any, override
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from yarl import URL
 
+from . import parse
+from .contract import MAX_SITES
 from .errors import AuthError, InvalidResponse, RequestRejected
 from .form import Field, Form
 from .model import (
@@ -209,49 +210,16 @@ def _naive_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def _zone(name: str) -> ZoneInfo:
-    """Build a zone (blocking: it may read a tzdata file); Zurich's when unknown."""
-    try:
-        return ZoneInfo(name)
-    except ZoneInfoNotFoundError, ValueError:
-        return ZoneInfo(DEFAULT_TIMEZONE)
-
-
-_ZONES: dict[str, ZoneInfo] = {}
-"""Zones read so far, by the name the cloud gave (a handful per process)."""
-
-
 async def async_zone(name: Any = None) -> ZoneInfo:
-    """Return the zone named by a site (Zurich's when none or unknown).
-
-    Each name is read once, in an executor: Home Assistant reports file reads in its
-    event loop as blocking, and ZoneInfo may read one.
-    """
-    key = name if isinstance(name, str) and name else DEFAULT_TIMEZONE
-    if (zone := _ZONES.get(key)) is None:
-        zone = await asyncio.get_running_loop().run_in_executor(None, _zone, key)
-        _ZONES[key] = zone
-    return zone
+    """Return the zone named by a site (Zurich's when none or unknown), read off-loop."""
+    return await parse.async_zone(name, DEFAULT_TIMEZONE)
 
 
 def parse_timestamp(value: Any, zone: ZoneInfo) -> datetime:
     """Parse a Climkit timestamp into aware UTC (one without offset is site-local)."""
-    if isinstance(value, bool):
-        raise InvalidResponse(f"timestamp {value!r} is not a time")
-    if isinstance(value, int | float):
-        seconds = value / 1000 if abs(value) >= 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
-    if isinstance(value, dict) and "$date" in value:
-        return parse_timestamp(value["$date"], zone)
-    if not isinstance(value, str):
-        raise InvalidResponse(f"timestamp {value!r} is not a time")
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError as err:
-        raise InvalidResponse(f"timestamp {value!r} is not a time") from err
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
+    if isinstance(value, dict) and "$date" in value:  # a MongoDB export's wrapper
+        value = value["$date"]
+    return parse.timestamp(value, "timestamp", zone)
 
 
 def interval_of(
@@ -271,22 +239,7 @@ def interval_of(
 
 def _number(row: Mapping[str, Any], key: str) -> float | None:
     """Return a row's numeric field; None when absent or null (no data, never 0)."""
-    value = row.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidResponse(f"field {key!r} is {value!r}, not a number")
-    try:
-        return float(value)
-    except ValueError as err:
-        raise InvalidResponse(f"field {key!r} is {value!r}, not a number") from err
-
-
-def _amount(value: float, what: str) -> float:
-    """Return an amount, refusing the payload if it is negative (sums never go down)."""
-    if value < 0:
-        raise InvalidResponse(f"Climkit {what} has a negative amount ({value})")
-    return value
+    return parse.optional_number(row.get(key), key)
 
 
 def _path_of(channel: Channel) -> str:
@@ -294,25 +247,28 @@ def _path_of(channel: Channel) -> str:
     return channel.ref[0].replace("_", " ")
 
 
-def _rows(payload: Any, what: str) -> list[Mapping[str, Any]]:
-    """Return the list of row objects of a time-series answer, or say what is wrong."""
-    if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
-        raise InvalidResponse(f"Climkit {what} is not a list of objects")
+def _rows(payload: Any, what: str) -> list[Any]:
+    """Return the rows of a time-series answer (each still to be checked)."""
+    if not isinstance(payload, list):
+        raise InvalidResponse(f"Climkit {what} is not a list")
     return payload
 
 
 def _required(row: Mapping[str, Any], keys: Sequence[str], what: str) -> None:
-    """Reject a row that lacks a key the document promises on every row."""
+    """Refuse a row that lacks a key the document promises on every row."""
     if missing := [key for key in keys if key not in row]:
-        raise InvalidResponse(f"Climkit {what} has a row without {', '.join(missing)}")
+        raise parse.ValueRefused(f"{what} row without {', '.join(missing)}", row)
 
 
 def _int_or_none(value: Any) -> int | None:
     """Read `prim_ad`, seen as an int and as a string."""
     try:
-        return int(value)
-    except TypeError, ValueError:
+        return int(parse.number(value, "prim_ad"))
+    except InvalidResponse:
         return None
+
+
+_CITY_KEYS = ("city", "city_name", "city_ref")
 
 
 def _address(info: Mapping[str, Any]) -> str | None:
@@ -321,12 +277,19 @@ def _address(info: Mapping[str, Any]) -> str | None:
     if not isinstance(address, dict):
         return None
     street = " ".join(
-        str(part)
-        for part in (address.get("street_name"), address.get("street_number"))
+        part
+        for part in (
+            parse.text(address.get("street_name")),
+            parse.text(address.get("street_number")),
+        )
         if part
     )
-    city = address.get("city") or address.get("city_name") or address.get("city_ref")
-    town = " ".join(str(part) for part in (address.get("postal_code"), city) if part)
+    city = next(
+        filter(None, (parse.text(address.get(key)) for key in _CITY_KEYS)), None
+    )
+    town = " ".join(
+        part for part in (parse.text(address.get("postal_code")), city) if part
+    )
     return ", ".join(part for part in (street, town) if part) or None
 
 
@@ -342,11 +305,12 @@ class _Meter:
     rule: bool
 
     @classmethod
-    def parse(cls, raw: Any) -> _Meter:
-        if not isinstance(raw, dict) or not raw.get("id"):
-            raise InvalidResponse("Climkit meter_info has a meter without id")
+    def of(cls, raw: Any) -> _Meter:
+        """Read one meter of /meter_info (ValueRefused: one that has no usable id)."""
+        raw = parse.mapping(raw, "meter")
+        meter_id = parse.identifier(raw.get("id"), "meter id")
         bus_address = _int_or_none(raw.get("prim_ad"))
-        mode = str(raw.get("mode") or "")
+        mode = parse.text(raw.get("mode")) or ""
         if mode not in _MODE_ROLES and bus_address is not None:
             # Installer convention: 10 grid intake, 11… consumers, 101… producers.
             mode = (
@@ -357,9 +321,9 @@ class _Meter:
                 else "consumption"
             )
         return cls(
-            id=str(raw["id"]),
-            name=str(raw.get("name") or raw["id"]),
-            type=str(raw.get("type") or "electricity"),
+            id=meter_id,
+            name=parse.text(raw.get("name")) or meter_id,
+            type=parse.text(raw.get("type")) or "electricity",
             mode=mode or "consumption",
             bus_address=bus_address,
             rule=bool(raw.get("is_rule_meter", raw.get("virtual", False))),
@@ -414,7 +378,7 @@ class ClimkitProvider(Provider):
             raise InvalidResponse("Climkit /auth answered without an access token")
         try:
             expires_at = parse_timestamp(payload.get("valid_until"), await async_zone())
-        except InvalidResponse:
+        except InvalidResponse:  # absent or unreadable: the documented lifetime
             expires_at = datetime.now(UTC) + TOKEN_LIFETIME_FALLBACK
         return Token(access_token=payload["access_token"], expires_at=expires_at)
 
@@ -481,25 +445,36 @@ class ClimkitProvider(Provider):
         payload = await self._call("GET", "/all_installations")
         if not isinstance(payload, list):
             raise InvalidResponse("Climkit all_installations is not a list")
-        sites: list[Site] = []
+        sites: dict[str, Site] = {}
         for item in payload:
-            if isinstance(item, str) and item:
-                sites.append(Site(id=item, name=item))
-            elif isinstance(item, dict) and (item.get("id") or item.get("_id")):
-                site_id = str(item.get("id") or item.get("_id"))
-                sites.append(
-                    Site(
-                        id=site_id,
-                        name=str(item.get("name") or site_id),
-                        reference=item.get("site_ref"),
+            try:
+                if isinstance(item, dict):
+                    site_id = parse.identifier(
+                        item.get("id") or item.get("_id"), "site id"
                     )
-                )
-            else:
-                raise InvalidResponse("Climkit all_installations has a site without id")
-        return sites
+                    site = Site(
+                        id=site_id,
+                        name=parse.text(item.get("name")) or site_id,
+                        reference=parse.text(item.get("site_ref")),
+                    )
+                else:
+                    site_id = parse.identifier(item, "site id")
+                    site = Site(id=site_id, name=site_id)
+            except parse.ValueRefused as err:
+                self.refusals.add("/all_installations", err)
+                continue
+            if site_id in sites:  # listed twice: one site, one request for it
+                self.refusals.add("/all_installations", "site listed twice")
+                continue
+            sites[site_id] = site
+        if len(sites) > MAX_SITES:
+            self.refusals.truncate(
+                "/all_installations", "sites", len(sites) - MAX_SITES
+            )
+        return list(sites.values())[:MAX_SITES]
 
     @override
-    async def async_list_sites(self) -> tuple[Site, ...]:
+    async def _list_sites(self) -> tuple[Site, ...]:
         """List the account's sites, named (one more call per site the list leaves unnamed)."""
         listed = await self._installations()
         return tuple(
@@ -515,17 +490,43 @@ class ClimkitProvider(Provider):
         if not isinstance(info, dict):
             raise InvalidResponse("Climkit installation_infos is not an object")
         self._zones[site_id] = await async_zone(info.get("timezone"))
+        reference = parse.text(info.get("site_ref"))
         return Site(
             id=site_id,
-            name=str(info.get("name") or info.get("site_ref") or site_id),
+            name=parse.text(info.get("name")) or reference or site_id,
             timezone=str(self._zones[site_id]),
             address=_address(info),
-            reference=info.get("site_ref"),
+            reference=reference,
             configuration_url=PORTAL_URL,
         )
 
+    def _sensors(self, site_id: str, raw_sensors: list[Any]) -> list[Channel]:
+        """Read a site's sensors_list; a sensor without a usable id is left out."""
+        channels: list[Channel] = []
+        for raw in raw_sensors:
+            try:
+                channels.append(_sensor_channel(site_id, raw))
+            except parse.ValueRefused as err:
+                self.refusals.add("/sensors_list", err)
+        return channels
+
+    def _meters(self, raw_meters: list[Any]) -> list[_Meter]:
+        """Read /meter_info's meters, once each; one without a usable id is left out."""
+        meters: dict[str, _Meter] = {}
+        for raw in raw_meters:
+            try:
+                meter = _Meter.of(raw)
+            except parse.ValueRefused as err:
+                self.refusals.add("/meter_info", err)
+                continue
+            if meter.id in meters:
+                self.refusals.add("/meter_info", "meter listed twice")
+                continue
+            meters[meter.id] = meter
+        return list(meters.values())
+
     @override
-    async def async_discover(self, site_ids: Collection[str]) -> Inventory:
+    async def _discover(self, site_ids: Sequence[str]) -> Inventory:
         """Describe the chosen sites the account still has: 1 + 3 requests per site."""
         listed = tuple(site.id for site in await self._installations())
         available = set(listed)
@@ -538,7 +539,7 @@ class ClimkitProvider(Provider):
             raw_meters = await self._call("GET", f"/meter_info/{site_id}")
             if not isinstance(raw_meters, list):
                 raise InvalidResponse("Climkit meter_info is not a list")
-            meters = [_Meter.parse(raw) for raw in raw_meters]
+            meters = self._meters(raw_meters)
             raw_sensors = await self._call("GET", f"/{site_id}/sensors_list")
             if not isinstance(raw_sensors, list):
                 raise InvalidResponse("Climkit sensors_list is not a list")
@@ -546,7 +547,7 @@ class ClimkitProvider(Provider):
             for meter in meters:
                 channels.extend(_meter_channels(site_id, meter))
             channels.extend(_site_channels(site_id, meters))
-            channels.extend(_sensor_channel(site_id, raw) for raw in raw_sensors)
+            channels.extend(self._sensors(site_id, raw_sensors))
         return Inventory(
             account=self._account,
             sites=tuple(sites),
@@ -564,7 +565,7 @@ class ClimkitProvider(Provider):
     # Latest values --------------------------------------------------------------------
 
     @override
-    async def async_latest(
+    async def _latest(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> Latest:
         """Fetch each endpoint the channels need once and read its last row."""
@@ -615,7 +616,12 @@ class ClimkitProvider(Provider):
         latest: dict[str, Reading] = {}
         for start, end, row in reversed(rows):
             for field in fields:
-                if field in latest or (value := _number(row, field)) is None:
+                if field in latest:
+                    continue
+                value = self._number(
+                    row, field, f"/{endpoint}", amount=endpoint != "meter_data_raw"
+                )
+                if value is None:
                     continue
                 latest[field] = Reading(
                     value=value,
@@ -648,12 +654,27 @@ class ClimkitProvider(Provider):
         frequency = body.get("sampling_frequency", "15T")
         by_start: dict[datetime, tuple[datetime, datetime, Mapping[str, Any]]] = {}
         for row in _rows(await self._call("POST", path, json_body=dict(body)), what):
-            _required(row, required, what)
-            start, end = interval_of(
-                parse_timestamp(row["timestamp"], zone), frequency, zone
-            )
+            try:
+                row = parse.mapping(row, f"{what} row")
+                _required(row, required, what)
+                moment = parse_timestamp(row["timestamp"], zone)
+            except parse.ValueRefused as err:
+                self.refusals.add(f"/{endpoint}", err)
+                continue
+            start, end = interval_of(moment, frequency, zone)
             by_start[start] = (start, end, row)
         return [by_start[start] for start in sorted(by_start)]
+
+    def _number(
+        self, row: Mapping[str, Any], field: str, endpoint: str, *, amount: bool = False
+    ) -> float | None:
+        """Return a row's number (an amount: not negative); None when none or refused."""
+        try:
+            value = _number(row, field)
+            return parse.amount(value, field) if amount and value is not None else value
+        except parse.ValueRefused as err:
+            self.refusals.add(endpoint, err)
+            return None
 
     async def _latest_sensor(self, site_id: str, sensor_id: str) -> dict[str, Reading]:
         """Return a sensor's last point (no period asked: the cloud gives the last)."""
@@ -661,9 +682,15 @@ class ClimkitProvider(Provider):
         zone = await self._site_zone(site_id)
         points: list[tuple[datetime, float]] = []
         for row in _rows(payload, "sensor data"):
-            _required(row, ("timestamp", "value"), "sensor data")
-            if (value := _number(row, "value")) is not None:
-                points.append((parse_timestamp(row["timestamp"], zone), value))
+            try:
+                row = parse.mapping(row, "sensor data row")
+                _required(row, ("timestamp", "value"), "sensor data")
+                moment = parse_timestamp(row["timestamp"], zone)
+            except parse.ValueRefused as err:
+                self.refusals.add("/sensor_data", err)
+                continue
+            if (value := self._number(row, "value", "/sensor_data")) is not None:
+                points.append((moment, value))
         if not points:
             return {}
         time, value = max(points)
@@ -672,7 +699,7 @@ class ClimkitProvider(Provider):
     # History --------------------------------------------------------------------------
 
     @override
-    async def async_history(
+    async def _history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:
         """Yield 15-minute amounts in as few requests as the cloud allows."""
@@ -702,10 +729,11 @@ class ClimkitProvider(Provider):
                 )
                 continue
             batch = [
-                Interval(start=first, end=last, value=_amount(value, _path_of(channel)))
+                Interval(start=first, end=last, value=value)
                 for first, last, row in rows
                 if cursor <= first < window_end
-                and (value := _number(row, field)) is not None
+                and (value := self._number(row, field, f"/{endpoint}", amount=True))
+                is not None
             ]
             yield batch
             cursor = window_end
@@ -815,12 +843,11 @@ def _site_channels(site_id: str, meters: Sequence[_Meter]) -> list[Channel]:
 
 def _sensor_channel(site_id: str, raw: Any) -> Channel:
     """One Climkit sensor (temperature, humidity, CO2 …) as a measurement channel."""
-    if not isinstance(raw, dict) or not raw.get("id"):
-        raise InvalidResponse("Climkit sensors_list has a sensor without id")
-    sensor_id = str(raw["id"])
-    name = str(raw.get("name") or sensor_id)
-    unit_text = str(raw.get("unit") or "").strip()
-    sensor_type = str(raw.get("type") or "").casefold()
+    raw = parse.mapping(raw, "sensor")
+    sensor_id = parse.identifier(raw.get("id"), "sensor id")
+    name = parse.text(raw.get("name")) or sensor_id
+    unit_text = parse.text(raw.get("unit")) or ""
+    sensor_type = (parse.text(raw.get("type")) or "").casefold()
     quantity, unit = _SENSOR_UNITS.get(
         unit_text.casefold(), (Quantity.OTHER, unit_text)
     )
@@ -840,8 +867,8 @@ def _sensor_channel(site_id: str, raw: Any) -> Channel:
         source_id=sensor_id,
         attributes={
             "sensor_id": sensor_id,
-            "sensor_type": str(raw.get("type") or ""),
-            "model": str(raw.get("model") or ""),
+            "sensor_type": parse.text(raw.get("type")) or "",
+            "model": parse.text(raw.get("model")) or "",
         },
         ref=("sensor_data", site_id, sensor_id),
     )

@@ -23,7 +23,7 @@ the START of the interval, or a measurement.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +39,7 @@ import aiohttp
 from aiohttp.http_exceptions import LineTooLong
 from yarl import URL
 
+from . import contract, parse
 from .errors import InvalidResponse, ProviderError, RequestRejected
 from .form import Field, Form, Setting
 from .model import (
@@ -308,12 +309,12 @@ class EnergydataProvider(Provider):
         await self._latest_rows(list(ids))
 
     @override
-    async def async_list_sites(self) -> tuple[Site, ...]:
+    async def _list_sites(self) -> tuple[Site, ...]:
         """Return the account: its datastreams are named by the user, not listed."""
         return (self._site,)
 
     @override
-    async def async_discover(self, site_ids: Collection[str]) -> Inventory:
+    async def _discover(self, site_ids: Sequence[str]) -> Inventory:
         """Describe the named datastreams (no request: the user named them)."""
         site = self._site
         devices = [
@@ -411,7 +412,7 @@ class EnergydataProvider(Provider):
             raise
 
     @override
-    async def async_latest(
+    async def _latest(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> Latest:
         """Read the latest value of every datastream in one request."""
@@ -428,7 +429,7 @@ class EnergydataProvider(Provider):
     # History --------------------------------------------------------------------------
 
     @override
-    async def async_history(
+    async def _history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:
         """Stream a span of one datastream as intervals, a batch at a time.
@@ -521,7 +522,7 @@ class EnergydataProvider(Provider):
         def on_message(topic: str, payload: bytes) -> None:
             try:
                 readings = self._parse_message(topic, payload, by_topic, by_stream)
-            except (ValueError, TypeError, KeyError, OverflowError) as err:
+            except InvalidResponse as err:
                 _LOGGER.warning(
                     "Energydata.dk sent an unreadable MQTT message on %s: %s",
                     topic,
@@ -551,26 +552,41 @@ class EnergydataProvider(Provider):
         by_topic: Mapping[str, int],
         by_stream: Mapping[int, Channel],
     ) -> dict[str, Reading]:
-        """Turn a single- or multi-value message into readings of known channels."""
-        message = json.loads(payload)
-        epoch_ms = int(message["timestamp"])
-        if not _MIN_MS <= epoch_ms <= _MAX_MS:
-            raise ValueError(f"timestamp {epoch_ms} is not a time")
-        value = message["value"]
+        """Turn a single- or multi-value message into readings of known channels.
+
+        InvalidResponse: the message is no `{timestamp, value}` object; a value
+        that breaks the provider contract (NaN, a negative amount) is left out.
+        """
+        try:
+            message = parse.mapping(json.loads(payload), "MQTT message")
+        except (ValueError, RecursionError) as err:
+            raise InvalidResponse("the MQTT message is not JSON") from err
+        moment = parse.epoch(message.get("timestamp"), "MQTT timestamp")
+        epoch_ms = round(moment.timestamp() * 1000)
+        value = message.get("value")
         if isinstance(value, dict):  # multi-value, on the dataset prefix
             pairs = [
-                (f"{topic}/{suffix.strip('/')}", item) for suffix, item in value.items()
+                (f"{topic}/{str(suffix).strip('/')}", item)
+                for suffix, item in value.items()
             ]
         else:
             pairs = [(topic, value)]
         readings: dict[str, Reading] = {}
+        unreadable: str | None = None
         for full_topic, item in pairs:
             stream = by_topic.get(full_topic)
             if stream is None or (channel := by_stream.get(stream)) is None:
                 continue  # a topic of the dataset nobody named
-            row = _Row(stream, epoch_ms, _parse_value(str(item)), str(item))
-            if reading := _reading(channel, row):
+            if (written := parse.text(item)) is None:
+                unreadable = full_topic
+                continue
+            row = _Row(stream, epoch_ms, _parse_value(written), written)
+            if (reading := _reading(channel, row)) and not contract.reading(
+                channel, reading
+            ):
                 readings[channel.key] = reading
+        if unreadable is not None and not readings:
+            raise parse.ValueRefused(f"MQTT value on {unreadable}", None)
         return readings
 
     async def async_publish(
@@ -620,11 +636,15 @@ class EnergydataProvider(Provider):
         created = await self._transport.request_json(
             "POST", "/import", params={"importname": name}, headers=self._headers
         )
-        import_id = str(_field(created, "id", "import"))
+        import_id = parse.identifier(_field(created, "id", "import"), "import id")
         answer = await self._transport.request_json(
             "GET", f"/import/{import_id}/upload_url", headers=self._headers
         )
-        upload_url = str(_field(answer, "upload_url", "upload URL"))
+        upload_url = _field(answer, "upload_url", "upload URL")
+        if not isinstance(upload_url, str) or not upload_url.startswith(
+            ("https://", "http://")
+        ):
+            raise InvalidResponse("Energydata.dk's upload URL is no URL")
         body = _csv(target, rows)
         # A presigned URL: it carries its own signature; the token must not go there.
         async with self._transport.open(
@@ -659,10 +679,12 @@ class EnergydataProvider(Provider):
             state = await self._transport.request_json(
                 "GET", f"/import/{import_id}", headers=self._headers
             )
-            status = str(_field(state, "status", "import"))
+            status = parse.text(_field(state, "status", "import")) or "?"
             if status not in busy:
-                errors = state.get("errors") if isinstance(state, dict) else None
-                return status, tuple(str(e) for e in errors or ())
+                errors = state.get("errors")
+                if not isinstance(errors, list):
+                    errors = [] if errors is None else [errors]
+                return status, tuple(parse.text(e) or "?" for e in errors)
             if loop.time() > deadline:
                 raise ProviderError(
                     f"Energydata.dk import {import_id} is still {status}"

@@ -14,7 +14,7 @@ What the API document leaves out and this module handles (see NOTES.md):
 - Conceptual components (`isConceptualNode`) are not monitored: no device, no data.
 """
 
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +24,8 @@ from typing import Any, override
 
 from yarl import URL
 
+from . import parse
+from .contract import MAX_SITES
 from .errors import AuthError, InvalidResponse, RequestRejected
 from .form import Field, Form
 from .model import (
@@ -155,26 +157,18 @@ def _naive_utc(moment: datetime) -> str:
 
 
 def _instant(value: Any, what: str) -> datetime:
-    """Parse a Locus timestamp (ISO 8601 with an offset) into aware UTC."""
-    if not isinstance(value, str):
-        raise InvalidResponse(f"Locus {what} has no timestamp")
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError as err:
-        raise InvalidResponse(f"Locus {what} has a bad timestamp {value!r}") from err
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # asked in UTC
-    return moment.astimezone(UTC)
+    """Parse a Locus timestamp (ISO 8601 with an offset; without: UTC, as asked)."""
+    if not isinstance(value, str):  # the API writes text, never an epoch
+        raise parse.ValueRefused(f"{what} timestamp", value)
+    return parse.timestamp(value, f"{what} timestamp", UTC)
 
 
 def _number(point: Mapping[str, Any], key: str, what: str) -> float | None:
     """Return a point's field; None when omitted (no data in that interval)."""
     value = point.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidResponse(f"Locus {what} field {key} is {value!r}, not a number")
-    return float(value)
+    if isinstance(value, str):  # the API writes numbers, never numeric text
+        raise parse.ValueRefused(f"{what} {key}", value)
+    return parse.optional_number(value, f"{what} {key}")
 
 
 def _is_date(value: str) -> bool:
@@ -191,19 +185,32 @@ def _kwh(wh: float) -> float:
     return float(Decimal(repr(wh)) / 1000)
 
 
-def _list(payload: Any, key: str, what: str) -> list[Mapping[str, Any]]:
-    """Return the list of objects under `key` of a Locus answer."""
+def _list(payload: Any, key: str, what: str) -> list[Any]:
+    """Return the list under `key` of a Locus answer (its items still to be checked)."""
     items = payload.get(key) if isinstance(payload, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+    if not isinstance(items, list):
         raise InvalidResponse(f"Locus {what} has no list of {key}")
     return items
 
 
 def _id(item: Mapping[str, Any], key: str, what: str) -> str:
-    value = item.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-        raise InvalidResponse(f"Locus {what} has an item without {key}")
-    return str(value)
+    return parse.identifier(item.get(key), f"{what} {key}")
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """Return the objects of a JSON list (nothing when it is no list)."""
+    return (
+        [item for item in value if isinstance(item, dict)]
+        if isinstance(value, list)
+        else []
+    )
+
+
+def _strings(value: Any) -> list[str]:
+    """Return the texts of a JSON list (nothing when it is no list)."""
+    if not isinstance(value, list):
+        return []
+    return [text for item in value if (text := parse.text(item))]
 
 
 def component_key(component_id: str) -> str:
@@ -226,14 +233,15 @@ class _BaseField:
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> _BaseField | None:
         """Read a base field; None when it offers no usable aggregation."""
-        name = raw.get("baseField")
-        if not isinstance(name, str) or not name:
-            raise InvalidResponse("Locus dataavailable has a field without baseField")
-        aggregations = raw.get("aggregations") or []
+        raw = parse.mapping(raw, "dataavailable field")
+        name = parse.identifier(raw.get("baseField"), "dataavailable baseField")
+        aggregations = raw.get("aggregations")
         shorts = {
-            str(a.get("aggregation")): str(a.get("shortName"))
-            for a in aggregations
-            if isinstance(a, dict) and a.get("shortName")
+            str(a.get("aggregation")): short
+            for a in (aggregations if isinstance(aggregations, list) else [])
+            if isinstance(a, dict)
+            and (short := parse.text(a.get("shortName")))
+            and "/" not in short
         }
         short = next(
             (shorts[kind] for kind in ("sum", "avg", "max", "min") if kind in shorts),
@@ -242,17 +250,18 @@ class _BaseField:
         if short is None:
             return None  # nothing to ask for (e.g. modelled fields without aggregation)
         parameters = tuple(
-            (str(p["param"]), str(p["values"][0]))
-            for p in raw.get("fieldParameters") or []
-            if isinstance(p, dict) and p.get("param") and p.get("values")
+            (param, values[0])
+            for p in _objects(raw.get("fieldParameters"))
+            if (param := parse.text(p.get("param")))
+            and (values := _strings(p.get("values")))
         )
         return cls(
             name=name,
-            long_name=str(raw.get("longName") or name),
-            source=str(raw.get("source") or "Measured"),
-            unit=str(raw.get("unit") or ""),
+            long_name=parse.text(raw.get("longName")) or name,
+            source=parse.text(raw.get("source")) or "Measured",
+            unit=parse.text(raw.get("unit")) or "",
             short_name=short,
-            granularities=frozenset(str(g) for g in raw.get("granularities") or []),
+            granularities=frozenset(_strings(raw.get("granularities"))),
             parameters=parameters,
         )
 
@@ -341,14 +350,15 @@ class LocusProvider(Provider):
         return payload
 
     def _token_of(self, payload: Mapping[str, Any], previous: str | None) -> Token:
-        lifetime = payload.get("expires_in")
-        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
-            lifetime = DEFAULT_TOKEN_LIFETIME
+        try:
+            lifetime = parse.lifetime(payload.get("expires_in"), "expires_in")
+        except InvalidResponse:  # absent or unusable: the documented lifetime
+            lifetime = timedelta(seconds=DEFAULT_TOKEN_LIFETIME)
         refresh = payload.get("refresh_token")
         now = datetime.now(UTC)
         return Token(
             access_token=payload["access_token"],
-            expires_at=now + timedelta(seconds=float(lifetime)),
+            expires_at=now + lifetime,
             refresh_token=refresh if isinstance(refresh, str) and refresh else previous,
             token_type="Bearer",
             issued_at=now,
@@ -432,16 +442,32 @@ class LocusProvider(Provider):
         return _list(payload, "sites", "partner sites")
 
     @override
-    async def async_list_sites(self) -> tuple[Site, ...]:
+    async def _list_sites(self) -> tuple[Site, ...]:
         """List the partner's sites (one request)."""
-        return tuple(_site(raw) for raw in await self._sites())
+        return tuple(_site(raw) for raw in (await self._raw_sites()).values())
+
+    async def _raw_sites(self) -> dict[str, Mapping[str, Any]]:
+        """Return the partner's sites by id: once each, at most MAX_SITES."""
+        raw_sites: dict[str, Mapping[str, Any]] = {}
+        for raw in await self._sites():
+            try:
+                raw = parse.mapping(raw, "site")
+                site_id = _id(raw, "id", "site")
+            except parse.ValueRefused as err:
+                self.refusals.add("/sites", err)
+                continue
+            if site_id in raw_sites:
+                self.refusals.add("/sites", "site listed twice")
+                continue
+            raw_sites[site_id] = raw
+        if len(raw_sites) > MAX_SITES:
+            self.refusals.truncate("/sites", "sites", len(raw_sites) - MAX_SITES)
+        return dict(list(raw_sites.items())[:MAX_SITES])
 
     @override
-    async def async_discover(self, site_ids: Collection[str]) -> Inventory:
+    async def _discover(self, site_ids: Sequence[str]) -> Inventory:
         """Describe the chosen sites: 1 + 4 per site + 1 per monitored component."""
-        raw_sites = {
-            _id(raw, "id", "partner sites"): raw for raw in await self._sites()
-        }
+        raw_sites = await self._raw_sites()
         sites: list[Site] = []
         devices: list[Device] = []
         channels: list[Channel] = []
@@ -450,8 +476,12 @@ class LocusProvider(Provider):
                 continue
             site = _site(raw_sites[site_id])
             sites.append(site)
-            raw_components = _list(
-                await self._call(f"/sites/{site_id}/components"), "components", "site"
+            raw_components = self._components(
+                _list(
+                    await self._call(f"/sites/{site_id}/components"),
+                    "components",
+                    "site",
+                )
             )
             fields = await self._fields(f"/sites/{site_id}/dataavailable")
             channels.extend(_site_channels(site, fields))
@@ -473,9 +503,33 @@ class LocusProvider(Provider):
             devices=tuple(devices),
         )
 
+    def _components(self, raw: list[Any]) -> dict[str, Mapping[str, Any]]:
+        """Return a site's components by id, once each; one without id is left out."""
+        components: dict[str, Mapping[str, Any]] = {}
+        for item in raw:
+            try:
+                item = parse.mapping(item, "component")
+                component_id = _id(item, "id", "component")
+            except parse.ValueRefused as err:
+                self.refusals.add("/components", err)
+                continue
+            if component_id in components:
+                self.refusals.add("/components", "component listed twice")
+                continue
+            components[component_id] = item
+        return components
+
     async def _fields(self, path: str) -> list[_BaseField]:
-        raw = _list(await self._call(path), "baseFields", "dataavailable")
-        return [field for item in raw if (field := _BaseField.parse(item))]
+        fields: dict[str, _BaseField] = {}
+        for item in _list(await self._call(path), "baseFields", "dataavailable"):
+            try:
+                field = _BaseField.parse(item)
+            except parse.ValueRefused as err:
+                self.refusals.add("/dataavailable", err)
+                continue
+            if field is not None:
+                fields.setdefault(field.short_name, field)
+        return list(fields.values())
 
     async def _facts(self, site: Site) -> list[Channel]:
         """Install info and model settings: what the cloud states about a site."""
@@ -486,8 +540,12 @@ class LocusProvider(Provider):
                 "Locus site installinfo or modelsettings is no object"
             )
         facts: list[Channel] = []
-        size = settings.get("size")
-        if isinstance(size, int | float) and not isinstance(size, bool):
+        try:
+            size = parse.optional_number(settings.get("size"), "modelsettings size")
+        except parse.ValueRefused as err:
+            self.refusals.add("/modelsettings", err)
+            size = None
+        if size is not None:
             facts.append(
                 Channel(
                     key=f"{site.id}:fact:size",
@@ -497,7 +555,7 @@ class LocusProvider(Provider):
                     quantity=Quantity.POWER,
                     kind=Kind.FACT,
                     unit=Unit.KW,
-                    fact=float(size),
+                    fact=size,
                     ref=("fact",),
                 )
             )
@@ -535,7 +593,7 @@ class LocusProvider(Provider):
     # Latest values and alerts ---------------------------------------------------------
 
     @override
-    async def async_latest(
+    async def _latest(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> Latest:
         """Read each component and site once, then each site's alerts."""
@@ -555,7 +613,7 @@ class LocusProvider(Provider):
                 gone.update(channel.key for channel in members)
                 continue
             for channel in members:
-                if (reading := _last_reading(points, channel)) is not None:
+                if (reading := self._last_reading(points, channel)) is not None:
                     readings[channel.key] = reading
         alerts: list[Alert] = []
         for site_id in sites:
@@ -588,7 +646,34 @@ class LocusProvider(Provider):
             params["start"] = _naive_utc(now - RECENT_WINDOW)
             params["end"] = _naive_utc(now)
         payload = await self._call(f"/{scope}s/{ident}/data", params)
-        return _list(payload, "data", f"{scope} data")
+        points: list[Mapping[str, Any]] = []
+        for point in _list(payload, "data", f"{scope} data"):
+            if isinstance(point, dict):
+                points.append(point)
+            else:
+                self.refusals.add(f"/{scope}s/data", "a point that is no object")
+        return points
+
+    def _last_reading(
+        self, points: Sequence[Mapping[str, Any]], channel: Channel
+    ) -> Reading | None:
+        """Return the channel's value in the last point that has a usable one."""
+        short = channel.ref[3]
+        for point in reversed(points):
+            try:
+                value = _number(point, short, "data")
+                if value is None:
+                    continue
+                moment = _instant(point.get("ts"), "data")
+                if channel.quantity is Quantity.ENERGY:
+                    # An amount is true at the end of its interval (`ts`: the start).
+                    wh = parse.amount(value, f"data {short}")
+                    return Reading(value=_kwh(wh), time=moment + QUARTER, start=moment)
+            except parse.ValueRefused as err:
+                self.refusals.add(f"/{channel.ref[0]}s/data", err)
+                continue
+            return Reading(value=value, time=moment)
+        return None
 
     async def _alerts(self, site_id: str, now: datetime) -> list[Alert]:
         """Return the site's alerts changed since the last read (all the first time)."""
@@ -599,12 +684,21 @@ class LocusProvider(Provider):
             await self._call(f"/sites/{site_id}/alerts", params), "alerts", "alerts"
         )
         self._alerts_since[site_id] = now
-        return [_alert(site_id, item) for item in raw]
+        alerts: dict[str, Alert] = {}
+        for item in raw:
+            try:
+                item = parse.mapping(item, "alert")
+                alert = _alert(site_id, item)
+            except parse.ValueRefused as err:
+                self.refusals.add("/alerts", err)
+                continue
+            alerts[alert.id] = alert  # listed twice: the later word counts
+        return list(alerts.values())
 
     # History --------------------------------------------------------------------------
 
     @override
-    async def async_history(
+    async def _history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:
         """Yield 15-minute energy in windows shorter than the documented 31 days."""
@@ -624,14 +718,17 @@ class LocusProvider(Provider):
             )
             by_start: dict[datetime, Interval] = {}
             for point in _list(payload, "data", f"{scope} data"):
-                first = _instant(point.get("ts"), f"{scope} data")
-                wh = _number(point, channel.ref[3], f"{scope} data")
+                try:
+                    point = parse.mapping(point, f"{scope} data point")
+                    first = _instant(point.get("ts"), f"{scope} data")
+                    wh = _number(point, channel.ref[3], f"{scope} data")
+                    if wh is not None:
+                        wh = parse.amount(wh, f"{scope} data {channel.ref[3]}")
+                except parse.ValueRefused as err:
+                    self.refusals.add(f"/{scope}s/data", err)
+                    continue
                 if wh is None or not cursor <= first < window_end:
                     continue
-                if wh < 0:
-                    raise InvalidResponse(
-                        f"Locus {scope} data has negative energy {wh}"
-                    )
                 by_start[first] = Interval(first, first + QUARTER, _kwh(wh))
             yield [by_start[key] for key in sorted(by_start)]
             cursor = window_end
@@ -641,47 +738,46 @@ def _site(raw: Mapping[str, Any]) -> Site:
     """Describe a site from its object in a sites answer."""
     site_id = _id(raw, "id", "partner sites")
     town = " ".join(
-        str(part)
+        part
         for part in (
-            raw.get("localeCode1") or raw.get("locale1"),
-            raw.get("postalCode"),
+            parse.text(raw.get("localeCode1")) or parse.text(raw.get("locale1")),
+            parse.text(raw.get("postalCode")),
         )
         if part
     )
     address = ", ".join(
-        str(part)
+        part
         for part in (
-            raw.get("address1"),
-            raw.get("address2"),
-            raw.get("locale3"),
+            parse.text(raw.get("address1")),
+            parse.text(raw.get("address2")),
+            parse.text(raw.get("locale3")),
             town,
-            raw.get("countryCode"),
+            parse.text(raw.get("countryCode")),
         )
         if part
     )
     return Site(
         id=site_id,
-        name=str(raw.get("name") or site_id),
-        timezone=raw.get("locationTimezone") or None,
+        name=parse.text(raw.get("name")) or site_id,
+        timezone=parse.text(raw.get("locationTimezone")),
         address=address or None,
-        reference=str(raw.get("clientId")) if raw.get("clientId") else None,
+        reference=parse.text(raw.get("clientId")),
     )
 
 
 def _devices(
-    site_id: str, raw_components: Iterable[Mapping[str, Any]]
+    site_id: str, by_id: Mapping[str, Mapping[str, Any]]
 ) -> list[tuple[Device, str]]:
     """Describe monitored components as devices, linked to their nearest parent.
 
     Each comes with its application (GENERATION, NET-GRID …): only generation gets
     production statistics.
     """
-    by_id = {_id(raw, "id", "site components"): raw for raw in raw_components}
 
     def parent_of(raw: Mapping[str, Any]) -> str | None:
         seen: set[str] = set()
         while raw.get("parentType") == "COMPONENT":
-            parent = str(raw.get("parentId"))
+            parent = parse.text(raw.get("parentId")) or ""
             if parent in seen or parent not in by_id:
                 return None
             seen.add(parent)
@@ -695,7 +791,7 @@ def _devices(
             Device(
                 id=component_key(component_id),
                 site_id=site_id,
-                name=str(raw.get("name") or component_id),
+                name=parse.text(raw.get("name")) or component_id,
                 parent_id=parent_of(raw),
                 manufacturer=raw.get("oem") or None,
                 model=raw.get("model") or None,
@@ -703,7 +799,7 @@ def _devices(
                 kind=raw.get("nodeType") or None,
                 alerts=True,
             ),
-            str(raw.get("application") or ""),
+            parse.text(raw.get("application")) or "",
         )
         for component_id, raw in by_id.items()
         if not raw.get("isConceptualNode")
@@ -819,23 +915,6 @@ def _component_channels(
     ]
 
 
-def _last_reading(
-    points: Sequence[Mapping[str, Any]], channel: Channel
-) -> Reading | None:
-    """Return the channel's value in the last point that has it."""
-    short = channel.ref[3]
-    for point in reversed(points):
-        value = _number(point, short, "data")
-        if value is None:
-            continue
-        moment = _instant(point.get("ts"), "data")
-        if channel.quantity is Quantity.ENERGY:
-            # An amount is true at the end of its interval (`ts` is the start).
-            return Reading(value=_kwh(value), time=moment + QUARTER, start=moment)
-        return Reading(value=value, time=moment)
-    return None
-
-
 def _alert(site_id: str, raw: Mapping[str, Any]) -> Alert:
     """Read one alert object."""
     end = raw.get("end")
@@ -843,12 +922,13 @@ def _alert(site_id: str, raw: Mapping[str, Any]) -> Alert:
         id=_id(raw, "id", "alerts"),
         site_id=site_id,
         device_id=component_key(_id(raw, "componentId", "alerts")),
-        device_name=str(raw.get("componentName") or raw.get("componentId")),
+        device_name=parse.text(raw.get("componentName"))
+        or _id(raw, "componentId", "alerts"),
         source_id=_id(raw, "componentId", "alerts"),
-        type=str(raw.get("alertType") or "Alert"),
-        priority=str(raw.get("priority") or ""),
+        type=parse.text(raw.get("alertType")) or "Alert",
+        priority=parse.text(raw.get("priority")) or "",
         start=_instant(raw.get("start"), "alert"),
         end=_instant(end, "alert") if end else None,
-        description=raw.get("descriptionShort") or None,
-        details=raw.get("descriptionLong") or None,
+        description=parse.text(raw.get("descriptionShort")),
+        details=parse.text(raw.get("descriptionLong")),
     )

@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from .parse import MAX_ID_LENGTH, text
+
 
 class Quantity(StrEnum):
     """The physical quantity of a channel."""
@@ -140,24 +142,11 @@ class Label(StrEnum):
     STARTUP_DATE = "startup_date"
 
 
-def text(value: Any) -> str | None:
-    """Return a cloud's JSON scalar as text; None when absent, empty or not a scalar.
-
-    Clouds send serial numbers, models and references as numbers as often as strings;
-    Home Assistant's device registry takes strings only (from 2026.12).
-    """
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # 1234.0, a number the cloud's JSON wrote as a float
-    return str(value).strip() or None
-
-
 def _as_text(item: Any, required: tuple[str, ...], optional: tuple[str, ...]) -> None:
     """Make a frozen dataclass's fields text, whatever type the cloud gave."""
     for name in required:
         if not isinstance(value := getattr(item, name), str):
-            object.__setattr__(item, name, text(value) or str(value))
+            object.__setattr__(item, name, text(value) or str(value)[:MAX_ID_LENGTH])
     for name in optional:
         if (value := getattr(item, name)) is not None:
             object.__setattr__(item, name, text(value))
@@ -316,6 +305,9 @@ class Inventory:
     listed: tuple[str, ...] = ()
     """Every site the account may read, chosen or not, so new sites are noticed."""
     devices: tuple[Device, ...] = ()
+    truncated: bool = False
+    """Whether the cloud listed more sites or channels than one account may hold
+    (contract.MAX_SITES, MAX_CHANNELS): the rest was left out."""
 
     def site(self, site_id: str) -> Site | None:
         """Return the site with this id, if the account still has it."""
@@ -346,4 +338,5 @@ class Inventory:
             ),
             listed=tuple(data.get("listed", ())),
             devices=tuple(Device(**device) for device in data.get("devices", ())),
+            truncated=data.get("truncated", False),
         )

@@ -5,10 +5,11 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequen
 from dataclasses import dataclass, field
 from datetime import datetime
 import ssl
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import aiohttp
 
+from . import contract
 from .form import Form
 from .model import Account, Channel, Interval, Inventory, Latest, Reading, Site
 from .ratelimit import RateLimiter, RatePolicy
@@ -70,6 +71,8 @@ class Provider(ABC):
         self.state = state
         self.settings: Mapping[str, Any] = settings or {}
         self.ssl_context = ssl_context
+        self.refusals = contract.Refusals(self.name)
+        """Rows and items refused during the current call (logged when it ends)."""
 
     @classmethod
     @abstractmethod
@@ -80,18 +83,31 @@ class Provider(ABC):
     async def async_login(self) -> Account:
         """Prove the credentials now (not from a cached token) and name the account."""
 
-    @abstractmethod
-    async def async_list_sites(self) -> tuple[Site, ...]:
-        """Return every site the account may read, as cheaply as the API allows."""
+    # What the layer above calls: the cloud's answer, checked against the contract.
 
-    @abstractmethod
+    @final
+    async def async_list_sites(self) -> tuple[Site, ...]:
+        """Return every site the account may read (once each), as cheaply as possible."""
+        try:
+            found, _ = contract.sites(await self._list_sites(), self.refusals)
+        finally:
+            self.refusals.flush()
+        return found
+
+    @final
     async def async_discover(self, site_ids: Collection[str]) -> Inventory:
         """Return those sites (the ones the account still has) with their channels.
 
         The inventory also lists every site the account may read, chosen or not.
         """
+        try:
+            return contract.inventory(
+                await self._discover(list(dict.fromkeys(site_ids))), self.refusals
+            )
+        finally:
+            self.refusals.flush()
 
-    @abstractmethod
+    @final
     async def async_latest(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> Latest:
@@ -101,16 +117,52 @@ class Provider(ABC):
         channels are reported `gone`. Clouds that report problems also return the
         alerts of `sites` that changed since the previous call.
         """
+        try:
+            found = await self._latest(channels, list(dict.fromkeys(sites)))
+            return contract.latest(found, channels, self.refusals)
+        finally:
+            self.refusals.flush()
 
-    @abstractmethod
-    def async_history(
+    @final
+    async def async_history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:
         """Yield, oldest first, the intervals of `channel` starting in [start, end).
 
         Batches come as the cloud delivers them, so a long backfill can be stored as it
-        arrives; each batch's intervals are sorted and unique.
+        arrives; each batch's intervals are sorted, unique and after the previous
+        batch's.
         """
+        try:
+            async for batch in contract.history(
+                channel, self._history(channel, start, end), self.refusals
+            ):
+                yield batch
+                del batch  # not held while the next one is read
+        finally:
+            self.refusals.flush()
+
+    # What each cloud implements.
+
+    @abstractmethod
+    async def _list_sites(self) -> Sequence[Site]:
+        """Return every site the account may read."""
+
+    @abstractmethod
+    async def _discover(self, site_ids: Sequence[str]) -> Inventory:
+        """Return the chosen sites the account still has, with their channels."""
+
+    @abstractmethod
+    async def _latest(
+        self, channels: Sequence[Channel], sites: Sequence[str]
+    ) -> Latest:
+        """Return the latest values (and changed alerts of `sites`)."""
+
+    @abstractmethod
+    def _history(
+        self, channel: Channel, start: datetime, end: datetime
+    ) -> AsyncIterator[list[Interval]]:
+        """Yield the intervals of `channel` starting in [start, end), oldest first."""
 
     @abstractmethod
     def refresh_cost(

@@ -7,7 +7,6 @@ and the status, never headers or bodies: those carry passwords and tokens.
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractContextManager, asynccontextmanager
-from email.utils import parsedate_to_datetime
 import json
 import logging
 import time
@@ -23,6 +22,7 @@ from .errors import (
     RateLimited,
     RequestRejected,
 )
+from .parse import retry_after as parse_retry_after
 from .ratelimit import RateLimiter
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,25 +30,15 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 30.0
 """Seconds a whole JSON request may take."""
 
+MAX_BODY = 64_000_000
+"""Largest JSON answer read (bytes): the largest documented one (a year of a Locus
+component's fields) is a few MB; more is a runaway answer, refused before it fills
+memory. Streamed CSV is read as it arrives and has no such bound."""
+
 RATE_LIMIT_RETRIES = 2
 """429 answers absorbed (after waiting Retry-After) before RateLimited reaches the caller."""
 
 _MESSAGE_KEYS = ("message", "error_description", "error", "detail", "errors")
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Return Retry-After in seconds (it may be seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except TypeError, ValueError:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _message_of(body: bytes) -> str:
@@ -59,7 +49,7 @@ def _message_of(body: bytes) -> str:
     """
     try:
         payload = json.loads(body)
-    except ValueError:
+    except ValueError, RecursionError:
         return "no message"
     if isinstance(payload, dict):
         for key in _MESSAGE_KEYS:
@@ -144,7 +134,7 @@ class Transport:
                         )
                         if response.status == 429:
                             retry_after = parse_retry_after(
-                                response.headers.get("Retry-After")
+                                response.headers.get("Retry-After"), self.name
                             )
                             self.limiter.pause(retry_after)
                             # Never tell the caller to wait less than the cloud asked.
@@ -217,16 +207,34 @@ class Transport:
             headers=headers,
             hold=hold,
         ) as response:
-            try:
-                body = await response.read()
-            except (aiohttp.ClientError, TimeoutError) as err:
-                raise CannotConnect(
-                    f"{self.name} broke off the answer to {method} {response.url.path}"
-                ) from err
+            body = await self._read(response, method)
         try:
             return json.loads(body)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
+            # ValueError: not JSON, or not UTF-8; RecursionError: nested too deep.
             raise InvalidResponse(
                 f"{self.name} answered {method} {response.url.path} "
                 "with something that is not JSON"
             ) from err
+
+    async def _read(self, response: aiohttp.ClientResponse, method: str) -> bytes:
+        """Read a whole answer, refusing one larger than MAX_BODY."""
+        if (response.content_length or 0) > MAX_BODY:
+            raise InvalidResponse(self._too_large(response, method))
+        body = bytearray()
+        try:
+            async for chunk in response.content.iter_chunked(65536):
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise InvalidResponse(self._too_large(response, method))
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise CannotConnect(
+                f"{self.name} broke off the answer to {method} {response.url.path}"
+            ) from err
+        return bytes(body)
+
+    def _too_large(self, response: aiohttp.ClientResponse, method: str) -> str:
+        return (
+            f"{self.name} answered {method} {response.url.path} with more than "
+            f"{MAX_BODY // 1_000_000} MB"
+        )
