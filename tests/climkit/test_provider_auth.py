@@ -158,7 +158,15 @@ async def test_missing_valid_until_assumes_14_minutes(
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"access_token": 42}, ["access_token"], {"token": "x"}]
+    "body",
+    [
+        {},
+        {"access_token": 42},
+        ["access_token"],
+        {"token": "x"},
+        {"access_token": "abc\u0000def"},  # would inject into the header
+        {"access_token": "abc\r\nX-Evil: 1"},
+    ],
 )
 async def test_login_without_token_is_invalid(
     stub: StubServer, make_provider: MakeProvider, body: object
@@ -167,6 +175,31 @@ async def test_login_without_token_is_invalid(
     stub.json("POST", "/auth", body)
     with pytest.raises(InvalidResponse):
         await make_provider("climkit", api_url=stub.url).async_login()
+
+
+@pytest.mark.parametrize(
+    "valid_until",
+    [
+        {"$date": float("inf")},
+        {"$date": 10**30},
+        {"$date": -(10**20)},
+        "9999-12-31T23:59:59-14:00",
+        "Europe/Zurich\u0000",
+        [[[]]],
+    ],
+)
+async def test_an_unreadable_valid_until_assumes_14_minutes(
+    stub: StubServer, make_provider: MakeProvider, valid_until: object
+) -> None:
+    """A valid_until that is no time the sign-in can use: the documented lifetime."""
+    stub.json("POST", "/auth", {"access_token": "t", "valid_until": valid_until})
+    provider = make_provider("climkit", api_url=stub.url)
+    before = datetime.now(UTC)
+    await provider.async_login()
+    token = provider.state.tokens.token
+    assert token is not None
+    assert token.expires_at is not None
+    assert before + TOKEN_LIFETIME_FALLBACK <= token.expires_at
 
 
 async def test_renewed_before_valid_until(

@@ -176,3 +176,12 @@ async def test_zones_resolved_off_the_loop_with_a_default() -> None:
         assert str(await parse.async_zone(name, "Europe/Zurich")) == "Europe/Zurich"
     with pytest.raises(ValueError, match="unknown default"):
         await parse.async_zone("Nowhere/Land", "Nowhere/Else")
+
+
+def test_tokens_go_into_headers_as_they_are() -> None:
+    """A token with a control character or a space cannot be sent: refused, unshown."""
+    assert parse.token("eyJhbGciOi.x-y_z", "access token") == "eyJhbGciOi.x-y_z"
+    for value in ("secret\x00", "sec ret", "sécret", "", None, 42, "x" * 20000):
+        with pytest.raises(ValueRefused) as refused:
+            parse.token(value, "access token")
+        assert "secret" not in str(refused.value)

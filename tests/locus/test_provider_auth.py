@@ -502,11 +502,14 @@ async def test_token_answer_without_access_token(
     assert [(m, p) for m, p, _ in stub.requests] == [("POST", TOKEN)]
 
 
-@pytest.mark.parametrize("lifetime", [None, "3600", True])
+@pytest.mark.parametrize(
+    "lifetime",
+    [None, "soon", True, 1e308, float("inf"), float("nan"), -1, 0, 10**30, [3600]],
+)
 async def test_missing_expires_in_assumes_an_hour(
     stub: StubServer, make_provider: MakeProvider, lifetime: object
 ) -> None:
-    """Without a numeric expires_in the token is taken to last the documented hour."""
+    """Without a usable expires_in the token is taken to last the documented hour."""
     body: dict[str, Any] = {"access_token": "stub-token"}
     if lifetime is not None:
         body["expires_in"] = lifetime

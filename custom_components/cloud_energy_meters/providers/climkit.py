@@ -372,15 +372,14 @@ class ClimkitProvider(Provider):
             if err.status == 403:  # a login endpoint forbidding: refused credentials
                 raise AuthError("Climkit refused the login (403)") from err
             raise
-        if not isinstance(payload, dict) or not isinstance(
-            payload.get("access_token"), str
-        ):
+        if not isinstance(payload, dict):
             raise InvalidResponse("Climkit /auth answered without an access token")
+        access_token = parse.token(payload.get("access_token"), "access token")
         try:
             expires_at = parse_timestamp(payload.get("valid_until"), await async_zone())
         except InvalidResponse:  # absent or unreadable: the documented lifetime
             expires_at = datetime.now(UTC) + TOKEN_LIFETIME_FALLBACK
-        return Token(access_token=payload["access_token"], expires_at=expires_at)
+        return Token(access_token=access_token, expires_at=expires_at)
 
     @property
     def _account(self) -> Account:

@@ -343,10 +343,9 @@ class LocusProvider(Provider):
                     f"Locus Energy refused the {form['grant_type']} grant"
                 ) from err
             raise
-        if not isinstance(payload, dict) or not isinstance(
-            payload.get("access_token"), str
-        ):
+        if not isinstance(payload, dict):
             raise InvalidResponse("Locus Energy's token answer has no access token")
+        parse.token(payload.get("access_token"), "access token")
         return payload
 
     def _token_of(self, payload: Mapping[str, Any], previous: str | None) -> Token:
@@ -359,7 +358,9 @@ class LocusProvider(Provider):
         return Token(
             access_token=payload["access_token"],
             expires_at=now + lifetime,
-            refresh_token=refresh if isinstance(refresh, str) and refresh else previous,
+            refresh_token=parse.token(refresh, "refresh token")
+            if refresh
+            else previous,
             token_type="Bearer",
             issued_at=now,
         )

@@ -179,6 +179,25 @@ def retry_after(value: str | None, cloud: str) -> float | None:
     return max(0.0, wait)
 
 
+MAX_TOKEN_LENGTH = 16384
+
+
+def token(value: Any, what: str) -> str:
+    """Return a token a cloud issued: text that can go into a header as it is.
+
+    Never shown in the error: a token is a secret, even a broken one.
+    """
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_TOKEN_LENGTH
+        or not value.isascii()
+        or not value.isprintable()
+        or " " in value
+    ):
+        raise ValueRefused(what, "…")
+    return value
+
+
 def mapping(value: Any, what: str) -> dict[str, Any]:
     """Return a JSON object; anything else is refused."""
     if not isinstance(value, dict):
