@@ -91,14 +91,14 @@ def _unique(values: Iterable[str], what: str) -> None:
 
 
 def check_account(account: Any) -> None:
-    """An account has a str id and name."""
+    """Check an account: a str id and name."""
     _require(isinstance(account, Account), "login returned no Account", repr(account))
     _text(account.id, "account id")
     _text(account.name, "account name")
 
 
 def check_site(site: Any) -> None:
-    """A site's id and name are str, its optional fields str or None."""
+    """Check a site: id and name str, its optional fields str or None."""
     _require(isinstance(site, Site), "a site is not a Site", repr(site)[:80])
     _text(site.id, "site id")
     _text(site.name, "site name")
@@ -107,7 +107,7 @@ def check_site(site: Any) -> None:
 
 
 def check_sites(sites: Any) -> None:
-    """Every site valid, ids unique."""
+    """Check sites: each valid, ids unique."""
     _require(isinstance(sites, tuple), "sites are not a tuple", type(sites).__name__)
     for site in sites:
         check_site(site)
@@ -115,7 +115,7 @@ def check_sites(sites: Any) -> None:
 
 
 def check_device(device: Device) -> None:
-    """A device's ids and name are str, its optional fields str or None."""
+    """Check a device: ids and name str, its optional fields str or None."""
     _text(device.id, "device id")
     _text(device.site_id, "device site id")
     _text(device.name, "device name")
@@ -124,7 +124,7 @@ def check_device(device: Device) -> None:
 
 
 def check_channel(channel: Channel, site_ids: set[str]) -> None:
-    """A channel's text is str, its fact finite, its site one of the inventory's."""
+    """Check a channel: text str, fact finite, site one of the inventory's."""
     for name in ("key", "site_id", "name", "unit"):
         _text(getattr(channel, name), f"channel {name}")
     for name in ("source", "source_id", "statistic", "device_id"):
@@ -148,7 +148,7 @@ def check_channel(channel: Channel, site_ids: set[str]) -> None:
 
 
 def check_inventory(inventory: Any, asked: Sequence[str]) -> None:
-    """Sites valid and unique, only those asked, channels and devices unique."""
+    """Check an inventory: sites asked and unique, channels and devices unique."""
     _require(isinstance(inventory, Inventory), "discover returned no Inventory", "")
     check_account(inventory.account)
     check_sites(inventory.sites)
@@ -167,7 +167,7 @@ def check_inventory(inventory: Any, asked: Sequence[str]) -> None:
 
 
 def check_reading(reading: Any, channel: Channel) -> None:
-    """A value finite (or text for a text channel), amounts not negative, times aware."""
+    """Check a reading: finite (text for text), amounts not negative, aware."""
     _require(isinstance(reading, Reading), "a reading is not a Reading", channel.key)
     if channel.quantity in TEXT_QUANTITIES:
         _require(
@@ -196,7 +196,7 @@ def check_reading(reading: Any, channel: Channel) -> None:
 
 
 def check_alert(alert: Any) -> None:
-    """An alert's ids and text are str, its times aware, its end after its start."""
+    """Check an alert: ids and text str, times aware, end after start."""
     _require(isinstance(alert, Alert), "an alert is not an Alert", repr(alert)[:80])
     for name in ("id", "site_id", "device_id", "device_name", "source_id", "type"):
         _text(getattr(alert, name), f"alert {name}")
@@ -210,7 +210,7 @@ def check_alert(alert: Any) -> None:
 
 
 def check_latest(latest: Any, channels: Sequence[Channel]) -> None:
-    """Readings and gone keys name channels asked for; each reading valid."""
+    """Check latest values: of channels asked for, each reading valid."""
     _require(isinstance(latest, Latest), "latest returned no Latest", "")
     by_key = {channel.key: channel for channel in channels}
     for key, reading in latest.readings.items():
@@ -226,7 +226,7 @@ def check_latest(latest: Any, channels: Sequence[Channel]) -> None:
 def check_history(
     batches: Any, channel: Channel, start: datetime, end: datetime
 ) -> None:
-    """Intervals aware, finite, non-negative, in the span, sorted, non-overlapping."""
+    """Check history: aware, finite, not negative, in the span, sorted, apart."""
     previous: Interval | None = None
     for batch in batches:
         _require(isinstance(batch, list), "a batch is not a list", type(batch).__name__)
@@ -262,7 +262,7 @@ def check_history(
 
 
 def check_rate_limited(error: BaseException) -> None:
-    """A RateLimited asks for a finite wait of at most an hour."""
+    """Check that a RateLimited asks a finite wait of at most an hour."""
     if isinstance(error, RateLimited):
         wait = error.retry_after
         _require(
@@ -274,7 +274,7 @@ def check_rate_limited(error: BaseException) -> None:
 
 
 def check_text_fields(item: Any, what: str) -> None:
-    """Every str-typed field of a result dataclass is a str (used for other results)."""
+    """Check that every str field of a result dataclass holds a str."""
     if is_dataclass(item) and not isinstance(item, type):
         for spec in fields(item):
             if spec.type in ("str", str):

@@ -109,7 +109,7 @@ async def sign_in(ctx: Context) -> Any:
 
 
 def check_sign_in(result: Any, ctx: Context) -> None:
-    """The account and the sites listed after it."""
+    """Check the account and the sites listed after it."""
     account, sites = result
     contract.check_account(account)
     contract.check_sites(sites)
@@ -121,7 +121,7 @@ async def list_sites(ctx: Context) -> Any:
 
 
 def check_sites(result: Any, ctx: Context) -> None:
-    """The sites."""
+    """Check the sites."""
     contract.check_sites(result)
 
 
@@ -131,7 +131,7 @@ async def discover(ctx: Context) -> Any:
 
 
 def check_inventory(result: Any, ctx: Context) -> None:
-    """The inventory of the sites asked."""
+    """Check the inventory of the sites asked."""
     contract.check_inventory(result, ctx.sites)
 
 
@@ -170,7 +170,7 @@ async def alerts(ctx: Context) -> Any:
 
 
 def check_alerts(result: Any, ctx: Context) -> None:
-    """The alerts (and no reading)."""
+    """Check the alerts (and that no reading came)."""
     contract.check_latest(result, ())
 
 
@@ -182,7 +182,7 @@ async def upload(ctx: Context) -> Any:
 
 
 def check_upload(result: Any, ctx: Context) -> None:
-    """Where the import ended: text id and status, text errors."""
+    """Check where the import ended: text id, status and errors."""
     contract.check_text_fields(result, "import")
     errors = getattr(result, "errors", ())
     for error in errors:
@@ -191,7 +191,9 @@ def check_upload(result: Any, ctx: Context) -> None:
             raise contract.ContractViolation("import error is not a str", repr(error))
 
 
-def endpoint(name: str, path: str, pair: tuple[Call, Check], body: str = "json") -> Endpoint:
+def endpoint(
+    name: str, path: str, pair: tuple[Call, Check], body: str = "json"
+) -> Endpoint:
     """Build an endpoint from a (call, check) pair."""
     return Endpoint(name, path, pair[0], pair[1], body)
 
@@ -206,16 +208,34 @@ CLOUDS: dict[str, Cloud] = {
             sites=(CLIMKIT_SITE,),
             endpoints=(
                 endpoint("auth", r"/auth$", (sign_in, check_sign_in)),
-                endpoint("all_installations", r"/all_installations$", (list_sites, check_sites)),
-                endpoint("all_installations/discover", r"/all_installations$", (discover, check_inventory)),
-                endpoint("installation_infos", r"/installation_infos/", (discover, check_inventory)),
+                endpoint(
+                    "all_installations",
+                    r"/all_installations$",
+                    (list_sites, check_sites),
+                ),
+                endpoint(
+                    "all_installations/discover",
+                    r"/all_installations$",
+                    (discover, check_inventory),
+                ),
+                endpoint(
+                    "installation_infos",
+                    r"/installation_infos/",
+                    (discover, check_inventory),
+                ),
                 endpoint("meter_info", r"/meter_info/", (discover, check_inventory)),
-                endpoint("sensors_list", r"/sensors_list$", (discover, check_inventory)),
+                endpoint(
+                    "sensors_list", r"/sensors_list$", (discover, check_inventory)
+                ),
                 endpoint("meter_data/latest", r"/meter_data/", latest("meter_data")),
                 endpoint("meter_data/history", r"/meter_data/", history("meter_data")),
                 endpoint("site_data/latest", r"/site_data/", latest("site_data")),
                 endpoint("site_data/history", r"/site_data/", history("site_data")),
-                endpoint("meter_data_raw/latest", r"/meter_data_raw/", latest("meter_data_raw")),
+                endpoint(
+                    "meter_data_raw/latest",
+                    r"/meter_data_raw/",
+                    latest("meter_data_raw"),
+                ),
                 endpoint("sensor_data/latest", r"/sensor_data/", latest("sensor_data")),
             ),
         ),
@@ -224,17 +244,49 @@ CLOUDS: dict[str, Cloud] = {
             sites=("3393701",),
             endpoints=(
                 endpoint("oauth/token", r"^/oauth/token$", (sign_in, check_sign_in)),
-                endpoint("partner/sites", r"/partners/\d+/sites$", (list_sites, check_sites)),
-                endpoint("partner/sites/discover", r"/partners/\d+/sites$", (discover, check_inventory)),
-                endpoint("site/components", r"/sites/\d+/components$", (discover, check_inventory)),
-                endpoint("site/dataavailable", r"/sites/\d+/dataavailable$", (discover, check_inventory)),
-                endpoint("component/dataavailable", r"/components/\d+/dataavailable$", (discover, check_inventory)),
-                endpoint("site/installinfo", r"/installinfo$", (discover, check_inventory)),
-                endpoint("site/modelsettings", r"/modelsettings$", (discover, check_inventory)),
+                endpoint(
+                    "partner/sites", r"/partners/\d+/sites$", (list_sites, check_sites)
+                ),
+                endpoint(
+                    "partner/sites/discover",
+                    r"/partners/\d+/sites$",
+                    (discover, check_inventory),
+                ),
+                endpoint(
+                    "site/components",
+                    r"/sites/\d+/components$",
+                    (discover, check_inventory),
+                ),
+                endpoint(
+                    "site/dataavailable",
+                    r"/sites/\d+/dataavailable$",
+                    (discover, check_inventory),
+                ),
+                endpoint(
+                    "component/dataavailable",
+                    r"/components/\d+/dataavailable$",
+                    (discover, check_inventory),
+                ),
+                endpoint(
+                    "site/installinfo", r"/installinfo$", (discover, check_inventory)
+                ),
+                endpoint(
+                    "site/modelsettings",
+                    r"/modelsettings$",
+                    (discover, check_inventory),
+                ),
                 endpoint("site/data/latest", r"/sites/\d+/data$", latest("site")),
                 endpoint("site/data/history", r"/sites/\d+/data$", history("site")),
-                endpoint("component/data/latest", r"/components/\d+/data$", latest("component")),
-                endpoint("component/data/history", r"/components/\d+/data$", history("component")),
+                endpoint(
+                    "component/data/latest",
+                    r"/components/\d+/data$",
+                    latest("component"),
+                ),
+                endpoint(
+                    "component/data/history",
+                    r"/components/\d+/data$",
+                    history("component"),
+                ),
                 endpoint("site/alerts", r"/sites/\d+/alerts$", (alerts, check_alerts)),
             ),
         ),
@@ -242,10 +294,30 @@ CLOUDS: dict[str, Cloud] = {
             key="energydata",
             sites=("5e1f0a7c9b2d",),
             endpoints=(
-                endpoint("values/sign-in", r"/datastreams/values$", (sign_in, check_sign_in), "csv"),
-                endpoint("values/latest", r"/datastreams/values$", latest(None, groups=99), "csv"),
-                endpoint("values/history/register", r"/datastreams/values$", history(None, kind=Kind.REGISTER), "csv"),
-                endpoint("values/history/amount", r"/datastreams/values$", history(None, kind=Kind.INTERVAL), "csv"),
+                endpoint(
+                    "values/sign-in",
+                    r"/datastreams/values$",
+                    (sign_in, check_sign_in),
+                    "csv",
+                ),
+                endpoint(
+                    "values/latest",
+                    r"/datastreams/values$",
+                    latest(None, groups=99),
+                    "csv",
+                ),
+                endpoint(
+                    "values/history/register",
+                    r"/datastreams/values$",
+                    history(None, kind=Kind.REGISTER),
+                    "csv",
+                ),
+                endpoint(
+                    "values/history/amount",
+                    r"/datastreams/values$",
+                    history(None, kind=Kind.INTERVAL),
+                    "csv",
+                ),
                 endpoint("import", r"/import", (upload, check_upload)),
             ),
         ),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 import reprlib
 import traceback
 from typing import Any
+import zlib
 
 import aiohttp
 from hypothesis import HealthCheck, Phase, given, seed as with_seed, settings
@@ -59,18 +60,19 @@ _short = reprlib.Repr(maxstring=60, maxother=80, maxlist=6, maxtuple=6, maxdict=
 
 
 def describe(mutation: Mutation, answers: list[Answer]) -> str:
-    """Describe a mutation and the first answer it made, shortly."""
-    ops = "; ".join(_short.repr(op) for op in mutation.ops)
+    """Describe what the mutation did to the first answer it changed, shortly."""
     first = " (first request only)" if mutation.first_only else ""
     if not answers:
-        return f"{ops}{first} -> (the path was not requested)"
+        ops = "; ".join(_short.repr(op) for op in mutation.ops)
+        return f"{ops}{first} (the path was not requested)"
     answer = answers[0]
     content_type = answer.headers.get("Content-Type", "-")
-    body = _short.repr(answer.body[:200])
-    drop = f", dropped after {answer.drop_after} B" if answer.drop_after is not None else ""
+    retry = answer.headers.get("Retry-After")
+    retry_after = f" Retry-After: {retry!r}" if retry is not None else ""
+    drop = f", cut after {answer.drop_after} B" if answer.drop_after is not None else ""
     return (
-        f"{ops}{first} -> {answer.status} {content_type} "
-        f"{len(answer.body)} B {body}{drop}"
+        f"{'; '.join(answer.notes)}{first} => {answer.status} {content_type}"
+        f"{retry_after} {len(answer.body)} B {_short.repr(answer.body[:120])}{drop}"
     )
 
 
@@ -236,7 +238,9 @@ type Run = Callable[[Endpoint, Mutation], Outcome]
 
 
 @contextmanager
-def running(clouds: Iterable[str] | None = None) -> Iterator[tuple[asyncio.Runner, Harness]]:
+def running(
+    clouds: Iterable[str] | None = None,
+) -> Iterator[tuple[asyncio.Runner, Harness]]:
     """Start a harness in an event loop of its own; stop both at the end.
 
     The loop is driven from synchronous code (hypothesis calls the property once per
@@ -334,7 +338,8 @@ def explore(
         report_multiple_bugs=False,
         print_blob=False,
     )
-    @with_seed(seed)
+    # Each endpoint draws its own examples from the one seed.
+    @with_seed(zlib.crc32(f"{seed}:{endpoint.name}:{endpoint.path}".encode()))
     @given(mutation=mutations(endpoint.body))
     def prop(mutation: Mutation) -> None:
         outcome = run(endpoint, mutation)

@@ -11,6 +11,7 @@ import copy
 from dataclasses import dataclass, field
 import json
 import math
+import reprlib
 from typing import Any
 
 from hypothesis import strategies as st
@@ -34,6 +35,7 @@ class Long:
 def _value(value: Any) -> Any:
     """Return a fresh copy of a drawn value (the pool's lists and dicts stay intact)."""
     return value.text() if isinstance(value, Long) else copy.deepcopy(value)
+
 
 # Values swapped in for any JSON node: types, non-finite and extreme numbers, epochs of
 # every unit and out of range, odd ISO timestamps and time zone names, long text.
@@ -262,6 +264,26 @@ def _locate(doc: Any, path: tuple[int, ...]) -> tuple[Any, Any, Any]:
     return parent, key, node
 
 
+def _where(doc: Any, path: tuple[int, ...]) -> str:
+    """Name the node at `path` as a JSON path ($.sites[0].id)."""
+    text = "$"
+    node = doc
+    for step in path:
+        if isinstance(node, dict) and node:
+            key = list(node)[step % len(node)]
+            text += f".{key}"
+        elif isinstance(node, list) and node:
+            key = step % len(node)
+            text += f"[{key}]"
+        else:
+            break
+        node = node[key]
+    return text
+
+
+_brief = reprlib.Repr(maxstring=50, maxother=50, maxlist=3, maxdict=3, maxlevel=2)
+
+
 def _nearest_list(doc: Any, path: tuple[int, ...]) -> tuple[list[Any] | None, int]:
     """Return the list at `path` (index 0) or the list holding the node there."""
     parent, key, node = _locate(doc, path)
@@ -307,8 +329,12 @@ class JsonEdit(Op):
             doc = json.loads(answer.body)
         except ValueError, RecursionError:
             return
+        where = _where(doc, self.path)
         doc = self.edit(doc)
         answer.body = _dump(doc)
+        shown = "" if self.value is None else f" {_brief.repr(self.value)}"
+        count = f" x{self.count}" if self.op in ("repeat", "add") else ""
+        answer.notes.append(f"{self.op} {where}{shown}{count}")
 
     def edit(self, doc: Any) -> Any:
         """Return the edited document (the root itself may be replaced)."""
@@ -389,6 +415,10 @@ class CsvEdit(Op):
                 lines.insert(index, " " * self.count)
         ending = "\r\n" if self.count == 2 else "\n"
         answer.body = (ending.join(lines) + ending).encode("utf-8", "surrogatepass")
+        shown = lines[index % len(lines)] if lines else ""
+        answer.notes.append(
+            f"csv {self.op} row {index} x{self.count}: {_brief.repr(shown)}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,10 +510,13 @@ class Mutation:
         """Return the answer with every operation applied in order."""
         for op in self.ops:
             op.apply(answer)
+            if not isinstance(op, JsonEdit | CsvEdit):
+                answer.notes.append(_brief.repr(op))
         return answer
 
 
-_paths = st.lists(st.integers(0, 40), max_size=5).map(tuple)
+_paths = st.lists(st.integers(0, 40), min_size=1, max_size=5).map(tuple)
+"""Where an edit lands: never the root itself (ReplaceBody and SetStatus do that)."""
 _counts = st.sampled_from((1, 2, 5, 3000))
 
 json_edits = st.one_of(
@@ -494,9 +527,7 @@ json_edits = st.one_of(
     st.builds(
         JsonEdit, st.sampled_from(("reverse", "rotate", "wrap")), _paths, st.none()
     ),
-    st.builds(
-        JsonEdit, st.just("add"), _paths, st.sampled_from(JSON_VALUES), _counts
-    ),
+    st.builds(JsonEdit, st.just("add"), _paths, st.sampled_from(JSON_VALUES), _counts),
 )
 
 csv_edits = st.one_of(
@@ -550,9 +581,7 @@ def mutations(body: str) -> st.SearchStrategy[Mutation]:
     the status, headers or bytes on top (they shrink away first).
     """
     edits = csv_edits if body == "csv" else json_edits
-    transport = st.one_of(
-        st.just(()), st.just(()), transport_ops.map(lambda op: (op,))
-    )
+    transport = st.one_of(st.just(()), st.just(()), transport_ops.map(lambda op: (op,)))
     return st.builds(
         _combine, st.lists(edits, min_size=1, max_size=4), transport, st.booleans()
     )
