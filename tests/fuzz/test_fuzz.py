@@ -18,7 +18,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:It looks like `register_random`"),
 ]
 
-EXAMPLES = 40
+EXAMPLES = 100
 """Examples per endpoint in the suite (scripts/fuzz --examples N for more)."""
 SEED = 20_260_409
 """The suite's fixed seed: the same examples on every run."""
