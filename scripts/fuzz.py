@@ -170,6 +170,25 @@ def _markdown(
         f"`scripts/fuzz --examples {examples} --seed {seed}`: {len(findings)} "
         f"failure classes in {seconds:.0f} s.",
         "",
+        "## By class (every endpoint it hit)",
+        "",
+        "| failure | kind | examples | where |",
+        "|---|---|---|---|",
+    ]
+    classes: dict[str, tuple[str, int, list[str]]] = {}
+    for cloud, name, kind, count, failure, *_ in findings:
+        _, total, places = classes.get(failure, (kind, 0, []))
+        classes[failure] = (kind, total + count, [*places, f"{cloud} {name}"])
+    lines.extend(
+        f"| {_cell(failure)} | {kind} | {total} | {', '.join(places)} |"
+        for failure, (kind, total, places) in sorted(
+            classes.items(), key=lambda item: -item[1][1]
+        )
+    )
+    lines += [
+        "",
+        "## Each class at each endpoint, with a minimal payload",
+        "",
         "| cloud | endpoint | kind | count | failure | detail | minimal payload |",
         "|---|---|---|---|---|---|---|",
     ]
