@@ -72,6 +72,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "e2e: runs a real Home Assistant process (tests/e2e; deselect: -m 'not e2e')",
     )
+    config.addinivalue_line(
+        "markers",
+        "fuzz: hostile answers for every endpoint (tests/fuzz; deselect: -m 'not fuzz')",
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
