@@ -192,7 +192,10 @@ async def test_unreadable_rows_are_reported_not_fatal(
     simulator.energydata.garbage(65603, 3)
     await entry.runtime_data.async_refresh()
     assert entry.runtime_data.last_update_success
-    assert "line(s) that are not id,timestamp,value" in caplog.text
+    assert (
+        "row(s) on /datastreams/values that were skipped: 3 not id,timestamp,value"
+        in caplog.text
+    )
     state = hass.states.get(entity_of(hass, entry, 65603))
     assert state
     assert state.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
