@@ -39,7 +39,7 @@ import hashlib
 from itertools import repeat
 import json
 import logging
-from operator import add, sub
+from operator import add, sub, truediv
 from typing import Any, Final, override
 import uuid
 
@@ -83,12 +83,12 @@ _LOGGER = logging.getLogger(__name__)
 API_URL: Final = "https://admin.energydata.dk/api/v1"
 MQTT_HOST: Final = "mqtts.energydata.dk"
 MQTT_PORT: Final = 8883
-BATCH_ROWS: Final = 2500
+BATCH_ROWS: Final = 1000
 """Intervals handed on at a time while a long span streams in."""
 EPSILON: Final = timedelta(milliseconds=1)
-HOLD_ROWS: Final = 25_000
+HOLD_ROWS: Final = 50_000
 """Most rows of one history answer held to put them in time order (400 kB)."""
-FIRST_PIECE: Final = timedelta(days=14)
+FIRST_PIECE: Final = timedelta(days=31)
 """The longest span read in one answer before the data's density is known."""
 VALUES: Final = "/datastreams/values"
 CHUNK_BYTES: Final = 1 << 15
@@ -433,7 +433,9 @@ class EnergydataProvider(Provider):
         tally: Tally = {}
         chain = _Chain(stream, meaning, start, end)
         try:
-            async for piece in self._pieces(stream, start, end, tally):
+            async for piece in self._pieces(
+                stream, meaning == REGISTER, start, end, tally
+            ):
                 for batch in chain.batches(piece):
                     yield batch
                     del batch  # not held while the next one is built
@@ -442,7 +444,7 @@ class EnergydataProvider(Provider):
             self._report(tally)
 
     async def _pieces(
-        self, stream: int, start: datetime, end: datetime, tally: Tally
+        self, stream: int, register: bool, start: datetime, end: datetime, tally: Tally
     ) -> AsyncIterator[Piece]:
         """Read a span as consecutive answers of at most HOLD_ROWS rows each.
 
@@ -459,7 +461,7 @@ class EnergydataProvider(Provider):
                 stop, last = _stop(begin, length, end)
                 if ahead is None:
                     complete, piece, counted = await self._read_piece(
-                        stream, begin, stop, end, lower
+                        stream, register, begin, stop, end, lower
                     )
                 else:
                     complete, piece, counted = await ahead
@@ -482,7 +484,9 @@ class EnergydataProvider(Provider):
                     length = min(length * 4, length * target / max(len(piece), 1))
                     length = max(length, _ONE_SECOND)
                     begin, lower = stop, _epoch_ms(stop)
-                    ahead = await self._ahead(stream, begin, length, end, lower)
+                    ahead = await self._ahead(
+                        stream, register, begin, length, end, lower
+                    )
                 yield piece
                 del piece  # not held while the next one is read
                 if last:
@@ -493,23 +497,30 @@ class EnergydataProvider(Provider):
                 with suppress(asyncio.CancelledError):
                     await ahead
 
-    async def _ahead(
-        self, stream: int, begin: datetime, length: timedelta, end: datetime, lower: int
+    async def _ahead(  # noqa: PLR0913
+        self,
+        stream: int,
+        register: bool,
+        begin: datetime,
+        length: timedelta,
+        end: datetime,
+        lower: int,
     ) -> asyncio.Task[tuple[bool, Piece, Tally]]:
         """Start reading the next answer; return once it streams (or failed)."""
         opened = asyncio.Event()
         stop, _ = _stop(begin, length, end)
         task = asyncio.create_task(
-            self._read_piece(stream, begin, stop, end, lower, opened)
+            self._read_piece(stream, register, begin, stop, end, lower, opened)
         )
         waiter = asyncio.create_task(opened.wait())
         await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         return task
 
-    async def _read_piece(
+    async def _read_piece(  # noqa: PLR0913
         self,
         stream: int,
+        register: bool,
         begin: datetime,
         stop: datetime,
         end: datetime,
@@ -529,7 +540,7 @@ class EnergydataProvider(Provider):
         }
         low = MIN_MS if lower is None else lower
         high = MAX_MS + 1 if last else _epoch_ms(stop)
-        piece, tally = Piece(), dict[str, int]()
+        piece, tally = Piece(register=register), dict[str, int]()
         try:
             async with self._answer(params) as content:
                 if opened is not None:
@@ -771,7 +782,7 @@ class _Chain:
     def _intervals(
         self, stamps: array[int], values: array[float], piece: Piece
     ) -> list[Interval]:
-        moments = list(map(_moment, stamps))
+        moments = list(map(_FROM_EPOCH, map(truediv, stamps, _THOUSANDS), _UTC))
         if self.meaning == REGISTER:
             previous = self.previous
             self.previous = (stamps[-1], values[-1], piece.places)
@@ -822,6 +833,12 @@ def _stop(begin: datetime, length: timedelta, end: datetime) -> tuple[datetime, 
 
 def _moment(epoch_ms: int) -> datetime:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+
+
+# For map(): a moment of epoch ms is _FROM_EPOCH(ms / 1000, UTC), in C.
+_FROM_EPOCH = datetime.fromtimestamp
+_THOUSANDS = repeat(1000)
+_UTC = repeat(UTC)
 
 
 def _differences(values: array[float], places: int) -> list[float]:

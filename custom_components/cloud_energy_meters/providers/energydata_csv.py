@@ -221,13 +221,14 @@ class Piece:
     in exponent notation), which makes register differences exact (`difference`).
     """
 
-    __slots__ = ("ascending", "places", "stamps", "values")
+    __slots__ = ("ascending", "places", "register", "stamps", "values")
 
-    def __init__(self) -> None:
-        """Start an empty piece."""
+    def __init__(self, *, register: bool = True) -> None:
+        """Start an empty piece; only a register's decimals matter (differences)."""
         self.stamps = array("q")
         self.values = array("d")
         self.places = 0
+        self.register = register
         self.ascending = True
 
     def __len__(self) -> int:
@@ -252,30 +253,31 @@ class Piece:
         except ValueError, OverflowError, TypeError:
             self._add_rows(rows, stream, low, high, tally)
             return
+        ascending = all(map(operator.lt, stamps, islice(stamps, 1, None)))
+        first, last = (
+            (stamps[0], stamps[-1]) if ascending else (min(stamps), max(stamps))
+        )
         if not (
             ids.count(str(stream)) == len(ids)
             and math.isfinite(sum(values))  # NaN or an infinity makes it either
             and min(values) > -MAX_VALUE
             and max(values) < MAX_VALUE
-            and low <= min(stamps)
-            and max(stamps) < high
-            and min(stamps) >= MIN_MS
-            and max(stamps) <= MAX_MS
+            and max(low, MIN_MS) <= first
+            and last < high
+            and last <= MAX_MS
         ):
             self._add_rows(rows, stream, low, high, tally)
             return
-        if self.ascending and not (
-            (not self.stamps or self.stamps[-1] < stamps[0])
-            and all(map(operator.lt, stamps, islice(stamps, 1, None)))
-        ):
+        if self.stamps and self.stamps[-1] >= stamps[0] or not ascending:
             self.ascending = False
-        self._places("\n".join(texts))
+        if self.register:
+            self._places("\n".join(texts))
         self.stamps.extend(stamps)
         self.values.extend(values)
 
     def _places(self, texts: str) -> None:
         """Note the most decimals among these values (-1 for exponent notation)."""
-        if self.places < 0:
+        if self.places < 0 or not self.register:
             return
         if "e" in texts or "E" in texts:
             self.places = -1
