@@ -139,7 +139,7 @@ async def test_statistics_of_unsorted_answers_equal_the_truth(
     of minute data is read as several answers, each put in order before it is
     stored, and every hour of every statistic equals the ground truth.
     """
-    monkeypatch.setattr(energydata_module, "HOLD_ROWS", 1000)
+    monkeypatch.setattr(energydata_module, "HOLD_ROWS", 1000, raising=False)
     monkeypatch.setattr(energydata_module, "BATCH_ROWS", 400)
     simulator.energydata.shuffle(5)
     streams = [65603, 65607, 70001, 70003]

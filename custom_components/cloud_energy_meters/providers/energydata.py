@@ -5,9 +5,11 @@ What the API document leaves out and this module handles (see NOTES.md):
   (their id, what they measure, and optionally their MQTT topic).
 - `GET /datastreams/values?ids=…&latest=true` serves every configured datastream in one
   request; `from`/`to` (both inclusive, `YYYY-MM-DDTHH:MM:SS`, UTC) a time span. The
-  answer is headerless CSV `id,epoch_ms,value`, streamed: it is parsed line by line as
-  it arrives, never held whole (a year of minute data is half a million rows); rows
-  that do not parse are counted and reported, not fatal. Errors come as JSON when
+  answer is headerless CSV `id,epoch_ms,value`, streamed: it is parsed a chunk at a
+  time as it arrives (energydata_csv), and rows that do not parse, or carry a value
+  no meter produces, are counted and reported, not fatal. Rows are not promised in
+  time order: history holds an answer (at most HOLD_ROWS rows) until it is sorted,
+  and reads a longer span as several answers. Errors come as JSON when
   `Accept: application/json` is sent.
 - A reading with a duplicate timestamp replaces the old one: the last one wins.
 - MQTT: `mqtts.energydata.dk:8883`, TLS, MQTT 3.1.1, the token as username and no
@@ -87,13 +89,12 @@ BATCH_ROWS: Final = 1000
 """Intervals handed on at a time while a long span streams in."""
 EPSILON: Final = timedelta(milliseconds=1)
 HOLD_ROWS: Final = 50_000
-"""Most rows of one history answer held to put them in time order (400 kB)."""
+"""Most rows of one history answer held to put them in time order (800 kB)."""
 FIRST_PIECE: Final = timedelta(days=31)
 """The longest span read in one answer before the data's density is known."""
 VALUES: Final = "/datastreams/values"
 CHUNK_BYTES: Final = 1 << 15
 """Bytes of an answer parsed at a time (about 1,000 rows)."""
-_SECOND_MS: Final = 1000
 IMPORT_POLL: Final = 1.0
 IMPORT_TIMEOUT: Final = 600.0
 
@@ -832,6 +833,7 @@ def _stop(begin: datetime, length: timedelta, end: datetime) -> tuple[datetime, 
 
 
 def _moment(epoch_ms: int) -> datetime:
+    """Return the aware UTC moment of epoch milliseconds."""
     return datetime.fromtimestamp(epoch_ms / 1000, UTC)
 
 
