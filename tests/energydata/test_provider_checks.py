@@ -15,6 +15,7 @@ import random
 from aiohttp import web
 import pytest
 
+from custom_components.cloud_energy_meters.providers import energydata as module
 from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
 )
@@ -27,6 +28,7 @@ from custom_components.cloud_energy_meters.providers.energydata_csv import (
 )
 from custom_components.cloud_energy_meters.providers.model import Channel, Reading
 from tests.provider_factory import MakeProvider, collect, stub_channels
+from tests.simulator import Simulator
 from tests.simulator.clock import epoch_ms
 from tests.simulator.energydata import BATTERY_STATE_ID, MAIN_METER_ID, PV_YIELD_ID
 from tests.stub import StubServer
@@ -202,3 +204,79 @@ def test_a_piece_counts_the_decimals_written() -> None:
     piece.add([["1", "4", "5e-3"]], 1, 0, 10, {})
     assert piece.places == -1
     assert list(piece.stamps) == [1, 2, 3, 4]
+
+
+# --------------------------------------------------------------------------- records
+
+
+def test_a_line_csv_cannot_read_is_no_row() -> None:
+    """A carriage return inside an unquoted value is no record."""
+    assert parse_line("65607,1,1\r5") is None
+
+
+async def test_odd_lines_among_many_cost_one_row_each(
+    stub: StubServer, make_provider: MakeProvider
+) -> None:
+    """A line csv refuses, or one past MAX_RECORD, is one skipped row each.
+
+    The long line is short enough to be held until it ends (it is not dropped
+    on the way); the rows around both are read.
+    """
+    provider, channels = await stub_channels(make_provider, stub)
+    serve(
+        stub,
+        f"65607,{M[1]},1\n65607,{M[2]},2\r5\n65607,{M[3]},{'7' * 100_000}\n"
+        f"65607,{M[4]},4\n",
+    )
+    intervals = await collect(
+        provider, channels[PV_YIELD_ID], T0, T0 + timedelta(hours=1)
+    )
+    assert [(i.end, i.value) for i in intervals] == [(at(M[1]), 1.0), (at(M[4]), 4.0)]
+    assert provider.skipped_rows == 2
+
+
+async def test_register_values_in_exponent_notation_are_exact(
+    stub: StubServer, make_provider: MakeProvider
+) -> None:
+    """Values written with an exponent are subtracted by Decimal, exactly.
+
+    A span of a single reading has no difference at all.
+    """
+    provider, channels = await stub_channels(make_provider, stub)
+    serve(stub, f"65603,{M[1]},1e-1\n65603,{M[2]},3E-1\n65603,{M[3]},4.5e-1\n")
+    intervals = await collect(
+        provider, channels[MAIN_METER_ID], T0, T0 + timedelta(hours=1)
+    )
+    assert [i.value for i in intervals] == [0.2, 0.15]
+    serve(stub, f"65603,{M[1]},1.5\n")
+    assert (
+        await collect(provider, channels[MAIN_METER_ID], T0, T0 + timedelta(hours=1))
+        == []
+    )
+
+
+async def test_a_history_left_early_closes_the_answer_read_ahead(
+    simulator: Simulator,
+    make_provider: MakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A consumer that stops after the first batch: the next answer is let go.
+
+    With HOLD_ROWS lowered, the next answer is already streaming when the first
+    batch is handed on; closing the history cancels it, and nothing waits.
+    """
+    monkeypatch.setattr(module, "HOLD_ROWS", 500)
+    provider = make_provider("energydata")
+    channel = next(
+        c
+        for c in (await provider.async_discover([])).channels
+        if c.ref[0] == str(MAIN_METER_ID)
+    )
+    start = datetime(2026, 3, 6, tzinfo=UTC)
+    history = provider.async_history(channel, start, start + timedelta(days=2))
+    first = await anext(history)
+    assert first
+    await history.aclose()
+    assert len(simulator.log_for("energydata")) >= 2
+    # The account's turns are free again: a latest read goes through.
+    assert (await provider.async_latest([channel])).readings
