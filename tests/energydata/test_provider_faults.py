@@ -103,7 +103,10 @@ async def test_html_page_sent_as_csv(
     assert energydata.skipped_rows == 1  # the page is one line
     warnings = [r for r in caplog.records if r.name == LOGGER]
     assert [r.levelno for r in warnings] == [logging.WARNING]
-    assert [r.args for r in warnings] == [(1,)]
+    assert [r.getMessage() for r in warnings] == [
+        "Energydata.dk sent 1 row(s) on /datastreams/values that were skipped: "
+        "1 not id,timestamp,value"
+    ]
 
 
 async def test_rows_missing_fields(

@@ -286,15 +286,17 @@ async def test_batches_are_chronological_and_unique(
 ) -> None:
     """Many batches of a long span: each sorted and unique, together the whole truth.
 
-    BATCH_ROWS is lowered to 500 so that five days of minute data come in 15
-    batches, and the history still equals the truth once they are joined.
+    BATCH_ROWS is lowered to 500 so that five days of minute data (7,200
+    readings, 7,199 differences) come in 15 batches of at most 500, and the
+    history still equals the truth once they are joined.
     """
     monkeypatch.setattr(module, "BATCH_ROWS", 500)
     channel = (await channels_of(energydata))[MAIN_METER_ID]
     start, end = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 6, tzinfo=UTC)
     batches = await batches_of(energydata, channel, start, end)
     assert len(batches) == 15
-    assert all(len(batch) == 499 for batch in batches[:-1])
+    assert all(len(batch) <= 500 for batch in batches)
+    assert sum(len(batch) for batch in batches) == 7199
     assert_well_formed(batches, start, end)
     for earlier, later in zip(batches, batches[1:], strict=False):
         assert earlier[-1].end == later[0].start
@@ -307,21 +309,23 @@ async def test_register_resets_and_duplicates_across_batches(
     make_provider: MakeProvider,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A decrease is a reset; a repeat after a batch still replaces its difference.
+    """A decrease is a reset; a repeat, however late it comes, replaces its reading.
 
-    The step into a reset is skipped. The newest difference is held back from
-    each batch, so a repeated reading right after a batch went out replaces it.
+    The rows are put in time order before any difference is taken: the repeat of
+    m[3] and the late repeat of m[1] (999) replace the readings first sent, so the
+    steps are 100 → 999 (899), 999 → 103 (a reset), 103 → 107 (4), 107 → 2 (a
+    reset) and 2 → 2.25 (0.25), in batches of at most BATCH_ROWS.
     """
-    monkeypatch.setattr(module, "BATCH_ROWS", 3)
+    monkeypatch.setattr(module, "BATCH_ROWS", 2)
     provider = make_provider("energydata", api_url=f"{stub.url}/api/v1")
     channel = (await channels_of(provider))[MAIN_METER_ID]
     t0 = datetime(2026, 3, 9, 10, tzinfo=UTC)
     m = [epoch_ms(t0 + timedelta(minutes=k)) for k in range(6)]
     body = (
         f"65603,{m[0]},100\n65603,{m[1]},101\n65603,{m[2]},103\n"
-        f"65603,{m[3]},106\n65603,{m[3]},107\n"  # repeated after the first batch
+        f"65603,{m[3]},106\n65603,{m[3]},107\n"  # repeated: the later one wins
         f"65603,{m[4]},2\n"  # a reset
-        f"65603,{m[1]},999\n"  # older than its predecessor: ignored
+        f"65603,{m[1]},999\n"  # a late repeat: it wins too
         f"65603,{m[5]},2.25\n"
     )
 
@@ -330,9 +334,11 @@ async def test_register_resets_and_duplicates_across_batches(
 
     stub.on("GET", "/api/v1/datastreams/values", values)
     batches = await batches_of(provider, channel, t0, t0 + HOUR)
-    assert [[(i.start, i.value) for i in batch] for batch in batches] == [
-        [(at(m[0]), 1.0), (at(m[1]), 2.0)],
-        [(at(m[2]), 4.0), (at(m[4]), 0.25)],
+    assert all(0 < len(batch) <= 2 for batch in batches)
+    assert [(i.start, i.value) for batch in batches for i in batch] == [
+        (at(m[0]), 899.0),
+        (at(m[2]), 4.0),
+        (at(m[4]), 0.25),
     ]
 
 
@@ -386,3 +392,119 @@ def test_truth_helpers_on_a_tiny_series() -> None:
         h + HOUR: Decimal("3.0"),
         h + 2 * HOUR: Decimal("4.125"),
     }
+
+
+# --------------------------------------------------------------------------- order
+
+
+@pytest.mark.parametrize(
+    ("stream_id", "meaning", "hold"),
+    [
+        (MAIN_METER_ID, "register", None),
+        (MAIN_METER_ID, "register", 700),
+        (PV_YIELD_ID, "amount_end", None),
+        (PV_YIELD_ID, "amount_start", 100),
+    ],
+    ids=["register", "register-pieces", "amount-end", "amount-start-pieces"],
+)
+async def test_unsorted_answers_give_the_sorted_history(
+    simulator: Simulator,
+    make_provider: MakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    stream_id: int,
+    meaning: str,
+    hold: int | None,
+) -> None:
+    """Rows served in a random order give the very batches of the sorted answer.
+
+    The simulator shuffles each whole answer (across its write chunks and our
+    batches). With HOLD_ROWS lowered, two days do not fit one answer: the span
+    is cut into several (a shuffled answer that overflows is cut at its median
+    and asked again), and the history is still the same, joined batch to batch.
+    """
+    monkeypatch.setattr(module, "BATCH_ROWS", 250)
+    if hold is not None:
+        monkeypatch.setattr(module, "HOLD_ROWS", hold)
+    provider = make_provider(
+        "energydata",
+        settings={
+            "datastreams": [{"id": stream_id, "quantity": "energy", "meaning": meaning}]
+        },
+    )
+    channel = (await channels_of(provider))[stream_id]
+    start = datetime(2026, 3, 6, 0, 0, 30, tzinfo=UTC)
+    end = start + timedelta(days=2)
+    in_order = await batches_of(provider, channel, start, end)
+    requests = len(simulator.log_for("energydata"))
+    simulator.energydata.shuffle(11)
+    shuffled = await batches_of(provider, channel, start, end)
+    assert_well_formed(shuffled, start, end)
+    for earlier, later in zip(shuffled, shuffled[1:], strict=False):
+        assert earlier[-1].start < later[0].start
+    flat = [i for batch in shuffled for i in batch]
+    assert flat == [i for batch in in_order for i in batch]
+    assert all(len(batch) <= 250 for batch in shuffled)
+    readings = simulator.energydata.readings(stream_id, start, end)
+    if meaning == "register":
+        assert hourly(flat) == register_truth(readings)
+        assert len(flat) == len(readings) - 1
+    else:
+        truth = amount_truth(readings, start, end, at_end=meaning == "amount_end")
+        assert hourly(flat) == truth
+    asked = len(simulator.log_for("energydata")) - requests
+    assert (asked == 1) is (hold is None)
+    assert provider.skipped_rows == 0
+
+
+async def test_a_reading_arriving_late_is_put_in_its_place(
+    stub: StubServer, make_provider: MakeProvider
+) -> None:
+    """A register's reading served last but oldest splits the difference it lies in.
+
+    Sorted, 10 → 11 → 13 → 16 are three steps; served with 11 last, the same three
+    steps come, not 10 → 13 (a lost reading) and 13 → 11 (a false reset).
+    """
+    provider = make_provider("energydata", api_url=f"{stub.url}/api/v1")
+    channel = (await channels_of(provider))[MAIN_METER_ID]
+    t0 = datetime(2026, 3, 9, 10, tzinfo=UTC)
+    m = [epoch_ms(t0 + timedelta(minutes=k)) for k in range(4)]
+    body = f"65603,{m[0]},10\n65603,{m[2]},13\n65603,{m[3]},16\n65603,{m[1]},11\n"
+
+    async def values(_: web.Request) -> web.Response:
+        return web.Response(text=body, content_type="text/csv")
+
+    stub.on("GET", "/api/v1/datastreams/values", values)
+    intervals = await collect(provider, channel, t0, t0 + HOUR)
+    assert [(i.start, i.end, i.value) for i in intervals] == [
+        (at(m[0]), at(m[1]), 1.0),
+        (at(m[1]), at(m[2]), 2.0),
+        (at(m[2]), at(m[3]), 3.0),
+    ]
+
+
+async def test_more_rows_in_one_second_than_can_be_held(
+    stub: StubServer, make_provider: MakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second holding more than HOLD_ROWS rows cannot be ordered: InvalidResponse.
+
+    The span is cut down to that second first (each answer asked again shorter),
+    never past it: the requests stay few and end.
+    """
+    monkeypatch.setattr(module, "HOLD_ROWS", 3)
+    provider = make_provider("energydata", api_url=f"{stub.url}/api/v1")
+    channel = (await channels_of(provider))[PV_YIELD_ID]
+    t0 = datetime(2026, 3, 9, 10, tzinfo=UTC)
+    second = epoch_ms(t0 + timedelta(minutes=5))
+    body = "".join(f"65607,{second + k},{k}\n" for k in range(5))
+    asked: list[dict[str, str]] = []
+
+    async def values(request: web.Request) -> web.Response:
+        asked.append(dict(request.query))
+        return web.Response(text=body, content_type="text/csv")
+
+    stub.on("GET", "/api/v1/datastreams/values", values)
+    with pytest.raises(InvalidResponse, match="within one second"):
+        await collect(provider, channel, t0, t0 + HOUR)
+    assert asked[-1]["from"] == "2026-03-09T10:05:00"
+    assert asked[-1]["to"] == "2026-03-09T10:05:01"
+    assert len(asked) < 10

@@ -12,8 +12,10 @@ from aiohttp import web
 import pytest
 
 from custom_components.cloud_energy_meters.providers.energydata import (
-    MAX_RECORD,
     EnergydataProvider,
+)
+from custom_components.cloud_energy_meters.providers.energydata_csv import (
+    MAX_RECORD,
     parse_line,
 )
 from custom_components.cloud_energy_meters.providers.model import Channel, Reading

@@ -46,7 +46,10 @@ the rest):
   add one; ``late`` windows ``[start, end)`` hide every reading of their
   datastream (None: of all) until ``release_late``; ``garbage(id, n)`` makes
   the next values answer that serves the stream interleave ``n`` unparsable
-  lines after its real lines, cycling through ``GARBAGE_KINDS``.
+  lines after its real lines, cycling through ``GARBAGE_KINDS``; ``shuffle``
+  makes every values answer serve its lines in a random order (seeded, a new
+  order each answer), across datastreams and write chunks: the document does
+  not promise sorted rows.
 * Batch import (section 4.1), all of one demo user (``USER_ID``, inbox folder
   ``USER_NAME``); every import endpoint needs a token with ``may_import``, else
   403. Create (POST ``/import?importname=…``, also read from a form body) →
@@ -94,6 +97,7 @@ import hashlib
 import hmac
 import io
 import math
+import random
 import re
 import struct
 import time
@@ -743,6 +747,7 @@ class EnergydataCloud:
 
     Knobs: ``tokens`` (or ``add_token``/``revoke``), ``datastreams`` (or
     ``add_datastream``), ``late``/``release_late``, ``overwrite``, ``garbage``,
+    ``shuffle``,
     ``step_delay`` (seconds an import step takes) and ``settle``.
     """
 
@@ -770,6 +775,7 @@ class EnergydataCloud:
     _overrides: dict[int, dict[int, Value]] = field(default_factory=dict)
     _late: list[_LateWindow] = field(default_factory=list)
     _garbage: dict[int, int] = field(default_factory=dict)
+    _shuffle: random.Random | None = None
     _signatures: set[str] = field(default_factory=set)
 
     # ------------------------------------------------------------------ knobs
@@ -831,6 +837,13 @@ class EnergydataCloud:
         if count < 1:
             raise ValueError("count must be at least 1")
         self._garbage[datastream_id] = self._garbage.get(datastream_id, 0) + count
+
+    def shuffle(self, seed: int | None = 0) -> None:
+        """Serve values answers in a random order from now on (None: sorted again).
+
+        The whole answer is shuffled (held in memory: a test knob, not for a year).
+        """
+        self._shuffle = None if seed is None else random.Random(seed)  # noqa: S311
 
     def settle(self) -> None:
         """Complete every pending validation or ingestion now."""
@@ -1186,6 +1199,10 @@ class EnergydataCloud:
         lines = self._lines(streams, span)
         if request.get(_DAMAGED):
             lines = _strip_fields(lines)
+        if self._shuffle is not None:
+            shuffled = list(lines)
+            self._shuffle.shuffle(shuffled)
+            lines = iter(shuffled)
         batch: list[str] = []
         for line in lines:
             batch.append(line)

@@ -656,6 +656,29 @@ async def test_garbage_rows_are_interleaved_once(
     ).text == clean.text
 
 
+async def test_shuffle_serves_the_same_lines_in_another_order(
+    api: Api, cloud: EnergydataCloud
+) -> None:
+    """shuffle() mixes every values answer (across datastreams); None sorts again."""
+    start, end = "2026-03-09T00:00:00", "2026-03-09T06:00:00"
+    ids = (MAIN_METER_ID, GAS_METER_ID)
+    sorted_lines = (await api.span(ids, start, end)).lines
+    cloud.shuffle(7)
+    first = (await api.span(ids, start, end)).lines
+    second = (await api.span(ids, start, end)).lines
+    assert sorted(first) == sorted(second) == sorted(sorted_lines)
+    assert len(sorted_lines) > 300
+    assert first != sorted_lines
+    assert second != first  # a new order each answer
+    # Across datastreams: a gas line comes before the last main meter line.
+    stream_of = [int(line.split(",")[0]) for line in first]
+    assert stream_of.index(GAS_METER_ID) < max(
+        i for i, s in enumerate(stream_of) if s == MAIN_METER_ID
+    )
+    cloud.shuffle(None)
+    assert (await api.span(ids, start, end)).lines == sorted_lines
+
+
 async def test_overwrite_replaces_a_reading(api: Api, cloud: EnergydataCloud) -> None:
     """A duplicate timestamp overwrites; a new timestamp adds a reading."""
     start, end = ms("2026-03-09T10:00:00"), ms("2026-03-09T10:05:00")

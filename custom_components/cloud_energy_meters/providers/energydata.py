@@ -5,9 +5,11 @@ What the API document leaves out and this module handles (see NOTES.md):
   (their id, what they measure, and optionally their MQTT topic).
 - `GET /datastreams/values?ids=…&latest=true` serves every configured datastream in one
   request; `from`/`to` (both inclusive, `YYYY-MM-DDTHH:MM:SS`, UTC) a time span. The
-  answer is headerless CSV `id,epoch_ms,value`, streamed: it is parsed line by line as
-  it arrives, never held whole (a year of minute data is half a million rows); rows
-  that do not parse are counted and reported, not fatal. Errors come as JSON when
+  answer is headerless CSV `id,epoch_ms,value`, streamed: it is parsed a chunk at a
+  time as it arrives (energydata_csv), and rows that do not parse, or carry a value
+  no meter produces, are counted and reported, not fatal. Rows are not promised in
+  time order: history holds an answer (at most HOLD_ROWS rows) until it is sorted,
+  and reads a longer span as several answers. Errors come as JSON when
   `Accept: application/json` is sent.
 - A reading with a duplicate timestamp replaces the old one: the last one wins.
 - MQTT: `mqtts.energydata.dk:8883`, TLS, MQTT 3.1.1, the token as username and no
@@ -22,24 +24,37 @@ history becomes differences), an amount per interval whose timestamp marks the E
 the START of the interval, or a measurement.
 """
 
+from array import array
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-import csv
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 import hashlib
+from itertools import repeat
 import json
 import logging
-import re
+from operator import add, sub, truediv
 from typing import Any, Final, override
 import uuid
 
 import aiohttp
-from aiohttp.http_exceptions import LineTooLong
 from yarl import URL
 
 from . import contract, parse
+from .energydata_csv import (
+    MAX_MS,
+    MAX_VALUE,
+    MIN_MS,
+    Piece,
+    Records,
+    Row,
+    Tally,
+    check,
+    difference,
+    exact_by_rounding,
+    refuse,
+)
 from .errors import InvalidResponse, ProviderError, RequestRejected
 from .form import Field, Form, Setting
 from .model import (
@@ -64,16 +79,16 @@ _LOGGER = logging.getLogger(__name__)
 API_URL: Final = "https://admin.energydata.dk/api/v1"
 MQTT_HOST: Final = "mqtts.energydata.dk"
 MQTT_PORT: Final = 8883
-BATCH_ROWS: Final = 5000
+BATCH_ROWS: Final = 1000
 """Intervals handed on at a time while a long span streams in."""
 EPSILON: Final = timedelta(milliseconds=1)
-MAX_RECORD: Final = 65_536
-"""Characters a CSV record with line breaks in a quoted value may span."""
-# Epoch milliseconds a datetime can hold (years 1 to 9999); others are not a time.
-_MIN_MS: Final = -62_135_596_800_000
-_MAX_MS: Final = 253_402_300_799_999
-# A record whose value opens a quote: `id,epoch_ms,"…`.
-_QUOTED_VALUE = re.compile(r'[^,"]*,[^,"]*,"')
+HOLD_ROWS: Final = 50_000
+"""Most rows of one history answer held to put them in time order (800 kB)."""
+FIRST_PIECE: Final = timedelta(days=31)
+"""The longest span read in one answer before the data's density is known."""
+VALUES: Final = "/datastreams/values"
+CHUNK_BYTES: Final = 1 << 15
+"""Bytes of an answer parsed at a time (about 1,000 rows)."""
 IMPORT_POLL: Final = 1.0
 IMPORT_TIMEOUT: Final = 600.0
 
@@ -133,17 +148,6 @@ class ImportOutcome:
     errors: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class _Row:
-    """One parsed CSV line."""
-
-    stream: int
-    epoch_ms: int
-    value: float | str
-    text: str = ""
-    """The value as written (what a text datastream shows)."""
-
-
 def _parse_value(text: str) -> float | str:
     """Return a number when the text is one, else the text (string datastreams)."""
     try:
@@ -152,56 +156,13 @@ def _parse_value(text: str) -> float | str:
         return text
 
 
-def parse_line(line: str) -> _Row | None:
-    """Parse `id,epoch_ms,value`; None for a line that is not one."""
-    try:
-        fields = next(csv.reader([line]))
-    except csv.Error:
-        return None
-    if len(fields) != 3:
-        return None
-    stream, stamp, value = fields
-    try:
-        row = _Row(int(stream), int(stamp), _parse_value(value), value)
-    except ValueError:
-        return None
-    return row if _MIN_MS <= row.epoch_ms <= _MAX_MS else None
+def _epoch_ms(moment: datetime) -> int:
+    """Return a moment in whole epoch milliseconds (rounded down)."""
+    return (moment - _EPOCH) // EPSILON
 
 
-async def _records(content: aiohttp.StreamReader) -> AsyncIterator[str | None]:
-    """Yield the CSV records of a streamed answer as they arrive; None: unreadable.
-
-    Blank lines are skipped. A quoted value may span lines (RFC 4180), up to
-    MAX_RECORD characters; a line longer than the reader's buffer is unreadable.
-    """
-    pending = ""
-    overlong = False
-    while True:
-        try:
-            raw = await content.readline()
-        except LineTooLong, ValueError:  # ValueError: aiohttp before 3.12
-            overlong = True
-            continue
-        if not raw:
-            break
-        text = raw.decode("utf-8", "replace")
-        if overlong:  # the rest of the line the reader could not hold
-            overlong = not text.endswith("\n")
-            if not overlong:
-                yield None
-            continue
-        text = pending + text
-        pending = ""
-        if text.count('"') % 2 and _QUOTED_VALUE.match(text):
-            if text.endswith("\n") and len(text) < MAX_RECORD:
-                pending = text
-            else:
-                yield None  # a quote never closed
-            continue
-        if text.strip():  # lines of nothing but whitespace are blank too
-            yield text.rstrip("\r\n")
-    if overlong or pending:
-        yield None
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_SECOND: Final = timedelta(seconds=1)
 
 
 def valid_topic(topic: str) -> bool:
@@ -369,13 +330,16 @@ class EnergydataProvider(Provider):
 
     # Reading CSV ------------------------------------------------------------------------
 
-    async def _stream_rows(self, params: Mapping[str, str]) -> AsyncIterator[_Row]:
-        """Yield the rows of a values answer as they arrive; count those that fail."""
+    @asynccontextmanager
+    async def _answer(
+        self, params: Mapping[str, str]
+    ) -> AsyncIterator[aiohttp.StreamReader]:
+        """Send a values request; yield the CSV body as it streams in."""
         # A year of minute data takes a while to arrive: limit the waits, not the total.
         wait = self._transport.timeout
         async with self._transport.open(
             "GET",
-            "/datastreams/values",
+            VALUES,
             params=params,
             headers=self._headers,
             timeout=aiohttp.ClientTimeout(sock_connect=wait, sock_read=wait),
@@ -385,31 +349,44 @@ class EnergydataProvider(Provider):
                 raise InvalidResponse(
                     f"Energydata.dk answered the values request with {content_type}"
                 )
-            skipped = 0
-            async for line in _records(response.content):
-                row = None if line is None else parse_line(line)
-                if row is None:
-                    skipped += 1
-                    continue
-                yield row
-            if skipped:
-                self.skipped_rows += skipped
-                _LOGGER.warning(
-                    "Energydata.dk sent %s line(s) that are not id,timestamp,value; "
-                    "they were skipped",
-                    skipped,
-                )
+            yield response.content
+
+    def _report(self, tally: Tally) -> None:
+        """Count the rows a call refused and say why, once per call."""
+        if not tally:
+            return
+        total = sum(tally.values())
+        self.skipped_rows += total
+        _LOGGER.warning(
+            "%s sent %s row(s) on %s that were skipped: %s",
+            self.name,
+            total,
+            VALUES,
+            ", ".join(f"{count} {reason}" for reason, count in sorted(tally.items())),
+        )
 
     async def _latest_rows(
         self, ids: Sequence[int], *, tolerate_missing: bool = False
-    ) -> list[_Row]:
+    ) -> list[Row]:
         params = {"ids": ",".join(str(i) for i in ids), "latest": "true"}
+        tally: Tally = {}
+        rows: list[Row] = []
         try:
-            return [row async for row in self._stream_rows(params)]
+            async with self._answer(params) as content:
+                async for batch in _batches(content, Records(tally)):
+                    for fields in batch:
+                        row = check(fields)
+                        if isinstance(row, Row):
+                            rows.append(row)
+                        elif row is not None:
+                            refuse(tally, row)
         except RequestRejected as err:
             if tolerate_missing and err.status == 404:
                 return []  # the token works; a datastream is unknown
             raise
+        finally:
+            self._report(tally)
+        return rows
 
     @override
     async def _latest(
@@ -437,50 +414,140 @@ class EnergydataProvider(Provider):
         Registers become the differences between consecutive readings, labelled by
         the earlier reading (the first reading only sets the baseline); a register
         that goes down was reset: that difference is skipped. Amounts are their own
-        intervals: one stamped at its end belongs to the instant just before it.
+        intervals: one stamped at its end belongs to the instant just before it. A
+        repeated timestamp: the row that came last wins.
+
+        The API does not promise rows in time order, and what is yielded is stored
+        at once: no row may arrive after the intervals it belongs among went out.
+        So each answer is held whole (compactly, at most HOLD_ROWS rows) and put in
+        order before any of it is yielded; a span holding more is read as several
+        consecutive answers (`_pieces`). Usually the span is one answer, as before;
+        a year of minute data is a dozen.
         """
         stream, meaning = int(channel.ref[0]), channel.ref[1]
+        tally: Tally = {}
+        chain = _Chain(stream, meaning, start, end)
+        try:
+            async for piece in self._pieces(
+                stream, meaning == REGISTER, start, end, tally
+            ):
+                for batch in chain.batches(piece):
+                    yield batch
+                    del batch  # not held while the next one is built
+                del piece  # not held while the next one is read
+        finally:
+            self._report(tally)
+
+    async def _pieces(
+        self, stream: int, register: bool, start: datetime, end: datetime, tally: Tally
+    ) -> AsyncIterator[Piece]:
+        """Read a span as consecutive answers of at most HOLD_ROWS rows each.
+
+        The first answer covers at most FIRST_PIECE; each next one is sized from
+        the rows the last one held. An answer past HOLD_ROWS is dropped and asked
+        again for a shorter span (cut where the rows held so far put it). Bounds
+        are whole seconds and inclusive, so neighbours share a second: a row
+        belongs to the answer whose [begin, stop) holds it.
+        """
+        begin, lower, length = start, None, FIRST_PIECE
+        ahead: asyncio.Task[tuple[bool, Piece, Tally]] | None = None
+        try:
+            while True:
+                stop, last = _stop(begin, length, end)
+                if ahead is None:
+                    complete, piece, counted = await self._read_piece(
+                        stream, register, begin, stop, end, lower
+                    )
+                else:
+                    complete, piece, counted = await ahead
+                    ahead = None
+                if not complete:
+                    if length <= _ONE_SECOND:
+                        raise InvalidResponse(
+                            f"Energydata.dk sent more than {HOLD_ROWS} rows of "
+                            f"datastream {stream} within one second"
+                        )
+                    cut = datetime.fromtimestamp(piece.cut() // 1000, UTC)
+                    length = max(min(cut - begin, length * 0.9), _ONE_SECOND)
+                    continue
+                for reason, count in counted.items():
+                    refuse(tally, reason, count)
+                if not last:
+                    # The next answer, sized from this one, streams in while this
+                    # one becomes intervals.
+                    target = HOLD_ROWS * 3 // 4
+                    length = min(length * 4, length * target / max(len(piece), 1))
+                    length = max(length, _ONE_SECOND)
+                    begin, lower = stop, _epoch_ms(stop)
+                    ahead = await self._ahead(
+                        stream, register, begin, length, end, lower
+                    )
+                yield piece
+                del piece  # not held while the next one is read
+                if last:
+                    return
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with suppress(asyncio.CancelledError):
+                    await ahead
+
+    async def _ahead(  # noqa: PLR0913
+        self,
+        stream: int,
+        register: bool,
+        begin: datetime,
+        length: timedelta,
+        end: datetime,
+        lower: int,
+    ) -> asyncio.Task[tuple[bool, Piece, Tally]]:
+        """Start reading the next answer; return once it streams (or failed)."""
+        opened = asyncio.Event()
+        stop, _ = _stop(begin, length, end)
+        task = asyncio.create_task(
+            self._read_piece(stream, register, begin, stop, end, lower, opened)
+        )
+        waiter = asyncio.create_task(opened.wait())
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        return task
+
+    async def _read_piece(  # noqa: PLR0913
+        self,
+        stream: int,
+        register: bool,
+        begin: datetime,
+        stop: datetime,
+        end: datetime,
+        lower: int | None,
+        opened: asyncio.Event | None = None,
+    ) -> tuple[bool, Piece, Tally]:
+        """Read the answer for [begin, stop] into a piece; False past HOLD_ROWS rows.
+
+        Rows before `lower`, or from `stop` on unless it is the span's end, belong
+        to a neighbouring answer. `opened` is set once the answer streams.
+        """
+        last = stop >= end
         params = {
             "ids": str(stream),
-            "from": _naive(start),
-            "to": _naive(end),
+            "from": _naive(begin),
+            "to": _naive(end if last else stop),
         }
-        before: tuple[datetime, float] | None = None
-        previous: tuple[datetime, float] | None = None
-        last: dict[datetime, Interval] = {}
-        async for row in self._stream_rows(params):
-            if row.stream != stream or isinstance(row.value, str):
-                continue
-            moment = datetime.fromtimestamp(row.epoch_ms / 1000, UTC)
-            interval: Interval | None
-            if meaning == REGISTER:
-                if previous is not None and moment == previous[0]:
-                    # A duplicate timestamp replaces the reading before it, and so
-                    # the difference that ended there (still the newest interval).
-                    if before is not None:
-                        last.pop(before[0], None)
-                elif previous is None or moment > previous[0]:
-                    before = previous
-                else:
-                    continue  # older than the reading before it
-                previous = (moment, row.value)
-                interval = _difference(before, previous)
-            elif meaning == AMOUNT_END:
-                interval = Interval(moment - EPSILON, moment, row.value)
-            else:
-                interval = Interval(moment, moment + EPSILON, row.value)
-            if interval is None or not start <= interval.start < end:
-                continue
-            if interval.value < 0:
-                raise InvalidResponse(
-                    f"Energydata.dk datastream {stream} has a negative amount"
-                )
-            # A duplicate timestamp replaces the reading before it.
-            last[interval.start] = interval
-            if len(last) >= BATCH_ROWS:
-                yield [last.pop(key) for key in sorted(last)[:-1]]
-        if last:
-            yield [last[key] for key in sorted(last)]
+        low = MIN_MS if lower is None else lower
+        high = MAX_MS + 1 if last else _epoch_ms(stop)
+        piece, tally = Piece(register=register), dict[str, int]()
+        try:
+            async with self._answer(params) as content:
+                if opened is not None:
+                    opened.set()
+                async for rows in _batches(content, Records(tally)):
+                    piece.add(rows, stream, low, high, tally)
+                    if len(piece) > HOLD_ROWS:
+                        return False, piece, tally
+        finally:
+            if opened is not None:
+                opened.set()
+        return True, piece, tally
 
     # Push: MQTT -----------------------------------------------------------------------
 
@@ -580,7 +647,7 @@ class EnergydataProvider(Provider):
             if (written := parse.text(item)) is None:
                 unreadable = full_topic
                 continue
-            row = _Row(stream, epoch_ms, _parse_value(written), written)
+            row = Row(stream, epoch_ms, _parse_value(written), written)
             if (reading := _reading(channel, row)) and not contract.reading(
                 channel, reading
             ):
@@ -701,21 +768,121 @@ def _naive(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def _difference(
-    before: tuple[datetime, float] | None, after: tuple[datetime, float]
-) -> Interval | None:
-    """Subtract two register readings exactly; None for the first, or after a reset."""
-    if before is None:
-        return None
-    step = float(Decimal(repr(after[1])) - Decimal(repr(before[1])))
-    return Interval(before[0], after[0], step) if step >= 0 else None
+class _Chain:
+    """Turn a datastream's readings, in time order, into intervals in [start, end)."""
+
+    def __init__(
+        self, stream: int, meaning: str, start: datetime, end: datetime
+    ) -> None:
+        """Start before the first reading (a register's first is its baseline)."""
+        self.stream = stream
+        self.meaning = meaning
+        self.start = start
+        self.end = end
+        self.previous: tuple[int, float, int] | None = None
+        """A register's last reading: epoch ms, value, its piece's decimals."""
+
+    def batches(self, piece: Piece) -> Iterator[list[Interval]]:
+        """Yield a piece's intervals in batches of at most BATCH_ROWS.
+
+        A slice of readings at a time, a column at a time (times, differences,
+        intervals): Python's loops run in C.
+        """
+        stamps, values = piece.ordered()
+        for first in range(0, len(stamps), BATCH_ROWS):
+            last = first + BATCH_ROWS
+            if batch := self._intervals(stamps[first:last], values[first:last], piece):
+                yield batch
+                del batch
+
+    def _intervals(
+        self, stamps: array[int], values: array[float], piece: Piece
+    ) -> list[Interval]:
+        moments = list(map(_FROM_EPOCH, map(truediv, stamps, _THOUSANDS), _UTC))
+        if self.meaning == REGISTER:
+            previous = self.previous
+            self.previous = (stamps[-1], values[-1], piece.places)
+            places = piece.places
+            if previous is not None:
+                moments.insert(0, _moment(previous[0]))
+                values = array("d", (previous[1],)) + values
+                places = (
+                    -1 if min(places, previous[2]) < 0 else max(places, previous[2])
+                )
+            steps = _differences(values, places)
+            intervals = list(map(Interval, moments, moments[1:], steps))
+            clean = not steps or min(steps) >= 0
+        else:
+            if self.meaning == AMOUNT_END:
+                intervals = list(
+                    map(Interval, map(sub, moments, repeat(EPSILON)), moments, values)
+                )
+            else:
+                intervals = list(
+                    map(Interval, moments, map(add, moments, repeat(EPSILON)), values)
+                )
+            clean = True
+        start, end = self.start, self.end
+        if intervals and not (
+            clean and start <= intervals[0].start and intervals[-1].start < end
+        ):
+            intervals = (
+                [i for i in intervals if i.value >= 0 and start <= i.start < end]
+                if self.meaning == REGISTER
+                else [i for i in intervals if start <= i.start < end]
+            )
+        if self.meaning != REGISTER and intervals and min(values) < 0:
+            if any(i.value < 0 for i in intervals):
+                raise InvalidResponse(
+                    f"Energydata.dk datastream {self.stream} has a negative amount"
+                )
+        return intervals
 
 
-def _reading(channel: Channel, row: _Row) -> Reading | None:
+def _stop(begin: datetime, length: timedelta, end: datetime) -> tuple[datetime, bool]:
+    """Return where an answer from `begin` ends (a whole second) and if it is the last."""
+    stop = begin + length
+    if stop >= end:
+        return end, True
+    return stop.replace(microsecond=0), False
+
+
+def _moment(epoch_ms: int) -> datetime:
+    """Return the aware UTC moment of epoch milliseconds."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+
+
+# For map(): a moment of epoch ms is _FROM_EPOCH(ms / 1000, UTC), in C.
+_FROM_EPOCH = datetime.fromtimestamp
+_THOUSANDS = repeat(1000)
+_UTC = repeat(UTC)
+
+
+def _differences(values: array[float], places: int) -> list[float]:
+    """Return the steps between consecutive register values, exactly (see difference)."""
+    if len(values) < 2:
+        return []
+    if not exact_by_rounding(min(values), max(values), places):
+        return list(map(difference, values, values[1:], repeat(places)))
+    return list(map(round, map(sub, values[1:], values), repeat(places)))
+
+
+async def _batches(
+    content: aiohttp.StreamReader, records: Records
+) -> AsyncIterator[list[list[str]]]:
+    """Yield the records of an answer a chunk at a time, as the chunks arrive."""
+    async for chunk in content.iter_chunked(CHUNK_BYTES):
+        yield records.feed(chunk)
+    yield records.finish()
+
+
+def _reading(channel: Channel, row: Row) -> Reading | None:
     """Return the row as a reading; None for text where a number belongs (no value)."""
     value = row.text if channel.quantity in _TEXTUAL else row.value
     if isinstance(value, str) and channel.quantity not in _TEXTUAL:
         return None
+    if isinstance(value, float) and not -MAX_VALUE < value < MAX_VALUE:
+        return None  # NaN, an infinity or beyond any meter (an MQTT message)
     moment = datetime.fromtimestamp(row.epoch_ms / 1000, UTC)
     return Reading(value=value, time=moment)
 
