@@ -200,12 +200,17 @@ def test_difference_equals_decimal_on_many_values() -> None:
 def test_a_piece_counts_the_decimals_written() -> None:
     """A chunk's places are the most decimals written; an exponent makes them unknown."""
     piece = Piece()
-    rows = [["1", "1", "2.5"], ["1", "2", "3.125"], ["1", "3", "4"]]
-    piece.add(rows, 1, 0, 10, {})
+    t = 1_764_950_400_000  # 2025-12-05, in epoch milliseconds
+    rows = [
+        ["1", str(t + 1), "2.5"],
+        ["1", str(t + 2), "3.125"],
+        ["1", str(t + 3), "4"],
+    ]
+    piece.add(rows, 1, t, t + 10, {})
     assert piece.places == 3
-    piece.add([["1", "4", "5e-3"]], 1, 0, 10, {})
+    piece.add([["1", str(t + 4), "5e-3"]], 1, t, t + 10, {})
     assert piece.places == -1
-    assert list(piece.stamps) == [1, 2, 3, 4]
+    assert list(piece.stamps) == [t + 1, t + 2, t + 3, t + 4]
 
 
 # --------------------------------------------------------------------------- records

@@ -22,16 +22,17 @@ import operator
 import re
 from typing import Final
 
+from .parse import EARLIEST, LATEST, MAX_MAGNITUDE
+
 MAX_RECORD: Final = 65_536
 """Characters a CSV record may span (a quoted value may hold line breaks); a longer
 record is one unreadable row."""
-MAX_VALUE: Final = 1e12
-"""Largest magnitude a number may have: a trillion units (1 TWh counted in Wh) is more
-than any meter counts, and below it a double still holds a register's three decimals
-exactly. A larger number is refused as out of range."""
-# Epoch milliseconds a datetime can hold (years 1 to 9999); others are not a time.
-MIN_MS: Final = -62_135_596_800_000
-MAX_MS: Final = 253_402_300_799_999
+MAX_VALUE: Final = MAX_MAGNITUDE
+"""Largest magnitude a number may have (the shared parsers' bound): below it a double
+still holds a register's three decimals exactly. A larger number is out of range."""
+# Epoch milliseconds of the moments a reading may have (the shared parsers' years).
+MIN_MS: Final = int(EARLIEST.timestamp() * 1000)
+MAX_MS: Final = int(LATEST.timestamp() * 1000) - 1
 
 # Why a row is refused (the warning names each with its count).
 NOT_CSV: Final = "not id,timestamp,value"
