@@ -12,11 +12,15 @@ from typing import Any
 from aiohttp import web
 import pytest
 
+from custom_components.cloud_energy_meters.providers import locus as locus_module
 from custom_components.cloud_energy_meters.providers.errors import (
     InvalidResponse,
     RequestRejected,
 )
-from custom_components.cloud_energy_meters.providers.locus import LocusProvider
+from custom_components.cloud_energy_meters.providers.locus import (
+    LocusProvider,
+    component_key,
+)
 from custom_components.cloud_energy_meters.providers.model import (
     Channel,
     Device,
@@ -594,3 +598,31 @@ async def test_a_field_without_base_field_is_left_out(
     inventory = await provider.async_discover(["1"])
     assert inventory.sites
     assert provider.refusals.total >= 1
+
+
+async def test_a_runaway_component_list_is_cut(
+    stub: StubServer, make_provider: MakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each component costs a request: beyond MAX_DEVICES a site's list is cut, said so.
+
+    (The bound is lowered to 3 here; it is 1,000 in use.)
+    """
+    monkeypatch.setattr(locus_module, "MAX_DEVICES", 3)
+    serve_site(stub, [])
+    components = [
+        {"id": n, "parentId": 1, "parentType": "SITE", "application": "X"}
+        for n in range(10, 16)
+    ]
+    stub.json("GET", "/v3/sites/1/components", {"components": components * 2})
+    for n in range(10, 16):
+        stub.json("GET", f"/v3/components/{n}/dataavailable", {"baseFields": []})
+    provider = stub_provider(make_provider, stub)
+    inventory = await provider.async_discover(["1", "1"])
+    assert [device.id for device in inventory.devices] == [
+        component_key(str(n)) for n in (10, 11, 12)
+    ]
+    assert inventory.truncated
+    asked = [p for _, p, _ in stub.requests if p.endswith("/dataavailable")]
+    assert asked == ["/v3/sites/1/dataavailable"] + [
+        f"/v3/components/{n}/dataavailable" for n in (10, 11, 12)
+    ]

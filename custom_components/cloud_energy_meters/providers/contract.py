@@ -36,6 +36,10 @@ MAX_SITES = 1000
 """Sites an account may list: more is a runaway answer (every site costs requests at
 discovery); the rest is left out, with a warning and a repair issue."""
 
+MAX_DEVICES = 1000
+"""Devices (meters, inverters …) one site may list: where each costs a request at
+discovery (Locus components), more is a runaway answer and the rest is left out."""
+
 MAX_CHANNELS = 10000
 """Channels one discovery may return, for the same reason (each becomes an entity)."""
 

@@ -25,7 +25,7 @@ from typing import Any, override
 from yarl import URL
 
 from . import parse
-from .contract import MAX_SITES
+from .contract import MAX_DEVICES, MAX_SITES
 from .errors import AuthError, InvalidResponse, RequestRejected
 from .form import Field, Form
 from .model import (
@@ -518,6 +518,11 @@ class LocusProvider(Provider):
                 self.refusals.add("/components", "component listed twice")
                 continue
             components[component_id] = item
+        if len(components) > MAX_DEVICES:  # each costs a request: a runaway list
+            self.refusals.truncate(
+                "/components", "components", len(components) - MAX_DEVICES
+            )
+            return dict(list(components.items())[:MAX_DEVICES])
         return components
 
     async def _fields(self, path: str) -> list[_BaseField]:
