@@ -296,3 +296,21 @@ async def test_refusals_are_logged_once_per_call(
         ]
         * 2
     )
+
+
+async def test_facts_are_finite_and_listed_ids_bounded(careless: Careless) -> None:
+    """A fact that is no finite number is left out; a runaway list of ids is cut."""
+    site = Site(id="s1", name="One")
+    size = replace(POWER, key="size", kind=Kind.FACT, fact=float("inf"))
+    installer = replace(STATUS, key="installer", kind=Kind.FACT, fact="Sun & Co")
+    careless.inventory = Inventory(
+        account=ACCOUNT,
+        sites=(site,),
+        channels=(size, installer),
+        listed=tuple(str(n) for n in range(MAX_SITES + 1)),
+    )
+    found = await careless.async_discover(["s1"])
+    assert found.channels == (installer,)
+    assert len(found.listed) == MAX_SITES
+    assert found.truncated
+    assert careless.refusals.total == 2

@@ -242,11 +242,6 @@ def _number(row: Mapping[str, Any], key: str) -> float | None:
     return parse.optional_number(row.get(key), key)
 
 
-def _path_of(channel: Channel) -> str:
-    """Name the endpoint a channel's history comes from, for error messages."""
-    return channel.ref[0].replace("_", " ")
-
-
 def _rows(payload: Any, what: str) -> list[Any]:
     """Return the rows of a time-series answer (each still to be checked)."""
     if not isinstance(payload, list):
