@@ -95,27 +95,17 @@ class RegistryUpkeep:
         """Raise a repair issue while chosen sites are no longer in the account."""
         present = {site.id for site in inventory.sites}
         missing = [site_id for site_id in chosen if site_id not in present]
-        issue_id = f"sites_missing_{self.entry.entry_id}"
-        if not missing:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="sites_missing",
-            translation_placeholders={
-                "entry": self.entry.title,
-                "sites": ", ".join(missing),
-            },
-        )
+        self._issue("sites_missing", {"sites": ", ".join(missing)} if missing else None)
 
     def report_truncated(self, inventory: Inventory) -> None:
         """Raise a repair issue while the cloud lists more than one entry may hold."""
-        issue_id = f"listing_truncated_{self.entry.entry_id}"
-        if not inventory.truncated:
+        limits = {"sites": str(MAX_SITES), "channels": str(MAX_CHANNELS)}
+        self._issue("listing_truncated", limits if inventory.truncated else None)
+
+    def _issue(self, key: str, placeholders: dict[str, str] | None) -> None:
+        """Raise the entry's repair issue `key` with these placeholders; None: clear it."""
+        issue_id = f"{key}_{self.entry.entry_id}"
+        if placeholders is None:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         ir.async_create_issue(
@@ -124,12 +114,8 @@ class RegistryUpkeep:
             issue_id,
             is_fixable=False,
             severity=ir.IssueSeverity.WARNING,
-            translation_key="listing_truncated",
-            translation_placeholders={
-                "entry": self.entry.title,
-                "sites": str(MAX_SITES),
-                "channels": str(MAX_CHANNELS),
-            },
+            translation_key=key,
+            translation_placeholders={"entry": self.entry.title, **placeholders},
         )
 
     def prune(self, inventory: Inventory, chosen: list[str]) -> None:

@@ -111,7 +111,6 @@ _STATISTIC_WORDS = {
 }
 # Quantities whose values are text (kept as written, numbers or not); every other
 # channel takes numbers only.
-_TEXTUAL = frozenset({Quantity.TEXT, Quantity.DATE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -878,8 +877,8 @@ async def _batches(
 
 def _reading(channel: Channel, row: Row) -> Reading | None:
     """Return the row as a reading; None for text where a number belongs (no value)."""
-    value = row.text if channel.quantity in _TEXTUAL else row.value
-    if isinstance(value, str) and channel.quantity not in _TEXTUAL:
+    value = row.text if channel.quantity in contract.TEXTUAL else row.value
+    if isinstance(value, str) and channel.quantity not in contract.TEXTUAL:
         return None
     if isinstance(value, float) and not -MAX_VALUE < value < MAX_VALUE:
         return None  # NaN, an infinity or beyond any meter (an MQTT message)

@@ -449,21 +449,32 @@ class LocusProvider(Provider):
 
     async def _raw_sites(self) -> dict[str, Mapping[str, Any]]:
         """Return the partner's sites by id: once each, at most MAX_SITES."""
-        raw_sites: dict[str, Mapping[str, Any]] = {}
-        for raw in await self._sites():
+        return self._by_id(await self._sites(), "/sites", "site", MAX_SITES)
+
+    def _by_id(
+        self, items: list[Any], endpoint: str, what: str, limit: int
+    ) -> dict[str, Mapping[str, Any]]:
+        """Return a list's objects by id, once each, at most `limit`.
+
+        One without a usable id is left out; beyond `limit` the list is a runaway
+        answer (each item costs a request at discovery) and is cut.
+        """
+        found: dict[str, Mapping[str, Any]] = {}
+        for item in items:
             try:
-                raw = parse.mapping(raw, "site")
-                site_id = _id(raw, "id", "site")
+                item = parse.mapping(item, what)
+                ident = _id(item, "id", what)
             except parse.ValueRefused as err:
-                self.refusals.add("/sites", err)
+                self.refusals.add(endpoint, err)
                 continue
-            if site_id in raw_sites:
-                self.refusals.add("/sites", "site listed twice")
+            if ident in found:
+                self.refusals.add(endpoint, f"{what} listed twice")
                 continue
-            raw_sites[site_id] = raw
-        if len(raw_sites) > MAX_SITES:
-            self.refusals.truncate("/sites", "sites", len(raw_sites) - MAX_SITES)
-        return dict(list(raw_sites.items())[:MAX_SITES])
+            found[ident] = item
+        if len(found) > limit:
+            self.refusals.truncate(endpoint, f"{what}s", len(found) - limit)
+            return dict(list(found.items())[:limit])
+        return found
 
     @override
     async def _discover(self, site_ids: Sequence[str]) -> Inventory:
@@ -477,12 +488,15 @@ class LocusProvider(Provider):
                 continue
             site = _site(raw_sites[site_id])
             sites.append(site)
-            raw_components = self._components(
+            raw_components = self._by_id(
                 _list(
                     await self._call(f"/sites/{site_id}/components"),
                     "components",
                     "site",
-                )
+                ),
+                "/components",
+                "component",
+                MAX_DEVICES,
             )
             fields = await self._fields(f"/sites/{site_id}/dataavailable")
             channels.extend(_site_channels(site, fields))
@@ -503,27 +517,6 @@ class LocusProvider(Provider):
             listed=tuple(raw_sites),
             devices=tuple(devices),
         )
-
-    def _components(self, raw: list[Any]) -> dict[str, Mapping[str, Any]]:
-        """Return a site's components by id, once each; one without id is left out."""
-        components: dict[str, Mapping[str, Any]] = {}
-        for item in raw:
-            try:
-                item = parse.mapping(item, "component")
-                component_id = _id(item, "id", "component")
-            except parse.ValueRefused as err:
-                self.refusals.add("/components", err)
-                continue
-            if component_id in components:
-                self.refusals.add("/components", "component listed twice")
-                continue
-            components[component_id] = item
-        if len(components) > MAX_DEVICES:  # each costs a request: a runaway list
-            self.refusals.truncate(
-                "/components", "components", len(components) - MAX_DEVICES
-            )
-            return dict(list(components.items())[:MAX_DEVICES])
-        return components
 
     async def _fields(self, path: str) -> list[_BaseField]:
         fields: dict[str, _BaseField] = {}
