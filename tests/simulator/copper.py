@@ -48,7 +48,7 @@ Decisions where the documents are silent (tests and clients may rely on them):
   (default, the document's "delta in energy from previous bucket"): the row
   at t carries the bucket (t - g, t]; "start": [t, t + g). ``value`` is the
   normalised register at t, ``actual`` the raw one (``value`` x the meter's
-  ``raw_scale``), ``power`` usage per hour. A bucket not fully published has
+  ``raw_scale``), ``power`` usage per hour. A bucket missing any reading has
   null usage and power; a register not published is null. More than
   ``max_points`` rows is 400. ``sum_usage`` sums the non-null usages.
 * Readings are transmitted every 15 minutes at slot boundaries; bulk and
@@ -767,6 +767,15 @@ class CopperCloud:
             return False
         return floor == at or self._published(meter, floor + QUARTER)
 
+    def _bucket_known(self, meter: SimMeter, low: datetime, high: datetime) -> bool:
+        """Tell whether every reading from ``low`` to ``high`` (slot bounds) is visible."""
+        at = _slot_floor(low)
+        while at < high:
+            if not self._published(meter, at):
+                return False
+            at += QUARTER
+        return self._known(meter, high)
+
     def _last_heard(self, meter: SimMeter) -> datetime | None:
         """Return the newest visible reading (up to 31 days back), else None."""
         at = _slot_floor(self.now() - self.publication_delay)
@@ -913,7 +922,9 @@ class CopperCloud:
         params = {"code": code}
         if "state" in query:
             params["state"] = query["state"]
-        raise web.HTTPFound(f"{query['redirect_uri']}?{urlencode(params)}")
+        # Returned, not raised: the app middleware renders raised HTTP errors as JSON.
+        location = f"{query['redirect_uri']}?{urlencode(params)}"
+        return web.Response(status=302, headers={"Location": location})
 
     def _authorize_problem(self, query: Mapping[str, str]) -> str | None:
         """Return why an /authorize query is refused, else None."""
@@ -1034,7 +1045,7 @@ class CopperCloud:
             )
         ):
             raise invalid
-        if refresh.retired is not None and now > refresh.retired + self.reuse_interval:
+        if refresh.retired is not None and now - refresh.retired >= self.reuse_interval:
             self._revoked_families.add(refresh.family)
             raise invalid
         answer = self._app_tokens(refresh.client_id, refresh.email, refresh.scope, now)
@@ -1365,7 +1376,7 @@ class CopperCloud:
         self, meter: SimMeter, at: datetime, low: datetime, high: datetime
     ) -> dict[str, Any]:
         """One usage row: register at ``at``, usage and power of [low, high]."""
-        known = low >= EPOCH and self._known(meter, low) and self._known(meter, high)
+        known = low >= EPOCH and self._bucket_known(meter, low, high)
         usage = register_at(meter, high) - register_at(meter, low) if known else None
         hours = Decimal((high - low).total_seconds()) / 3600
         at_known = at >= EPOCH and self._known(meter, at)
