@@ -11,7 +11,7 @@ import contextlib
 from datetime import timedelta
 import signal
 
-from . import energydata, locus
+from . import copper, energydata, locus
 from .app import Simulator
 from .climkit import DEMO_PASSWORD, DEMO_USERNAME
 
@@ -72,6 +72,14 @@ async def serve(args: argparse.Namespace) -> None:
         f"Energydata.dk: {sim.url('energydata')}  api_token={energydata.DEMO_TOKEN} "
         f"(read-only: {energydata.READ_ONLY_TOKEN}) datastreams="
         + ",".join(str(stream_id) for stream_id in sim.energydata.datastreams),
+        flush=True,
+    )
+    print(  # noqa: T201
+        f"Copper Labs: {sim.url('copper')}  auth_url={sim.base_url}{copper.AUTH_PREFIX} "
+        f"app e-mail={copper.DEMO_EMAIL} e-mail code={copper.DEMO_EMAIL_CODE}; "
+        f"enterprise client_id={copper.ENTERPRISE_CLIENT_ID} "
+        f"client_secret={copper.ENTERPRISE_CLIENT_SECRET} "
+        f"enterprise_id={copper.ENTERPRISE_ID}",
         flush=True,
     )
     stop = asyncio.Event()

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from .climkit import ClimkitCloud
 from .clock import Now, utc_now
+from .copper import CopperCloud
 from .energydata import EnergydataCloud
 from .faults import Faults
 from .locus import LocusCloud
@@ -27,9 +28,12 @@ _LOGGER = logging.getLogger(__name__)
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Secrets beyond requestlog.SECRET_KEYS: Locus's refresh tokens are credentials too, and
-# so is the signature of an Energydata presigned S3 upload URL.
-EXTRA_SECRET_KEYS = frozenset({"refresh_token", "X-Amz-Signature"})
+# Secrets beyond requestlog.SECRET_KEYS: Locus's and Copper's refresh tokens are
+# credentials too, and so are the signature of an Energydata presigned S3 upload URL and
+# Copper's authorization code, PKCE verifier and e-mailed one-time code.
+EXTRA_SECRET_KEYS = frozenset(
+    {"refresh_token", "X-Amz-Signature", "code", "code_verifier", "otp"}
+)
 
 
 class Cloud(Protocol):
@@ -71,12 +75,14 @@ class Simulator:
         self.climkit = ClimkitCloud(now=self._now, faults=self.faults)
         self.locus = LocusCloud(now=self._now, faults=self.faults)
         self.energydata = EnergydataCloud(now=self._now, faults=self.faults)
+        self.copper = CopperCloud(now=self._now, faults=self.faults)
         self._clouds: dict[str, Cloud] = {
             self.climkit.name: self.climkit,
             self.locus.name: self.locus,
             self.energydata.name: self.energydata,
+            self.copper.name: self.copper,
         }
-        self._root_clouds: list[RootRoutes] = [self.locus, self.energydata]
+        self._root_clouds: list[RootRoutes] = [self.locus, self.energydata, self.copper]
         self._runner: web.AppRunner | None = None
         self._base: str | None = None
 

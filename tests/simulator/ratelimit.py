@@ -1,8 +1,12 @@
-"""Per-account request spacing, the way "N requests per second" clouds enforce it.
+"""Per-account rate limits: request spacing ("N per second") and rolling budgets.
 
 Rate limits are part of the contract the integration must respect, so the
 simulator answers 429 when they are exceeded instead of silently serving.
 """
+
+from collections import deque
+from datetime import datetime, timedelta
+import math
 
 
 class SpacingLimiter:
@@ -29,3 +33,56 @@ class SpacingLimiter:
     def reset(self) -> None:
         """Forget every account's last request (e.g. when a test changes the limit)."""
         self._last.clear()
+
+
+class RollingWindowLimiter:
+    """Refuse a request once an account has used a budget of a rolling window.
+
+    ``limits`` pairs a window with the number of requests it admits (Copper: 100
+    per hour and 1,000 per day). Time is the simulator clock, so a frozen or
+    stepped clock drives the windows. Refused requests do not count.
+    """
+
+    def __init__(self, limits: tuple[tuple[timedelta, int], ...]) -> None:
+        """Start with no request seen; a limit of 0 or less is off."""
+        self.limits = limits
+        self._sent: dict[str, deque[datetime]] = {}
+
+    def retry_after(self, account: str, now: datetime) -> int | None:
+        """Return whole seconds until the account may send again, None when it may now."""
+        sent = self._sent.get(account)
+        if not sent:
+            return None
+        longest = max((window for window, _ in self.limits), default=timedelta(0))
+        while sent and sent[0] <= now - longest:
+            sent.popleft()
+        wait = timedelta(0)
+        for window, limit in self.limits:
+            if limit <= 0:
+                continue
+            inside = [at for at in sent if at > now - window]
+            if len(inside) >= limit:
+                # Free once the oldest request that keeps the window full leaves it.
+                wait = max(wait, inside[len(inside) - limit] + window - now)
+        if wait <= timedelta(0):
+            return None
+        return max(1, math.ceil(wait.total_seconds()))
+
+    def admit(self, account: str, now: datetime) -> int | None:
+        """Record and admit the request, or return the Retry-After seconds of a refusal."""
+        wait = self.retry_after(account, now)
+        if wait is None:
+            self._sent.setdefault(account, deque()).append(now)
+        return wait
+
+    def spend(self, account: str, now: datetime, count: int = 1) -> None:
+        """Count ``count`` requests sent at ``now`` by another client of the account."""
+        self._sent.setdefault(account, deque()).extend([now] * count)
+
+    def used(self, account: str, now: datetime, window: timedelta) -> int:
+        """Return how many requests of the account lie in the window ending now."""
+        return sum(1 for at in self._sent.get(account, ()) if at > now - window)
+
+    def reset(self) -> None:
+        """Forget every account's requests."""
+        self._sent.clear()
