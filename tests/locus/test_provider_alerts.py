@@ -186,8 +186,15 @@ async def test_forbidden_site_alerts_are_rejected(
         {"id": 1, "componentId": 5},
         {"id": 1, "componentId": 5, "start": "yesterday"},
         {"id": 1, "componentId": 5, "start": "2026-11-01T13:00:00", "end": 7},
+        # Found by scripts/fuzz --cloud locus --examples 2000 --seed 20261207.
+        {
+            "id": 1,
+            "componentId": 5,
+            "start": "2026-11-01T13:00:00",
+            "end": "2026-01-01T00:00:00",
+        },
     ],
-    ids=["no-id", "no-component", "no-start", "bad-start", "bad-end"],
+    ids=["no-id", "no-component", "no-start", "bad-start", "bad-end", "ends-first"],
 )
 async def test_malformed_alerts(
     stub: StubServer, make_provider: MakeProvider, alert: dict[str, Any]

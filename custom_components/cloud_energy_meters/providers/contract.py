@@ -182,10 +182,16 @@ def latest(found: Latest, channels: Sequence[Channel], refusals: Refusals) -> La
             refusals.add("latest", why)
             continue
         readings[key] = value
+    alerts = []
+    for alert in found.alerts:
+        if alert.end is not None and alert.end < alert.start:
+            refusals.add("alerts", "an alert that ends before it starts")
+            continue
+        alerts.append(alert)
     return Latest(
         readings=readings,
         gone=frozenset(key for key in found.gone if key in by_key),
-        alerts=found.alerts,
+        alerts=tuple(alerts),
     )
 
 
