@@ -52,7 +52,7 @@ class Refusals:
         self.cloud = cloud
         self.counts: Counter[tuple[str, str]] = Counter()
         self.total = 0
-        """Everything refused since the provider was made (diagnostics, tests)."""
+        """Everything refused since the provider was made (for tests and debugging)."""
         self.truncated = False
         """Whether a listing was cut at its limit since the last discovery."""
 
