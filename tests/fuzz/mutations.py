@@ -246,6 +246,10 @@ class Op:
         raise NotImplementedError
 
 
+class _TooLarge(Exception):
+    """An edit would make a body larger than MAX_BODY."""
+
+
 def _dump(doc: Any) -> bytes:
     return json.dumps(doc, allow_nan=True).encode("utf-8", "surrogatepass")
 
@@ -332,7 +336,10 @@ class JsonEdit(Op):
         except ValueError, RecursionError:
             return
         where = _where(doc, self.path)
-        body = _dump(self.edit(doc))
+        try:
+            body = _dump(self.edit(doc))
+        except _TooLarge:
+            body = b"x" * (MAX_BODY + 1)  # reported as skipped below, never sent
         if len(body) > MAX_BODY:  # repeating a long text thousands of times
             answer.notes.append(f"{self.op} {where} (skipped: over {MAX_BODY} B)")
             return
@@ -366,6 +373,10 @@ class JsonEdit(Op):
                 items, index = _nearest_list(doc, self.path)
                 if items:
                     item = items[index % len(items)]
+                    # Measured before it is built: a year of points repeated 3,000
+                    # times would be gigabytes of text (it filled 24 GB once).
+                    if len(_dump(item)) * self.count > MAX_BODY:
+                        raise _TooLarge
                     items[index:index] = [item] * self.count
             case "reverse":
                 items, _ = _nearest_list(doc, self.path)
