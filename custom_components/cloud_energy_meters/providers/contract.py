@@ -98,17 +98,17 @@ def _unique[T](
     return kept
 
 
-def sites(found: Sequence[Site], refusals: Refusals) -> tuple[tuple[Site, ...], bool]:
-    """Return the sites once each, at most MAX_SITES; and whether some were left out."""
+def sites(found: Sequence[Site], refusals: Refusals) -> tuple[Site, ...]:
+    """Return the sites once each, at most MAX_SITES (a cut is noted in `refusals`)."""
     kept = _unique(found, lambda site: site.id, refusals, "sites", "site")
     if len(kept) > MAX_SITES:
         refusals.truncate("sites", "sites", len(kept) - MAX_SITES)
-    return tuple(kept[:MAX_SITES]), len(kept) > MAX_SITES
+    return tuple(kept[:MAX_SITES])
 
 
 def inventory(found: Inventory, refusals: Refusals) -> Inventory:
     """Return the inventory with sites, devices and channels once each, bounded."""
-    kept_sites, _ = sites(found.sites, refusals)
+    kept_sites = sites(found.sites, refusals)
     site_ids = {site.id for site in kept_sites}
     channels = [
         channel

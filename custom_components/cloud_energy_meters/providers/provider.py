@@ -89,7 +89,7 @@ class Provider(ABC):
     async def async_list_sites(self) -> tuple[Site, ...]:
         """Return every site the account may read (once each), as cheaply as possible."""
         try:
-            found, _ = contract.sites(await self._list_sites(), self.refusals)
+            found = contract.sites(await self._list_sites(), self.refusals)
         finally:
             self.refusals.flush()
         return found
