@@ -12,9 +12,14 @@ from typing import Any
 
 from aiohttp import ClientSession
 import pytest
+from yarl import URL
 
 from custom_components.cloud_energy_meters.providers import PROVIDERS
 from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
+from custom_components.cloud_energy_meters.providers.copper import (
+    CONF_AUTH_URL,
+    CopperProvider,
+)
 from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
 )
@@ -29,6 +34,12 @@ from custom_components.cloud_energy_meters.providers.tokens import TokenCache
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME
 from tests.simulator.clock import FakeClock
+from tests.simulator.copper import (
+    AUTH_PREFIX as COPPER_AUTH_PREFIX,
+    ENTERPRISE_CLIENT_ID as COPPER_CLIENT_ID,
+    ENTERPRISE_CLIENT_SECRET as COPPER_CLIENT_SECRET,
+    ENTERPRISE_ID as COPPER_ENTERPRISE_ID,
+)
 from tests.simulator.energydata import DEMO_TOKEN as EDK_DEMO_TOKEN
 from tests.simulator.locus import (
     CC_CLIENT_ID,
@@ -112,8 +123,31 @@ DEMO_CREDENTIALS: dict[str, dict[str, Any]] = {
         "password": LOCUS_PASSWORD,
         "partner_id": LOCUS_PARTNER_ID,
     },
+    # The enterprise account: a Copper app user's refresh token comes from a sign-in
+    # (tests/copper/conftest.py).
+    "copper": {
+        "client_id": COPPER_CLIENT_ID,
+        "client_secret": COPPER_CLIENT_SECRET,
+        "enterprise_id": COPPER_ENTERPRISE_ID,
+    },
 }
 """The simulator's demo account of each cloud."""
+
+UNREGISTERED: dict[str, type[Provider]] = {"copper": CopperProvider}
+"""Providers tested before they join PROVIDERS (Copper Labs: issue 10)."""
+
+
+def provider_class(cloud: str) -> type[Provider]:
+    """Return a cloud's provider class, registered or not yet."""
+    return PROVIDERS.get(cloud) or UNREGISTERED[cloud]
+
+
+def default_settings(cloud: str, api_url: str) -> dict[str, Any]:
+    """Return settings a cloud needs beside its API URL (Copper: its Auth0 tenant)."""
+    if cloud == "copper":
+        return {CONF_AUTH_URL: f"{URL(api_url).origin()}{COPPER_AUTH_PREFIX}"}
+    return {}
+
 
 LOCUS_CLIENT_CREDENTIALS: dict[str, Any] = {
     "client_id": CC_CLIENT_ID,
@@ -149,15 +183,15 @@ def build_provider(
     tests.mqtt_broker.Broker) adds its host, port and a TLS context trusting its CA;
     `state` defaults to a fresh one with the cloud's policy.
     """
-    provider_class: type[Provider] = PROVIDERS[cloud]
-    extra: dict[str, Any] = {}
+    chosen = provider_class(cloud)
+    extra: dict[str, Any] = default_settings(cloud, api_url)
     if broker is not None:
-        extra = {"mqtt_host": broker.host, "mqtt_port": broker.port}
-    return provider_class(
+        extra |= {"mqtt_host": broker.host, "mqtt_port": broker.port}
+    return chosen(
         session,  # type: ignore[arg-type]  # None: a test that sends no request
         api_url=api_url,
         credentials=DEMO_CREDENTIALS[cloud] | credentials,
-        state=state or AccountState.for_policy(provider_class.policy),
+        state=state or AccountState.for_policy(chosen.policy),
         settings=DEMO_SETTINGS.get(cloud, {}) | extra | dict(settings or {}),
         ssl_context=broker.ssl_context() if broker is not None else None,
     )
@@ -230,7 +264,9 @@ def account_state(
         if margin is None
         else TokenCache(margin, **token_options)
     )
-    return AccountState(limiter=RateLimiter(PROVIDERS[cloud].policy), tokens=tokens)
+    return AccountState(
+        limiter=RateLimiter(provider_class(cloud).policy), tokens=tokens
+    )
 
 
 async def collect(

@@ -24,13 +24,12 @@ import zlib
 import aiohttp
 from hypothesis import HealthCheck, Phase, example, given, seed as with_seed, settings
 
-from custom_components.cloud_energy_meters.providers import PROVIDERS
 from custom_components.cloud_energy_meters.providers.errors import ProviderError
 from custom_components.cloud_energy_meters.providers.provider import (
     AccountState,
     Provider,
 )
-from tests.provider_factory import build_provider
+from tests.provider_factory import build_provider, provider_class
 from tests.simulator import Simulator
 
 from . import contract
@@ -141,7 +140,9 @@ class Harness:
 
     def provider(self, cloud: str) -> Provider:
         """Return a fresh provider of the cloud's demo account, through the fuzz server."""
-        policy = replace(PROVIDERS[cloud].policy, min_interval=0, max_wait=MAX_WAIT)
+        policy = replace(
+            provider_class(cloud).policy, min_interval=0, max_wait=MAX_WAIT
+        )
         root = self.simulator.url(cloud).removeprefix(self.simulator.base_url)
         return build_provider(  # type: ignore[no-any-return]
             cloud,

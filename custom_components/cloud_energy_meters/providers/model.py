@@ -19,6 +19,7 @@ class Quantity(StrEnum):
 
     ENERGY = "energy"
     POWER = "power"
+    VOLUME_FLOW_RATE = "volume_flow_rate"
     WATER = "water"
     GAS = "gas"
     TEMPERATURE = "temperature"
@@ -72,6 +73,7 @@ class Unit(StrEnum):
     W = "W"
     KW = "kW"
     CUBIC_METER = "m³"
+    CUBIC_METER_PER_HOUR = "m³/h"
     LITER = "L"
     CELSIUS = "°C"
     FAHRENHEIT = "°F"

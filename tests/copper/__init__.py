@@ -1,0 +1,1 @@
+"""Copper Labs: the provider against the simulator (issue 10)."""
