@@ -199,6 +199,9 @@ def endpoint(
 
 
 CLIMKIT_SITE = "64f1c2a9e3b5d7f900a2b301"
+COPPER_SITE = f"e{1:023x}"
+"""The Copper enterprise's first premise: three meters and a gateway."""
+COPPER_PARTNER = r"/copper/api/v2/partner/[^/]+"
 
 CLOUDS: dict[str, Cloud] = {
     cloud.key: cloud
@@ -288,6 +291,41 @@ CLOUDS: dict[str, Cloud] = {
                     history("component"),
                 ),
                 endpoint("site/alerts", r"/sites/\d+/alerts$", (alerts, check_alerts)),
+            ),
+        ),
+        Cloud(
+            key="copper",
+            sites=(COPPER_SITE,),
+            endpoints=(
+                endpoint(
+                    "oauth/token",
+                    r"/copper-auth/oauth/token$",
+                    (sign_in, check_sign_in),
+                ),
+                endpoint(
+                    "premise", rf"{COPPER_PARTNER}/premise$", (list_sites, check_sites)
+                ),
+                endpoint(
+                    "premise/discover",
+                    rf"{COPPER_PARTNER}/premise$",
+                    (discover, check_inventory),
+                ),
+                endpoint(
+                    "meter/discover",
+                    rf"{COPPER_PARTNER}/meter$",
+                    (discover, check_inventory),
+                ),
+                endpoint(
+                    "gateway/discover",
+                    rf"{COPPER_PARTNER}/gateway$",
+                    (discover, check_inventory),
+                ),
+                endpoint("bulk/latest", rf"{COPPER_PARTNER}/bulk$", latest("bulk")),
+                endpoint("usage/latest", r"/meter/[^/]+/usage$", latest("usage")),
+                endpoint("usage/history", r"/meter/[^/]+/usage$", history("usage")),
+                endpoint(
+                    "grid/latest", rf"{COPPER_PARTNER}/grid/latest$", latest("grid")
+                ),
             ),
         ),
         Cloud(

@@ -1047,9 +1047,13 @@ class CopperProvider(Provider):
             raise InvalidResponse("Copper bulk's next link is no address")
         if link.startswith("/"):
             link = f"{self._api.origin()}{link}"
-        target = URL(link, encoded=True)
-        # The token goes with the request: never to another server.
-        if target.origin() != self._api.origin():
+        try:
+            target = URL(link, encoded=True)
+            # The token goes with the request: never to another server.
+            same = target.absolute and target.origin() == self._api.origin()
+        except ValueError:
+            same = False
+        if not same:
             raise InvalidResponse("Copper bulk's next link leads to another server")
         if link in seen:
             self.refusals.add("/bulk", "a next link seen before")
