@@ -16,10 +16,7 @@ from yarl import URL
 
 from custom_components.cloud_energy_meters.providers import PROVIDERS
 from custom_components.cloud_energy_meters.providers.climkit import ClimkitProvider
-from custom_components.cloud_energy_meters.providers.copper import (
-    CONF_AUTH_URL,
-    CopperProvider,
-)
+from custom_components.cloud_energy_meters.providers.copper import CONF_AUTH_URL
 from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
 )
@@ -133,13 +130,10 @@ DEMO_CREDENTIALS: dict[str, dict[str, Any]] = {
 }
 """The simulator's demo account of each cloud."""
 
-UNREGISTERED: dict[str, type[Provider]] = {"copper": CopperProvider}
-"""Providers tested before they join PROVIDERS (Copper Labs: issue 10)."""
-
 
 def provider_class(cloud: str) -> type[Provider]:
-    """Return a cloud's provider class, registered or not yet."""
-    return PROVIDERS.get(cloud) or UNREGISTERED[cloud]
+    """Return a cloud's provider class."""
+    return PROVIDERS[cloud]
 
 
 def default_settings(cloud: str, api_url: str) -> dict[str, Any]:

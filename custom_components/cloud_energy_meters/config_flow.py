@@ -141,7 +141,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
         self._abort_if_unique_id_configured()
         self._provider_key = provider_key
-        self._data = {CONF_PROVIDER: provider_key, **data}
+        self._data = {CONF_PROVIDER: provider_key, **data, **self._learned}
         return {}
 
     def async_show_sign_in(
@@ -189,6 +189,11 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
                 for subentry in subentries or ()
             ],
         )
+
+    @property
+    def _learned(self) -> dict[str, Any]:
+        """Return credentials the cloud changed while validating (a rotated token)."""
+        return dict(self._provider.learned) if self._provider else {}
 
     @property
     def signed_in_sites(self) -> tuple[Site, ...]:
@@ -340,7 +345,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
                 return self.async_update_reload_and_abort(
-                    entry, data_updates=user_input
+                    entry, data_updates={**user_input, **self._learned}
                 )
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -386,7 +391,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
                 self._provider_key = provider_key
-                self._data = changes
+                self._data = {**changes, **self._learned}
                 return await self._async_step_offer_sites()
         fields = advanced_fields(provider, user_input or entry.data)
         fields.update(

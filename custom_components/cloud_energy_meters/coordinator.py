@@ -27,7 +27,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .accounts import entry_account
+from .accounts import account_holders, entry_account
 from .alerts import AlertTracker
 from .claims import sites_taken
 from .const import (
@@ -138,7 +138,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
     ) -> None:
         """Create the provider for the entry's account."""
         provider_class = PROVIDERS[entry.data[CONF_PROVIDER]]
-        credentials = {key: entry.data[key] for key in provider_class.form.keys}
+        credentials = {key: entry.data.get(key, "") for key in provider_class.form.keys}
         api_url = entry.data[CONF_API_URL]
         self.provider: Provider = provider_class(
             async_get_clientsession(hass),
@@ -164,7 +164,26 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.registry = RegistryUpkeep(hass, entry, provider_class)
         self.alert_tracker = AlertTracker(hass, entry)
         self.push = PushListener(hass, entry, self.provider, self._push_readings)
+        self.provider.on_credentials = self._save_credentials
         self._apply_budget()
+
+    @callback
+    def _save_credentials(self, changes: Mapping[str, Any]) -> None:
+        """Save what the cloud changed (a rotated refresh token) to the account's entries.
+
+        At once, and to every entry of the account: they share its token, and one
+        left with a rotated-out refresh token would present it at its next start,
+        which the cloud takes for a stolen one (it revokes them all).
+        """
+        provider = self.provider
+        key = provider.account_key(provider.api_url, provider.credentials)
+        holders = account_holders(self.hass).get(key, frozenset())
+        for entry_id in {self.config_entry.entry_id, *holders}:
+            entry = self.hass.config_entries.async_get_entry(entry_id)
+            if entry is not None and entry.domain == DOMAIN:
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, **changes}
+                )
 
     @property
     def site_ids(self) -> list[str]:

@@ -118,7 +118,9 @@ async def test_rotation_is_reported_at_once_and_survives_a_restart(
 ) -> None:
     """Each refresh's new token reaches the callback; a restart with it signs in."""
     saved: list[str] = []
-    app.on_refresh_token = saved.append
+    app.on_credentials = lambda c: (
+        saved.append(c["refresh_token"]) if "refresh_token" in c else None
+    )
     first = app.credentials["refresh_token"]
     await app.async_login()
     assert len(saved) == 1
@@ -129,7 +131,9 @@ async def test_rotation_is_reported_at_once_and_survives_a_restart(
 
     # A restart: a new provider and state, from what was saved last.
     restarted = make_app(saved[-1], state=account_state("copper"))
-    restarted.on_refresh_token = saved.append
+    restarted.on_credentials = lambda c: (
+        saved.append(c["refresh_token"]) if "refresh_token" in c else None
+    )
     assert (await restarted.async_login()).id == f"app:{HOME_PREMISE_ID}"
     assert len(saved) == 3
     assert [s.id for s in await restarted.async_list_sites()]
@@ -140,7 +144,9 @@ async def test_a_retired_refresh_token_is_reuse_and_revokes_the_family(
 ) -> None:
     """Presenting a rotated-out token is AuthError, and so is the newest one after."""
     saved: list[str] = []
-    app.on_refresh_token = saved.append
+    app.on_credentials = lambda c: (
+        saved.append(c["refresh_token"]) if "refresh_token" in c else None
+    )
     first = app.credentials["refresh_token"]
     await app.async_login()
     stale = make_app(first, state=account_state("copper"))
@@ -157,7 +163,9 @@ async def test_rotation_off_keeps_the_refresh_token(
     """The official script's tenant answers no new refresh token: the old one stays."""
     simulator.copper.rotate_refresh_tokens = False
     saved: list[str] = []
-    app.on_refresh_token = saved.append
+    app.on_credentials = lambda c: (
+        saved.append(c["refresh_token"]) if "refresh_token" in c else None
+    )
     await app.async_login()
     await app.async_login()
     assert saved == []

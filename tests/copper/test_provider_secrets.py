@@ -35,7 +35,9 @@ async def test_no_secret_in_any_log_line(
         refresh = await signing.async_exchange(code, verifier)
         secrets.append(refresh)
         app = make_app(refresh, state=signing.state)
-        app.on_refresh_token = secrets.append
+        app.on_credentials = lambda c: (
+            secrets.append(c["refresh_token"]) if "refresh_token" in c else None
+        )
         await app.async_login()
         inventory = await app.async_discover([HOME_PREMISE_ID])
         await app.async_latest(inventory.channels)

@@ -5,13 +5,19 @@ its own, and its tests run against the simulator without Home Assistant.
 """
 
 from .climkit import ClimkitProvider
+from .copper import CopperProvider
 from .energydata import EnergydataProvider
 from .locus import LocusProvider
 from .provider import AccountState, Provider
 
 PROVIDERS: dict[str, type[Provider]] = {
     provider.key: provider
-    for provider in (ClimkitProvider, EnergydataProvider, LocusProvider)
+    for provider in (
+        ClimkitProvider,
+        CopperProvider,
+        EnergydataProvider,
+        LocusProvider,
+    )
 }
 """Provider key (as in config entries and statistic ids) → provider class."""
 

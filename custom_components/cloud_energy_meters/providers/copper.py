@@ -16,7 +16,7 @@ What the API document leaves out and this module handles (see NOTES.md, Copper):
 """
 
 from base64 import urlsafe_b64encode
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from yarl import URL
 
 from . import parse
+from .cache import ResponseCache
 from .contract import MAX_DEVICES, MAX_SITES
 from .errors import AuthError, InvalidResponse, RequestRejected
 from .form import Field, Form, Setting
@@ -51,7 +52,7 @@ from .model import (
     Unit,
 )
 from .provider import Provider
-from .ratelimit import Budget, RatePolicy
+from .ratelimit import Budget, RateLimiter, RatePolicy
 from .tokens import Token, TokenReplaced
 from .transport import Transport
 
@@ -166,19 +167,25 @@ _KINDS: dict[MeterKind, _Kind] = {
     ),
 }
 
-APP_FORM = Form(
-    fields=(Field("code"),),
-    advanced=(Setting(CONF_AUTH_URL, AUTH_URL),),
-)
-"""The Copper app sign-in: the pasted address (or code); it becomes a refresh token."""
-ENTERPRISE_FORM = Form(
+APP_FIELD: Final = "code"
+"""What the Copper app sign-in asks: the pasted address (or code), not kept."""
+FORM = Form(
     fields=(
-        Field("client_id"),
-        Field("client_secret", secret=True),
-        Field(CONF_ENTERPRISE_ID),
+        Field("client_id", required=False),
+        Field("client_secret", secret=True, required=False),
+        Field(CONF_ENTERPRISE_ID, required=False),
+        Field(CONF_REFRESH_TOKEN, secret=True, required=False, asked=False),
+        Field(CONF_USER, required=False, asked=False),
     ),
+    paired=(("client_id", "client_secret"),),
     advanced=(Setting(CONF_AUTH_URL, AUTH_URL),),
 )
+"""Both kinds of account's credentials (an entry keeps all keys, unused ones empty):
+an enterprise client (id, secret, enterprise id), or a Copper app user (the refresh
+token a pasted code became, and the user's id). Copper's own flow steps draw the
+forms (extras/copper)."""
+ENTERPRISE_KEYS: Final = ("client_id", "client_secret", CONF_ENTERPRISE_ID)
+APP_KEYS: Final = (CONF_REFRESH_TOKEN, CONF_USER)
 
 
 # Signing in ---------------------------------------------------------------------------
@@ -370,8 +377,7 @@ class CopperProvider(Provider):
         budgets=(Budget(100, 3600.0), Budget(1000, 86400.0)),
         default_retry_after=60.0,
     )
-    form = ENTERPRISE_FORM
-    """The enterprise form; the Copper app's is APP_FORM (a pasted code, no secret)."""
+    form = FORM
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Set up the transport; the token endpoint is at the Auth0 tenant."""
@@ -381,12 +387,15 @@ class CopperProvider(Provider):
         )
         auth = str(self.settings.get(CONF_AUTH_URL) or AUTH_URL).rstrip("/")
         self._token_url = f"{auth}/oauth/token"
+        # Auth0 is not the API: its requests do not count against the API budget.
+        self._auth = Transport(
+            self.session, auth, RateLimiter(RatePolicy()), name=self.name
+        )
         self._api = URL(self.api_url.rstrip("/"))
         self._registers: dict[str, _Register] = {}
         self._window = MAX_WINDOW
-        self.on_refresh_token: Callable[[str], None] | None = None
-        """Called with each new refresh token the moment Auth0 rotates it in: the
-        layer above saves it at once (the previous one is dead from now on)."""
+        self.cache = ResponseCache()
+        """Answers still fresh by their Cache-Control max-age: not asked again."""
 
     @property
     def enterprise(self) -> bool:
@@ -411,7 +420,7 @@ class CopperProvider(Provider):
     async def _grant(self, body: dict[str, str], what: str) -> Mapping[str, Any]:
         """Ask Auth0's token endpoint; a refused grant is refused credentials."""
         try:
-            payload = await self._transport.request_json(
+            payload = await self._auth.request_json(
                 "POST",
                 self._token_url,
                 json_body=body,
@@ -449,8 +458,7 @@ class CopperProvider(Provider):
     def _rotated(self, token: Token, previous: str | None) -> Token:
         """Tell the layer above about a new refresh token, at once."""
         if token.refresh_token and token.refresh_token != previous:
-            if self.on_refresh_token is not None:
-                self.on_refresh_token(token.refresh_token)
+            self._learn({CONF_REFRESH_TOKEN: token.refresh_token})
         return token
 
     async def async_exchange(self, code: str, verifier: str) -> str:
@@ -519,7 +527,13 @@ class CopperProvider(Provider):
 
     @override
     async def async_login(self) -> Account:
-        """Get a new token now and name the account (one API request)."""
+        """Get a new token now and name the account.
+
+        An enterprise reads its first premise (one API request). A Copper app user is
+        named by its smallest premise id (Auth0 tells no user id with this scope):
+        listed at the first sign-in, then kept as the `user` credential, so a restart
+        costs no API request (the token comes from Auth0, which is not counted).
+        """
         self.state.tokens.set(await self._renew(None))
         if self.enterprise:
             await self._call(
@@ -527,8 +541,11 @@ class CopperProvider(Provider):
             )
             eid = str(self.credentials[CONF_ENTERPRISE_ID]).strip()
             return Account(id=f"enterprise:{eid}", name=f"Copper enterprise {eid}")
-        sites = await self._app_sites()
-        return self._app_account(sites)
+        if user := str(self.credentials.get(CONF_USER) or ""):
+            return Account(id=user, name="Copper app")
+        account = self._app_account(await self._app_sites())
+        self._learn({CONF_USER: account.id})
+        return account
 
     @staticmethod
     def _app_account(sites: Sequence[Site]) -> Account:
@@ -552,6 +569,7 @@ class CopperProvider(Provider):
                         "Accept": "application/json",
                     },
                     hold=partial(tokens.sending, token),
+                    cache=self.cache,
                 )
             except TokenReplaced:
                 continue

@@ -19,6 +19,9 @@ class Field:
     number: bool = False
     """A positive whole number (an id), typed as text: an id has no default, and a
     number box would show its minimum as one."""
+    asked: bool = True
+    """Typed by the user; False: the cloud's own sign-in steps fill it (a refresh
+    token a pasted code became), so reauthentication does not ask for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,4 +52,4 @@ class Form:
     @property
     def secrets(self) -> tuple[Field, ...]:
         """Return the fields asked again on reauthentication."""
-        return tuple(field for field in self.fields if field.secret)
+        return tuple(field for field in self.fields if field.secret and field.asked)

@@ -73,6 +73,25 @@ class Provider(ABC):
         self.ssl_context = ssl_context
         self.refusals = contract.Refusals(self.name)
         """Rows and items refused during the current call (logged when it ends)."""
+        self.learned: dict[str, Any] = {}
+        """Credentials the cloud changed or told since this provider was made (a
+        rotated refresh token, the account's user id): to be saved with the rest."""
+        self.on_credentials: Callable[[Mapping[str, Any]], None] | None = None
+        """Called with each change the moment it is learnt: the layer above saves it
+        at once (a rotated-out refresh token is dead from then on)."""
+
+    def _learn(self, changes: Mapping[str, Any]) -> None:
+        """Note credentials the cloud changed; tell the layer above at once."""
+        changes = {
+            key: value
+            for key, value in changes.items()
+            if self.learned.get(key, self.credentials.get(key)) != value
+        }
+        if not changes:
+            return
+        self.learned.update(changes)
+        if self.on_credentials is not None:
+            self.on_credentials(changes)
 
     @classmethod
     @abstractmethod

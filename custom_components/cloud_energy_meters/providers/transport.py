@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from .cache import ResponseCache
 from .errors import (
     AuthError,
     CannotConnect,
@@ -196,8 +197,19 @@ class Transport:
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         hold: Callable[[], AbstractContextManager[object]] | None = None,
+        cache: ResponseCache | None = None,
     ) -> Any:
-        """Send a request and return its decoded JSON body (`hold`: as in `open`)."""
+        """Send a request and return its decoded JSON body (`hold`: as in `open`).
+
+        With a `cache`, a GET answered with a Cache-Control max-age is not sent
+        again while that answer is fresh.
+        """
+        key = ""
+        if cache is not None and method == "GET":
+            key = str(self.url(path).update_query(params or {}))
+            hit, answer = cache.get(key)
+            if hit:
+                return answer
         async with self.open(
             method,
             path,
@@ -208,14 +220,18 @@ class Transport:
             hold=hold,
         ) as response:
             body = await self._read(response, method)
+            cache_control = response.headers.get("Cache-Control")
         try:
-            return json.loads(body)
+            answer = json.loads(body)
         except (ValueError, RecursionError) as err:
             # ValueError: not JSON, or not UTF-8; RecursionError: nested too deep.
             raise InvalidResponse(
                 f"{self.name} answered {method} {response.url.path} "
                 "with something that is not JSON"
             ) from err
+        if key and cache is not None:
+            cache.put(key, answer, cache_control)
+        return answer
 
     async def _read(self, response: aiohttp.ClientResponse, method: str) -> bytes:
         """Read a whole answer, refusing one larger than MAX_BODY."""
