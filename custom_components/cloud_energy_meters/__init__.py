@@ -25,6 +25,7 @@ from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator, invento
 from .extras import EXTRAS
 from .ids import statistic_prefix
 from .migration import async_migrate
+from .pacing import requests_store
 from .providers import PROVIDERS
 from .statistics import ImportedStatistics, async_clear_statistics
 
@@ -109,7 +110,13 @@ async def async_remove_entry(
     )
     await imported.async_remove()
     await inventory_store(hass, entry.entry_id).async_remove()
-    for issue in ("sites_missing", "push_unreachable"):
+    await requests_store(hass, entry.entry_id).async_remove()
+    for issue in (
+        "sites_missing",
+        "listing_truncated",
+        "push_unreachable",
+        "budget_too_small",
+    ):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
 
 

@@ -36,11 +36,13 @@ from .const import (
     CONF_ADVANCED,
     CONF_API_URL,
     CONF_BACKFILL_DAYS,
+    CONF_BUDGET_SHARE,
     CONF_KNOWN_SITES,
     CONF_PROVIDER,
     CONF_SITES,
     CONF_UPDATE_INTERVAL,
     DEFAULT_BACKFILL_DAYS,
+    DEFAULT_BUDGET_SHARE,
     DEFAULT_UPDATE_INTERVAL,
     DOMAIN,
     MAX_BACKFILL_DAYS,
@@ -428,6 +430,7 @@ class OptionsFlowHandler(OptionsFlowWithReload):
     ) -> ConfigFlowResult:
         """Show and check the options."""
         entry = self.config_entry
+        budgeted = bool(PROVIDERS[entry.data[CONF_PROVIDER]].policy.budgets)
         minimum = 1
         if entry.state is ConfigEntryState.LOADED:
             minimum = int(entry.runtime_data.minimum_interval.total_seconds() // 60)
@@ -437,6 +440,8 @@ class OptionsFlowHandler(OptionsFlowWithReload):
                 CONF_UPDATE_INTERVAL: int(user_input[CONF_UPDATE_INTERVAL]),
                 CONF_BACKFILL_DAYS: int(user_input[CONF_BACKFILL_DAYS]),
             }
+            if budgeted:
+                options[CONF_BUDGET_SHARE] = int(user_input[CONF_BUDGET_SHARE])
             if options[CONF_UPDATE_INTERVAL] < minimum:
                 errors[CONF_UPDATE_INTERVAL] = "interval_too_short"
             else:
@@ -448,8 +453,24 @@ class OptionsFlowHandler(OptionsFlowWithReload):
             CONF_BACKFILL_DAYS: entry.options.get(
                 CONF_BACKFILL_DAYS, DEFAULT_BACKFILL_DAYS
             ),
+            CONF_BUDGET_SHARE: entry.options.get(
+                CONF_BUDGET_SHARE, DEFAULT_BUDGET_SHARE
+            ),
             **(user_input or {}),
         }
+        share: dict[Any, Any] = {}
+        if budgeted:
+            # The cloud counts requests per account: the rest is left to the
+            # account's other clients (the cloud's own phone app).
+            share[probatio.Required(CONF_BUDGET_SHARE)] = NumberSelector(
+                NumberSelectorConfig(
+                    min=10,
+                    max=100,
+                    step=5,
+                    mode=NumberSelectorMode.SLIDER,
+                    unit_of_measurement="%",
+                )
+            )
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_UPDATE_INTERVAL): NumberSelector(
@@ -470,6 +491,7 @@ class OptionsFlowHandler(OptionsFlowWithReload):
                         unit_of_measurement="d",
                     )
                 ),
+                **share,
             }
         )
         return self.async_show_form(

@@ -21,11 +21,15 @@ CONF_KNOWN_SITES: Final = "known_sites"
 """Every site the account offered when the user chose: later ones are new, and join."""
 CONF_UPDATE_INTERVAL: Final = "update_interval"
 CONF_BACKFILL_DAYS: Final = "backfill_days"
+CONF_BUDGET_SHARE: Final = "budget_share"
+"""Percent of a cloud's request budgets the entry may spend (clouds with budgets)."""
 
 DEFAULT_UPDATE_INTERVAL: Final = 10
 """Minutes between two reads of the latest values (raised if the rate budget needs it)."""
 DEFAULT_BACKFILL_DAYS: Final = 30
 MAX_BACKFILL_DAYS: Final = 365
+DEFAULT_BUDGET_SHARE: Final = 60
+"""The rest of the budgets is left to the account's other clients (a phone app)."""
 
 STATISTICS_INTERVAL: Final = timedelta(hours=1)
 """How often history is imported: the clouds publish validated data every 15 min–1 h."""

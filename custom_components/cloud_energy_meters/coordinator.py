@@ -44,9 +44,12 @@ from .const import (
     DOMAIN,
 )
 from .ids import channel_unique_id, statistic_prefix
+from .pacing import Pacing
 from .providers import PROVIDERS, Provider
 from .providers.errors import AuthError, CannotConnect, ProviderError, RateLimited
 from .providers.model import Alert, Channel, Inventory, Reading
+from .providers.plan import Demand
+from .providers.ratelimit import background
 from .push import PushListener
 from .registry import RegistryUpkeep
 from .statistics import (
@@ -165,6 +168,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.alert_tracker = AlertTracker(hass, entry)
         self.push = PushListener(hass, entry, self.provider, self._push_readings)
         self.provider.on_credentials = self._save_credentials
+        self.pacing = Pacing(hass, entry, self.provider, self.registry)
         self._apply_budget()
 
     @callback
@@ -203,6 +207,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         once; it is refreshed in the background with the first values.
         """
         await self.imported.async_load()
+        await self.pacing.async_load()
         with provider_errors():
             await self.provider.async_login()
         if self.provider.named_by_user:
@@ -309,11 +314,29 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         return wanted
 
     def _apply_budget(self) -> None:
-        """Keep polling within the rate budget, whatever interval the user asked."""
-        cost = self.provider.refresh_cost(
-            self._wanted_channels(), self._site_ids_present
-        )
-        self.minimum_interval = fastest_interval(type(self.provider), cost)
+        """Keep polling within the rate budget, whatever interval the user asked.
+
+        A cloud with request budgets gets a plan (pacing.py): the refresh interval
+        and each statistic's history cadence, within the share of the budgets the
+        entry may spend.
+        """
+        wanted_channels = self._wanted_channels()
+        cost = self.provider.refresh_cost(wanted_channels, self._site_ids_present)
+        if self.pacing.active:
+            self.minimum_interval = self.pacing.update(
+                Demand(
+                    refresh=cost,
+                    listing=self.provider.listing_cost(self.site_ids),
+                    series=sum(
+                        1
+                        for channel in self.channels
+                        if channel.history and channel.statistic
+                    ),
+                    shortest_refresh=self.provider.shortest_refresh,
+                )
+            ).refresh
+        else:
+            self.minimum_interval = fastest_interval(type(self.provider), cost)
         wanted = timedelta(
             minutes=self.config_entry.options.get(
                 CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL
@@ -343,10 +366,13 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             or dt_util.utcnow() - self._discovered_at >= DISCOVERY_INTERVAL
         ):
             await self._async_discover()
-        with provider_errors():
-            latest = await self.provider.async_latest(
-                self._wanted_channels(), self._site_ids_present
-            )
+        try:
+            with provider_errors():
+                latest = await self.provider.async_latest(
+                    self._wanted_channels(), self._site_ids_present
+                )
+        finally:
+            self.pacing.save()
         if latest.gone:
             # A meter or sensor vanished: list the account again at the next refresh.
             self._discovered_at = None
@@ -423,15 +449,19 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 if not (channel.history and channel.statistic and site):
                     continue
                 series = series_for(self.provider.key, site, channel)
+                now = dt_util.utcnow()
+                if not self.pacing.due(series.statistic_id, now):
+                    continue
                 await self.imported.async_add(series.statistic_id)
                 try:
-                    result = await async_import_series(
-                        self.hass,
-                        series,
-                        partial(self.provider.async_history, channel),
-                        now=dt_util.utcnow(),
-                        backfill=backfill,
-                    )
+                    with background():
+                        result = await async_import_series(
+                            self.hass,
+                            series,
+                            partial(self.provider.async_history, channel),
+                            now=now,
+                            backfill=backfill,
+                        )
                 except AuthError:
                     _LOGGER.warning(
                         "%s refused the credentials while importing history",
@@ -464,3 +494,24 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                     self._import_paused = False
                     _LOGGER.info("History import resumed")
                 self.imports[series.statistic_id] = result
+                self.pacing.imported(series.statistic_id, now)
+            await self._async_show_free_values()
+
+    async def _async_show_free_values(self) -> None:
+        """Show values the import brought along (those a refresh reads for free)."""
+        if not self.pacing.active:
+            return
+        free = [
+            channel
+            for channel in self._wanted_channels()
+            if self.provider.refresh_cost([channel], ()) == 0
+        ]
+        if not free or self.data is None:
+            return
+        try:
+            latest = await self.provider.async_latest(free, ())
+        except ProviderError as err:
+            _LOGGER.debug("Values after the import: %s", err)
+            return
+        if latest.readings:
+            self._push_readings(dict(latest.readings))

@@ -95,14 +95,14 @@ class RegistryUpkeep:
         """Raise a repair issue while chosen sites are no longer in the account."""
         present = {site.id for site in inventory.sites}
         missing = [site_id for site_id in chosen if site_id not in present]
-        self._issue("sites_missing", {"sites": ", ".join(missing)} if missing else None)
+        self.issue("sites_missing", {"sites": ", ".join(missing)} if missing else None)
 
     def report_truncated(self, inventory: Inventory) -> None:
         """Raise a repair issue while the cloud lists more than one entry may hold."""
         limits = {"sites": str(MAX_SITES), "channels": str(MAX_CHANNELS)}
-        self._issue("listing_truncated", limits if inventory.truncated else None)
+        self.issue("listing_truncated", limits if inventory.truncated else None)
 
-    def _issue(self, key: str, placeholders: dict[str, str] | None) -> None:
+    def issue(self, key: str, placeholders: dict[str, str] | None) -> None:
         """Raise the entry's repair issue `key` with these placeholders; None: clear it."""
         issue_id = f"{key}_{self.entry.entry_id}"
         if placeholders is None:

@@ -180,6 +180,7 @@ async def test_a_revoked_user_must_sign_in_again(
     """A refused refresh is AuthError (reauth), not an endless retry."""
     await app.async_list_sites()
     simulator.copper.revoke_user(DEMO_EMAIL)
+    app.cache.clear()  # later: the state answer is no longer fresh
     with pytest.raises(AuthError):
         await app.async_list_sites()
     assert len([r for r in simulator.log_for("copper") if "/app/" in r.path]) == 2
@@ -215,5 +216,6 @@ async def test_the_secret_of_a_changed_client_is_refused(
     """The client's secret changed: one new token is tried, then AuthError."""
     await enterprise.async_list_sites()
     simulator.copper.set_client_secret("copper-enterprise-demo", "new")
+    enterprise.cache.clear()  # later: the premise answer is no longer fresh
     with pytest.raises(AuthError):
         await enterprise.async_list_sites()

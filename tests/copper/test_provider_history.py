@@ -89,6 +89,9 @@ async def test_windows_shrink_only_when_refused(
     assert statuses == [400, 400, 200, 200, 200]
     simulator.clear_log()
     await collect(enterprise, channel, start, end)
+    assert simulator.log_for("copper") == []  # fresh (Cache-Control): not asked
+    enterprise.cache.clear()
+    await collect(enterprise, channel, start, end)
     assert [r.status for r in simulator.log_for("copper")] == [200, 200, 200]
 
 

@@ -1,6 +1,7 @@
 """Copper Labs latest values: exact units, encoded ids, paged bulk, refused jumps."""
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from decimal import Decimal
 import logging
 
@@ -12,6 +13,7 @@ from custom_components.cloud_energy_meters.providers.copper import (
     CopperProvider,
 )
 from custom_components.cloud_energy_meters.providers.model import Channel
+from tests.provider_factory import collect
 from tests.simulator import Simulator
 from tests.simulator.clock import FakeClock
 from tests.simulator.copper import (
@@ -35,18 +37,30 @@ def test_the_factors_are_exact() -> None:
     assert 231 * inch**3 == GALLON_M3
 
 
+async def read_hours(
+    provider: CopperProvider, channels: Iterable[Channel], end: datetime
+) -> None:
+    """Read each meter's last hours as its history import does (one request each)."""
+    for channel in channels:
+        if channel.history:
+            await collect(provider, channel, end - timedelta(hours=3), end)
+
+
 async def home_channels(app: CopperProvider) -> dict[str, Channel]:
     """Discover Home; return its channels by `<meter>:<what>`."""
     inventory = await app.async_discover([HOME_PREMISE_ID])
     return {c.key.removeprefix(f"{HOME_PREMISE_ID}:"): c for c in inventory.channels}
 
 
-@pytest.mark.usefixtures("sim_clock")
 async def test_app_latest_values_in_exact_units(
-    app: CopperProvider, simulator: Simulator
+    app: CopperProvider, simulator: Simulator, sim_clock: FakeClock
 ) -> None:
-    """Instant rates, registers and last hours equal the ground truth, converted."""
+    """Instant rates, registers and last hours equal the ground truth, converted.
+
+    The usage values come with the meters' history reads, at no extra request.
+    """
     channels = await home_channels(app)
+    await read_hours(app, channels.values(), sim_clock())
     simulator.clear_log()
     latest = await app.async_latest(list(channels.values()))
     assert not latest.gone
@@ -67,22 +81,37 @@ async def test_app_latest_values_in_exact_units(
         hour = values[f"{meter}:hour"]
         assert hour.start is not None and hour.time == hour.start + timedelta(hours=1)
         assert hour.value == m3(cloud.truth_usage(meter, hour.start, hour.time), factor)
-    # One instant per premise, one usage per meter: what refresh_cost says.
+    # One instant per premise: what refresh_cost says.
     assert (
         len(simulator.log_for("copper"))
-        == 4
+        == 1
         == app.refresh_cost(list(channels.values()))
     )
 
 
-@pytest.mark.usefixtures("sim_clock")
+async def test_usage_values_wait_for_the_history_read(
+    app: CopperProvider, simulator: Simulator, sim_clock: FakeClock
+) -> None:
+    """Before a meter's history is read its usage values are absent, not asked."""
+    channels = await home_channels(app)
+    usage = [c for c in channels.values() if c.ref[0] == "usage"]
+    simulator.clear_log()
+    latest = await app.async_latest(usage)
+    assert latest.readings == {}
+    assert simulator.log_for("copper") == []
+    assert app.refresh_cost(usage) == 0
+
+
 async def test_meter_ids_reach_the_server_percent_encoded(
-    app: CopperProvider, simulator: Simulator
+    app: CopperProvider, simulator: Simulator, sim_clock: FakeClock
 ) -> None:
     """The simulator answers 404 to a raw `:`: every meter was read."""
     assert simulator.copper.require_encoded_ids
     channels = await home_channels(app)
     usage = [c for c in channels.values() if c.ref[0] == "usage"]
+    simulator.clear_log()
+    await read_hours(app, usage, sim_clock())
+    assert [r.status for r in simulator.log_for("copper")] == [200, 200, 200]
     latest = await app.async_latest(usage)
     assert len(latest.readings) == len(usage)
     assert not latest.gone
@@ -97,14 +126,17 @@ async def test_a_register_jump_is_refused_and_logged_once(
     """A x100 register never reaches a reading; the other values still do."""
     channels = await home_channels(app)
     register = channels[f"{HOME_GAS_ID}:register"]
+    now = sim_clock()
+    await read_hours(app, channels.values(), now)
     first = await app.async_latest([register])
     assert register.key in first.readings
-    now = sim_clock()
     simulator.copper.register_jump(
         HOME_GAS_ID, now - timedelta(hours=5), now + timedelta(hours=1)
     )
+    app.cache.clear()  # a quarter of an hour later: the answers are stale
     caplog.clear()
     with caplog.at_level(logging.WARNING):
+        await read_hours(app, channels.values(), now)
         latest = await app.async_latest(list(channels.values()))
     assert register.key not in latest.readings
     assert channels[f"{HOME_GAS_ID}:hour"].key in latest.readings
@@ -147,13 +179,14 @@ async def test_enterprise_bulk_walks_next_links(
 async def test_enterprise_rates_hours_and_grid(
     enterprise: CopperProvider, simulator: Simulator, sim_clock: FakeClock
 ) -> None:
-    """Per meter one usage request; the grid of every gateway in one request."""
+    """Rates and hours from each meter's history read; the grid in one request."""
     first = simulator.copper.premises_of_enterprise(ENTERPRISE_ID)[0]
     inventory = await enterprise.async_discover([first.id])
     wanted = [c for c in inventory.channels if c.ref[0] in ("usage", "grid")]
+    await read_hours(enterprise, wanted, sim_clock())
     simulator.clear_log()
     latest = await enterprise.async_latest(wanted)
-    assert len(simulator.log_for("copper")) == enterprise.refresh_cost(wanted)
+    assert len(simulator.log_for("copper")) == enterprise.refresh_cost(wanted) == 1
     assert len(latest.readings) == len(wanted)
     voltage = next(v for k, v in latest.readings.items() if k.endswith(":voltage"))
     assert 230 <= float(voltage.value) <= 250

@@ -378,6 +378,8 @@ class CopperProvider(Provider):
         default_retry_after=60.0,
     )
     form = FORM
+    shortest_refresh = timedelta(minutes=15)
+    """Meters report every 15 minutes, and Copper's answers stay fresh that long."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Set up the transport; the token endpoint is at the Auth0 tenant."""
@@ -396,6 +398,8 @@ class CopperProvider(Provider):
         self._window = MAX_WINDOW
         self.cache = ResponseCache()
         """Answers still fresh by their Cache-Control max-age: not asked again."""
+        self._recent: dict[str, list[Mapping[str, Any]]] = {}
+        """Each meter's newest usage rows, as its last history read brought them."""
 
     @property
     def enterprise(self) -> bool:
@@ -861,14 +865,29 @@ class CopperProvider(Provider):
     def refresh_cost(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> int:
-        """One request per premise (instant), per meter (usage), per bulk page, grid."""
+        """One request per premise (instant), per bulk page, for the grid.
+
+        A meter's usage channels (its last hour; the app's register; the enterprise
+        rate) cost nothing: they come from the meter's newest usage rows, which its
+        history import reads (one request per meter serves both).
+        """
         cost = 0
         for group, members in self._groups(channels).items():
             if group[0] == "bulk":
                 cost += max(1, math.ceil(len(members) / BULK_PAGE))
-            else:
+            elif group[0] != "usage":
                 cost += 1
         return cost
+
+    @override
+    def listing_cost(self, site_ids: Sequence[str]) -> int:
+        """Count the app's state, or an enterprise's premise, meter, gateway pages.
+
+        One each per 1,000 rows, and an empty page after a full one.
+        """
+        if not self.enterprise:
+            return 1
+        return 3 * (1 + len(site_ids) // PAGE_LIMIT)
 
     @override
     async def _latest(
@@ -877,14 +896,13 @@ class CopperProvider(Provider):
         """Read each group's request once; a premise or meter not found is gone."""
         readings: dict[str, Reading] = {}
         gone: set[str] = set()
-        now = datetime.now(UTC)
         for group, members in self._groups(channels).items():
             try:
                 match group[0]:
                     case "instant":
                         readings.update(await self._instant(group[1], members))
                     case "usage":
-                        readings.update(await self._recent_usage(members, now))
+                        readings.update(self._recent_usage(members))
                     case "bulk":
                         readings.update(await self._bulk(members))
                     case "grid":
@@ -947,19 +965,16 @@ class CopperProvider(Provider):
                 self.refusals.add(endpoint, "a row that is no object")
         return rows
 
-    async def _recent_usage(
-        self, members: Sequence[Channel], now: datetime
-    ) -> dict[str, Reading]:
-        """Read a meter's last hours: its register, rate and last complete hour."""
+    def _recent_usage(self, members: Sequence[Channel]) -> dict[str, Reading]:
+        """Read a meter's register, rate and last hour from its newest usage rows."""
         meter_id = members[0].ref[2]
         kind: MeterKind = members[0].ref[3]  # type: ignore[assignment]
-        rows = await self._usage_rows(meter_id, _hour_floor(now) - RECENT, now)
         parsed: list[tuple[datetime, Mapping[str, Any]]] = []
-        for row in rows:
+        for row in self._recent.get(meter_id, ()):
             try:
                 parsed.append((_time(row.get("time"), "usage time"), row))
-            except parse.ValueRefused as err:
-                self.refusals.add("/usage", err)
+            except parse.ValueRefused:
+                continue  # counted when the history read it
         parsed.sort(key=lambda pair: pair[0])
         found: dict[str, Reading] = {}
         for channel in members:
@@ -1127,8 +1142,21 @@ class CopperProvider(Provider):
                     raise
                 self._window = max(MIN_WINDOW, self._window / 2)
                 continue
+            if window_end >= stop:
+                self._remember(meter_id, rows)
             yield self._intervals(rows, kind, cursor, min(window_end, end))
             cursor = window_end
+
+    def _remember(self, meter_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Keep a meter's newest rows for its latest values, unless older ones."""
+        found = _newest(rows)
+        kept = _newest(self._recent.get(meter_id, ()))
+        if found is None or (kept is not None and kept > found):
+            return
+        cut = found - RECENT
+        self._recent[meter_id] = [
+            row for row in rows if (at := _row_time(row)) is not None and at >= cut
+        ]
 
     def _intervals(
         self,
@@ -1153,6 +1181,19 @@ class CopperProvider(Provider):
             if first <= low < last:
                 by_start[low] = Interval(low, high, convert(value, kind))
         return [by_start[key] for key in sorted(by_start)]
+
+
+def _row_time(row: Mapping[str, Any]) -> datetime | None:
+    """Return a usage row's time; None for a broken one (refused where it is read)."""
+    try:
+        return _time(row.get("time"), "usage time")
+    except parse.ValueRefused:
+        return None
+
+
+def _newest(rows: Sequence[Mapping[str, Any]]) -> datetime | None:
+    """Return the newest time of usage rows (None: none readable)."""
+    return max(filter(None, map(_row_time, rows)), default=None)
 
 
 def _grid_channels(premise_id: str, gateway_id: str, device: Device) -> list[Channel]:

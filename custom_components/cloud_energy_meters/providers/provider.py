@@ -3,7 +3,7 @@
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 import ssl
 from typing import Any, ClassVar, final
 
@@ -46,6 +46,8 @@ class Provider(ABC):
     max_history_days: ClassVar[int] = 365
     push: ClassVar[bool] = False
     """Whether the cloud also pushes readings (`async_listen`)."""
+    shortest_refresh: ClassVar[timedelta] = timedelta(0)
+    """No sooner than this is a refresh useful (how often the cloud's values change)."""
     named_by_user: ClassVar[bool] = False
     """Whether the user names the channels (the cloud cannot list them): discovery is
     then free, and a channel that disappears was removed by the user."""
@@ -188,6 +190,10 @@ class Provider(ABC):
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> int:
         """Return how many requests one `async_latest` of these sends."""
+
+    def listing_cost(self, site_ids: Sequence[str]) -> int:
+        """Return how many requests one discovery of these sites sends (about)."""
+        return 1 + len(site_ids)
 
     @property
     def push_configured(self) -> bool:

@@ -2,21 +2,56 @@
 
 One RateLimiter exists per account and every request of that account passes through it,
 whichever config entry makes it, so two entries of one account cannot add up to more
-than the cloud allows. Times are the event loop's monotonic clock.
+than the cloud allows. Spacing and pauses run on the monotonic clock; budgets on
+Unix time, as the cloud counts them, so requests sent before a restart still count
+after it (`sent_at`, `restore`).
 """
 
 import asyncio
-from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractContextManager, ExitStack, asynccontextmanager
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import (
+    AbstractContextManager,
+    ExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
+from contextvars import ContextVar
 from dataclasses import dataclass
+import math
 import time
+from typing import Any
 
 from .errors import RateLimited
 
 # Our requests leave a little after the limiter lets them go and arrive a little later;
 # a server measuring arrival times must never see them closer than the documented spacing.
 SPACING_MARGIN = 0.05
+LOWERED_SHARE = 0.5
+"""What a 429 leaves of our share of the budgets (someone else spends from them)."""
+LOWERED_FOR = 86400.0
+"""How long our share stays lowered after a 429: the rest of the day."""
+
+_BACKGROUND: ContextVar[bool] = ContextVar("background_requests", default=False)
+
+
+@contextmanager
+def background() -> Iterator[None]:
+    """Send the requests made within as background work (a history import).
+
+    Background requests leave each budget's reserve (RateLimiter.reserve) to the
+    refreshes users see.
+    """
+    token = _BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _BACKGROUND.reset(token)
+
+
+def _unix_time() -> float:
+    """Return Unix time, looked up at each call (a test may freeze the clock)."""
+    return time.time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +96,17 @@ class RateLimiter:
         policy: RatePolicy,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] | None = None,
     ) -> None:
-        """Start with no request sent and no pause."""
+        """Start with no request sent and no pause.
+
+        `wall` (Unix time; by default `clock` when one is given) counts budgets.
+        """
         self.policy = policy
         self._clock = clock
+        self._wall: Callable[[], float] = wall or (
+            clock if clock is not time.monotonic else _unix_time
+        )
         self._lock = asyncio.Lock()
         # Spacing is counted from the end of the previous request, not its start: a
         # slow answer must not let the next request arrive early at the cloud, which
@@ -78,6 +120,48 @@ class RateLimiter:
         self._users = 0
         self.requests = 0
         self.throttled = 0
+        self.share = 1.0
+        """The part of each budget we may spend; the rest is left to the account's
+        other clients (a phone app on the same account)."""
+        self.reserve: tuple[int, ...] = ()
+        """Per budget, requests background work leaves to refreshes."""
+        self._lowered_until = -math.inf
+
+    def share_now(self) -> float:
+        """Return the share in force: lowered for a day after a 429."""
+        lowered = self._clock() < self._lowered_until
+        return self.share * (LOWERED_SHARE if lowered else 1.0)
+
+    def _limit(self, index: int, budget: Budget, background: bool) -> int:
+        """Return how many requests of a budget's window we may send now."""
+        limit = math.floor(budget.count * self.share_now() + 1e-9)
+        if background and index < len(self.reserve):
+            limit -= self.reserve[index]
+        return limit
+
+    def sent_at(self) -> list[float]:
+        """Return when the requests still in a budget's window left (Unix times).
+
+        What a restart must remember: the cloud still counts them.
+        """
+        return list(self._history)
+
+    def restore(self, sent: Iterable[Any]) -> None:
+        """Count requests sent before a restart (Unix times, as `sent_at` gave)."""
+        if not self.policy.budgets:
+            return
+        now = self._wall()
+        longest = max(budget.period for budget in self.policy.budgets)
+        # Two entries of one account keep the same times: count each once (the
+        # union of multisets: requests may share a moment).
+        merged = Counter(self._history) | Counter(
+            float(moment)
+            for moment in sent
+            if isinstance(moment, (int, float))
+            and not isinstance(moment, bool)
+            and now - longest < moment <= now
+        )
+        self._history = deque(sorted(merged.elements()))
 
     @property
     def paused_for(self) -> float:
@@ -92,9 +176,9 @@ class RateLimiter:
         budget's window still holds a request: forgetting the limiter then would let
         requests go sooner than the cloud allows.
         """
-        now = self._clock()
-        if self._users or self._wait_needed(now) > 0:
+        if self._users or self._wait_needed(self._clock()) > 0:
             return False
+        now = self._wall()
         return not any(
             start > now - budget.period
             for budget in self.policy.budgets
@@ -102,10 +186,17 @@ class RateLimiter:
         )
 
     def pause(self, seconds: float | None) -> None:
-        """Hold every request of the account for `seconds` (a 429's Retry-After)."""
+        """Hold every request of the account for `seconds` (a 429's Retry-After).
+
+        A cloud with budgets counted more than we sent: another client spends from
+        them too, so our share is lowered for the day.
+        """
         self.throttled += 1
         wait = self.policy.default_retry_after if seconds is None else seconds
-        self._paused_until = max(self._paused_until, self._clock() + wait)
+        now = self._clock()
+        self._paused_until = max(self._paused_until, now + wait)
+        if self.policy.budgets:
+            self._lowered_until = now + LOWERED_FOR
 
     def _wait_needed(self, now: float) -> float:
         """Return how long the next request must wait from `now`."""
@@ -114,10 +205,18 @@ class RateLimiter:
             spacing = self.policy.min_interval + SPACING_MARGIN
             previous = max(self._last_start, self._last_end or self._last_start)
             wait = max(wait, previous + spacing - now)
-        for budget in self.policy.budgets:
-            window = [t for t in self._history if t > now - budget.period]
-            if len(window) >= budget.count:
-                wait = max(wait, window[-budget.count] + budget.period - now)
+        background = _BACKGROUND.get()
+        wall = self._wall()
+        for index, budget in enumerate(self.policy.budgets):
+            window = [t for t in self._history if t > wall - budget.period]
+            limit = self._limit(index, budget, background)
+            if len(window) >= limit:
+                wait = max(
+                    wait,
+                    window[-limit] + budget.period - wall
+                    if limit > 0
+                    else budget.period,
+                )
         return max(0.0, wait)
 
     async def _take_turn(
@@ -142,8 +241,9 @@ class RateLimiter:
             self.requests += 1
             if self.policy.budgets:
                 longest = max(budget.period for budget in self.policy.budgets)
-                self._history.append(now)
-                while self._history and self._history[0] <= now - longest:
+                wall = self._wall()
+                self._history.append(wall)
+                while self._history and self._history[0] <= wall - longest:
                     self._history.popleft()
 
     @asynccontextmanager
