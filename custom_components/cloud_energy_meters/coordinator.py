@@ -65,6 +65,8 @@ _LOGGER = logging.getLogger(__name__)
 type CloudEnergyConfigEntry = ConfigEntry[CloudEnergyCoordinator]
 
 MIN_UPDATE_INTERVAL = timedelta(minutes=1)
+DISCOVERED_AT = "discovered_at"
+"""When the saved inventory was listed (beside it in the entry's storage)."""
 STORAGE_VERSION = 1
 
 
@@ -212,8 +214,16 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             await self.provider.async_login()
         if self.provider.named_by_user:
             await self._async_discover()  # free: the user named every channel
-        elif (inventory := self._restore(await self._store.async_load())) is not None:
+        elif (
+            inventory := self._restore(saved := await self._store.async_load())
+        ) is not None:
             self.inventory = inventory
+            if self.pacing.active and saved:
+                # A cloud that counts requests is not asked again for what it
+                # told minutes before the restart.
+                self._discovered_at = dt_util.parse_datetime(
+                    str(saved.get(DISCOVERED_AT))
+                )
             self._apply_budget()
             self.registry.register_devices(inventory)
         else:
@@ -247,7 +257,9 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.registry.update(inventory, self.site_ids)
         if self.provider.named_by_user:
             await self._async_forget_removed_statistics()
-        await self._store.async_save(inventory.as_dict())
+        await self._store.async_save(
+            {**inventory.as_dict(), DISCOVERED_AT: self._discovered_at.isoformat()}
+        )
 
     async def _async_forget_removed_statistics(self) -> None:
         """Clear the statistics of channels the user removed, not of vanished ones."""

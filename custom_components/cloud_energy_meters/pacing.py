@@ -55,6 +55,8 @@ class Pacing:
         self.plan: Plan | None = None
         self._store = requests_store(hass, entry.entry_id)
         self._imported: dict[str, datetime] = {}
+        if self.active:
+            entry.async_on_unload(self.async_flush)
 
     @property
     def active(self) -> bool:
@@ -120,6 +122,10 @@ class Pacing:
         """Write the request times and import times soon."""
         if self.active:
             self._store.async_delay_save(self._data, SAVE_DELAY)
+
+    async def async_flush(self) -> None:
+        """Write now (the entry unloads: a reload must see every request)."""
+        await self._store.async_save(self._data())
 
     def _data(self) -> dict[str, Any]:
         return {

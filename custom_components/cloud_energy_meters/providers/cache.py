@@ -33,12 +33,16 @@ def max_age(header: str | None) -> float:
     return min(float(found.group(1)), MAX_AGE)
 
 
+def _monotonic() -> float:
+    return time.monotonic()
+
+
 class ResponseCache:
     """Decoded answers by request, each until its max-age runs out."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        """Start empty."""
-        self._clock = clock
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        """Start empty (`clock`: monotonic seconds, looked up at each call)."""
+        self._clock = clock or _monotonic
         self._answers: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self.hits = 0
 

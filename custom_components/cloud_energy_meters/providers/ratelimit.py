@@ -49,6 +49,10 @@ def background() -> Iterator[None]:
         _BACKGROUND.reset(token)
 
 
+_MONOTONIC = time.monotonic
+"""The monotonic clock as the module was loaded."""
+
+
 def _unix_time() -> float:
     """Return Unix time, looked up at each call (a test may freeze the clock)."""
     return time.time()
@@ -95,18 +99,17 @@ class RateLimiter:
         self,
         policy: RatePolicy,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         wall: Callable[[], float] | None = None,
     ) -> None:
         """Start with no request sent and no pause.
 
-        `wall` (Unix time; by default `clock` when one is given) counts budgets.
+        `clock`: monotonic seconds for spacing and pauses; `wall`: Unix time for the
+        budgets (by default `clock` when one is given).
         """
         self.policy = policy
-        self._clock = clock
-        self._wall: Callable[[], float] = wall or (
-            clock if clock is not time.monotonic else _unix_time
-        )
+        self._clock = clock or _MONOTONIC
+        self._wall: Callable[[], float] = wall or clock or _unix_time
         self._lock = asyncio.Lock()
         # Spacing is counted from the end of the previous request, not its start: a
         # slow answer must not let the next request arrive early at the cloud, which
