@@ -1006,11 +1006,14 @@ class CopperProvider(Provider):
     ) -> bool:
         """Accept a register unless it rose faster than any meter can.
 
-        Measured against the last one accepted (later readings) or above it (earlier
-        ones). A refused one is counted (logged once per call) and never used; a
-        register that falls (a meter reset or replaced) is accepted.
+        Measured against the last one accepted. A refused one is counted (logged
+        once per call) and never used; a register that falls (a meter reset or
+        replaced) is accepted. One older than the last accepted is not used either:
+        shown after it, the register would go back (a reading before a refused one).
         """
         last = self._registers.get(meter_id)
+        if last is not None and at < last.time:
+            return False
         if last is not None:
             hours = max(0.0, (at - last.time).total_seconds() / 3600)
             if value - last.value > MAX_RATE[kind] * hours + REGISTER_SLACK:
