@@ -11,6 +11,9 @@ from .const import DOMAIN
 from .providers.model import Channel, Device, Inventory, Site
 
 ADDRESS_KEY = "address"
+ZONE_KEY = "timezone"
+SITE_TEXTS = (ADDRESS_KEY, ZONE_KEY)
+"""Site fields shown as a text sensor of the site (the key is the field's name)."""
 PROBLEM_KEY = "problem"
 
 
@@ -33,9 +36,10 @@ def expected_unique_ids(provider_key: str, inventory: Inventory) -> set[str]:
     """Return every unique id this inventory's entities have (any other is gone)."""
     ids = {channel_unique_id(provider_key, channel) for channel in inventory.channels}
     ids.update(
-        site_unique_id(provider_key, site, ADDRESS_KEY)
+        site_unique_id(provider_key, site, key)
         for site in inventory.sites
-        if site.address
+        for key in SITE_TEXTS
+        if getattr(site, key)
     )
     ids.update(
         device_unique_id(provider_key, device, PROBLEM_KEY)

@@ -18,7 +18,7 @@ from homeassistant.helpers.typing import StateType
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
 from .entity import CloudEnergyEntity
 from .ids import (
-    ADDRESS_KEY,
+    SITE_TEXTS,
     channel_device,
     channel_unique_id,
     expected_unique_ids,
@@ -32,6 +32,7 @@ PARALLEL_UPDATES = 0
 DEVICE_CLASSES: dict[Quantity, SensorDeviceClass] = {
     Quantity.ENERGY: SensorDeviceClass.ENERGY,
     Quantity.POWER: SensorDeviceClass.POWER,
+    Quantity.VOLUME_FLOW_RATE: SensorDeviceClass.VOLUME_FLOW_RATE,
     Quantity.WATER: SensorDeviceClass.WATER,
     Quantity.GAS: SensorDeviceClass.GAS,
     Quantity.TEMPERATURE: SensorDeviceClass.TEMPERATURE,
@@ -58,9 +59,12 @@ STATE_CLASSES: dict[Kind, SensorStateClass | None] = {
     Kind.FACT: None,
 }
 
+# Measured kW to the watt; a stated size in kW (a system's, a fact) keeps one decimal.
 PRECISIONS: dict[str, int] = {
     Unit.KWH: 3,
+    Unit.KW: 3,
     Unit.CUBIC_METER: 3,
+    Unit.CUBIC_METER_PER_HOUR: 3,
     Unit.WH: 0,
     Unit.W: 0,
     Unit.PPM: 0,
@@ -87,11 +91,13 @@ def channel_description(channel: Channel) -> SensorEntityDescription:
         device_class=device_class,
         state_class=state_class,
         native_unit_of_measurement=(str(channel.unit) or None) if numeric else None,
-        suggested_display_precision=PRECISIONS.get(channel.unit, 1)
+        suggested_display_precision=(
+            1 if channel.kind is Kind.FACT else PRECISIONS.get(channel.unit, 1)
+        )
         if numeric
         else None,
         entity_category=EntityCategory.DIAGNOSTIC
-        if channel.kind is Kind.FACT
+        if channel.kind is Kind.FACT or channel.diagnostic
         else None,
         entity_registry_enabled_default=channel.common,
     )
@@ -115,10 +121,11 @@ async def async_setup_entry(
             expected_unique_ids(coordinator.provider.key, inventory)
         )
         new: list[SensorEntity] = [
-            AddressSensor(coordinator, site)
+            SiteTextSensor(coordinator, site, key)
             for site in inventory.sites
-            if site.address
-            and site_unique_id(coordinator.provider.key, site, ADDRESS_KEY) not in known
+            for key in SITE_TEXTS
+            if getattr(site, key)
+            and site_unique_id(coordinator.provider.key, site, key) not in known
         ]
         devices = {device.id: device for device in inventory.devices}
         grouped: dict[str | None, list[SensorEntity]] = {None: new}
@@ -197,26 +204,30 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
         return attributes
 
 
-class AddressSensor(CloudEnergyEntity, SensorEntity):
-    """The site's postal address, as the cloud knows it (rarely wanted: disabled)."""
+class SiteTextSensor(CloudEnergyEntity, SensorEntity):
+    """What the cloud says of a site (its address, its time zone): rarely wanted."""
 
     _attr_entity_category = EntityCategory.DIAGNOSTIC
     _attr_entity_registry_enabled_default = False
-    _attr_translation_key = ADDRESS_KEY
 
-    def __init__(self, coordinator: CloudEnergyCoordinator, site: Site) -> None:
-        """Attach the address to the site's device."""
+    def __init__(
+        self, coordinator: CloudEnergyCoordinator, site: Site, key: str
+    ) -> None:
+        """Attach the text (`key`: a Site field, see SITE_TEXTS) to the site's device."""
         super().__init__(
             coordinator,
             site.id,
-            site_unique_id(coordinator.provider.key, site, ADDRESS_KEY),
+            site_unique_id(coordinator.provider.key, site, key),
         )
         self.site_id = site.id
+        self.key = key
+        self._attr_translation_key = key
 
     @property
     @override
     def native_value(self) -> str | None:
-        """Return the address from the latest discovery."""
+        """Return the text from the latest discovery."""
         inventory = self.coordinator.inventory
         site = inventory.site(self.site_id) if inventory else None
-        return site.address if site else None
+        value = getattr(site, self.key) if site else None
+        return value if isinstance(value, str) else None

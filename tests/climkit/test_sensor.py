@@ -125,7 +125,7 @@ async def test_rarely_wanted_entities_are_disabled_by_default(
     setup_entry: SetupEntry,
     entity_registry: er.EntityRegistry,
 ) -> None:
-    """Solar/grid shares of a meter and the site address exist, disabled."""
+    """Solar/grid shares of a meter, the site address and time zone exist, disabled."""
     assert await setup_entry(climkit_entry)
     entries = er.async_entries_for_config_entry(entity_registry, climkit_entry.entry_id)
     disabled = {
@@ -133,7 +133,7 @@ async def test_rarely_wanted_entities_are_disabled_by_default(
         for entry in entries
         if entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
     }
-    assert disabled == {"interval_self", "interval_ext", "address"}
+    assert disabled == {"interval_self", "interval_ext", "address", "timezone"}
     assert all(
         entry.disabled_by is None
         for entry in entries

@@ -26,10 +26,11 @@ from tests.conftest import (
     energydata_entry_for,
     locus_entry_for,
 )
+from tests.copper.entries import copper_entry
 from tests.simulator import Simulator
 
 NOW = datetime(2026, 11, 20, 10, 7, tzinfo=UTC)
-CLOUDS = ["climkit", "locus", "energydata"]
+CLOUDS = ["climkit", "locus", "energydata", "copper"]
 SECRETS = ("password", "client_secret", "api_token")
 pytestmark = [
     pytest.mark.freeze_time(NOW, tick=True),
@@ -44,6 +45,7 @@ async def _set_up(
         "climkit": climkit_entry_for,
         "locus": locus_entry_for,
         "energydata": energydata_entry_for,
+        "copper": copper_entry,  # the enterprise: its client secret
     }[cloud](simulator)
     assert await setup_entry(entry)
     return entry

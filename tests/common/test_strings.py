@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from custom_components.cloud_energy_meters.ids import ADDRESS_KEY
+from custom_components.cloud_energy_meters.ids import SITE_TEXTS
 from custom_components.cloud_energy_meters.providers import PROVIDERS
 from custom_components.cloud_energy_meters.providers.model import Kind, Label
 import homeassistant.components
@@ -212,7 +212,7 @@ def test_every_form_field_is_described() -> None:
 
 def test_every_label_has_a_name_and_an_icon() -> None:
     """Each label of the shared vocabulary names an entity and has an icon."""
-    labels = {label.value for label in Label} | {ADDRESS_KEY}
+    labels = {label.value for label in Label} | set(SITE_TEXTS)
     names = _load("strings.json")["entity"]["sensor"]
     icons = _load("icons.json")["entity"]["sensor"]
     assert labels == set(names)

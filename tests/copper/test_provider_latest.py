@@ -208,3 +208,22 @@ async def test_a_premise_the_user_lost_is_gone(
     simulator.copper.user_premises["demo@copper.example"] = ()
     latest = await app.async_latest(instant)
     assert latest.gone == {c.key for c in instant}
+
+
+async def test_a_register_older_than_the_one_shown_is_not_used(
+    app: CopperProvider, simulator: Simulator, sim_clock: FakeClock
+) -> None:
+    """The x100 covers the register read last: none is read rather than an older one.
+
+    Shown after the newer one, an older register would make the meter go back.
+    """
+    channels = await home_channels(app)
+    register = channels[f"{HOME_GAS_ID}:register"]
+    first = (await app.async_latest([register])).readings[register.key]
+    assert first.time is not None
+    simulator.copper.register_jump(
+        HOME_GAS_ID, first.time, sim_clock() + timedelta(hours=3)
+    )
+    # The rows before it are still true: the one read before is not.
+    latest = await app.async_latest([register])
+    assert register.key not in latest.readings

@@ -129,7 +129,7 @@ class _Kind:
     interval_label: Label
     unit: str
     rate_quantity: Quantity
-    rate_label: Label | None
+    rate_label: Label
     rate_unit: str
     rate_name: str
 
@@ -137,8 +137,8 @@ class _Kind:
 _KINDS: dict[MeterKind, _Kind] = {
     "electric": _Kind(
         Quantity.ENERGY,
-        Label.IMPORT_REGISTER,
-        Label.INTERVAL_ENERGY,
+        Label.ENERGY_REGISTER,
+        Label.ENERGY,
         Unit.KWH,
         Quantity.POWER,
         Label.POWER,
@@ -147,21 +147,21 @@ _KINDS: dict[MeterKind, _Kind] = {
     ),
     "gas": _Kind(
         Quantity.GAS,
-        Label.VOLUME_REGISTER,
-        Label.INTERVAL_VOLUME,
+        Label.GAS_REGISTER,
+        Label.INTERVAL_GAS,
         Unit.CUBIC_METER,
         Quantity.VOLUME_FLOW_RATE,
-        None,
+        Label.FLOW_RATE,
         Unit.CUBIC_METER_PER_HOUR,
         "flow rate",
     ),
     "water": _Kind(
         Quantity.WATER,
-        Label.VOLUME_REGISTER,
-        Label.INTERVAL_VOLUME,
+        Label.WATER_REGISTER,
+        Label.INTERVAL_WATER,
         Unit.CUBIC_METER,
         Quantity.VOLUME_FLOW_RATE,
-        None,
+        Label.FLOW_RATE,
         Unit.CUBIC_METER_PER_HOUR,
         "flow rate",
     ),
@@ -1021,11 +1021,14 @@ class CopperProvider(Provider):
     ) -> bool:
         """Accept a register unless it rose faster than any meter can.
 
-        Measured against the last one accepted (later readings) or above it (earlier
-        ones). A refused one is counted (logged once per call) and never used; a
-        register that falls (a meter reset or replaced) is accepted.
+        Measured against the last one accepted. A refused one is counted (logged
+        once per call) and never used; a register that falls (a meter reset or
+        replaced) is accepted. One older than the last accepted is not used either:
+        shown after it, the register would go back (a reading before a refused one).
         """
         last = self._registers.get(meter_id)
+        if last is not None and at < last.time:
+            return False
         if last is not None:
             hours = max(0.0, (at - last.time).total_seconds() / 3600)
             if value - last.value > MAX_RATE[kind] * hours + REGISTER_SLACK:
@@ -1197,7 +1200,7 @@ def _newest(rows: Sequence[Mapping[str, Any]]) -> datetime | None:
 
 
 def _grid_channels(premise_id: str, gateway_id: str, device: Device) -> list[Channel]:
-    """Describe a gateway's grid voltage and frequency (rarely wanted)."""
+    """Describe a gateway's grid voltage and frequency (diagnostics, rarely wanted)."""
     return [
         Channel(
             key=f"{premise_id}:gateway:{gateway_id}:{field}",
@@ -1211,6 +1214,7 @@ def _grid_channels(premise_id: str, gateway_id: str, device: Device) -> list[Cha
             source_id=gateway_id,
             common=False,
             device_id=device.id,
+            diagnostic=True,
             ref=("grid", premise_id, gateway_id, field),
         )
         for field, title, label, quantity, unit in (

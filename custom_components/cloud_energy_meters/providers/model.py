@@ -105,6 +105,13 @@ class Label(StrEnum):
     INTERVAL_VOLUME = "interval_volume"
     INTERVAL_SELF = "interval_self"
     INTERVAL_EXT = "interval_ext"
+    ENERGY_REGISTER = "energy_register"
+    """A meter's energy register, on the meter's own device (it needs no source)."""
+    GAS_REGISTER = "gas_register"
+    WATER_REGISTER = "water_register"
+    INTERVAL_GAS = "interval_gas"
+    INTERVAL_WATER = "interval_water"
+    FLOW_RATE = "flow_rate"
     SITE_CONSUMPTION = "site_consumption"
     SITE_ELECTRICITY_CONSUMPTION = "site_electricity_consumption"
     SITE_HEATING_CONSUMPTION = "site_heating_consumption"
@@ -258,6 +265,9 @@ class Channel:
     """Whether most people want to see it (rarer channels stay out of the way)."""
     device_id: str | None = None
     """The device the channel belongs to, when not the site itself."""
+    diagnostic: bool = False
+    """About the equipment or the grid rather than the energy used (a gateway's
+    voltage, say): shown among the device's diagnostics."""
     fact: str | float | None = None
     """The value of a FACT channel, known from discovery: no request reads it."""
     attributes: Mapping[str, str | int | float | bool] = field(default_factory=dict)
