@@ -7,7 +7,7 @@ provider layer for the demo account with the real rate policy: sign-in and site 
 of every statistic. Requests are counted by our own rate limiter; memory is what this
 process allocated (tracemalloc peak during the step). Prints a Markdown table.
 
-    scripts/bench [--days 30] [--cloud climkit|locus|energydata]
+    scripts/bench [--days 30] [--cloud climkit|copper|locus|energydata]
 
 Energydata.dk lists no datastreams: the demo's six, as a user enters them, are named
 in the settings; its history is CSV streamed in chunks, so the backfill step shows the
@@ -17,6 +17,12 @@ same spans, ending at the last whole hour), our history path (`async_history`: r
 checked, put in time order, turned into intervals) and a naive client (whole body
 read, `csv.reader`, int/float conversion, no checks): rows per second, best of
 `--repeat` runs without tracemalloc, and peak memory in one run with it.
+
+Copper Labs counts requests against 100 an hour and 1,000 a day: the demo Copper app
+user signs in as a person does (the sign-in link, the e-mailed code, the pasted
+address) and is measured as above; a second table gives the request plan
+(providers/plan.py) of a home and of a 200-meter enterprise beside a client that
+polls every meter every 15 minutes.
 """
 
 import argparse
@@ -41,8 +47,20 @@ from custom_components.cloud_energy_meters.providers import (  # noqa: E402
     AccountState,
     Provider,
 )
+from custom_components.cloud_energy_meters.providers.copper import (  # noqa: E402
+    CONF_AUTH_URL,
+    CopperProvider,
+    code_from,
+    sign_in_link,
+)
+from custom_components.cloud_energy_meters.providers.plan import (  # noqa: E402
+    Demand,
+    backfill_time,
+    plan,
+)
 from tests.simulator import (  # noqa: E402
     climkit as sim_climkit,
+    copper as sim_copper,
     energydata as sim_energydata,
     locus as sim_locus,
 )
@@ -87,6 +105,7 @@ CREDENTIALS = {
         "partner_id": sim_locus.DEMO_PARTNER_ID,
     },
     "energydata": {"api_token": sim_energydata.DEMO_TOKEN},
+    "copper": {},  # the refresh token comes from a sign-in (copper_sign_in)
 }
 SETTINGS = {
     "energydata": {
@@ -100,19 +119,74 @@ API_PATHS = {
     "climkit": "/climkit/api/v1",
     "locus": "/locus/v3",
     "energydata": sim_energydata.PREFIX,
+    "copper": sim_copper.PREFIX,
 }
+
+
+async def copper_sign_in(session: aiohttp.ClientSession, root: str) -> dict[str, str]:
+    """Sign the demo Copper app user in as a person would; return the credentials."""
+    auth = f"{root}{sim_copper.AUTH_PREFIX}"
+    link, verifier = sign_in_link(auth)
+    async with session.get(link) as page:
+        page.raise_for_status()
+    form = {"email": sim_copper.DEMO_EMAIL, "otp": sim_copper.DEMO_EMAIL_CODE}
+    async with session.post(link, data=form, allow_redirects=False) as answer:
+        code = code_from(answer.headers["Location"])
+    assert code is not None
+    signing = CopperProvider(
+        session,
+        api_url=f"{root}{sim_copper.PREFIX}",
+        credentials={},
+        state=AccountState.for_policy(CopperProvider.policy),
+        settings={CONF_AUTH_URL: auth},
+    )
+    return {"refresh_token": await signing.async_exchange(code, verifier)}
+
+
+def copper_plans() -> None:
+    """Print the request plan of a home and of an enterprise, beside a poller."""
+    budgets = CopperProvider.policy.budgets
+    fresh = CopperProvider.shortest_refresh
+    cases = [
+        ("home: 1 premise, 3 meters", 3, Demand(1, 1, 3, fresh)),
+        ("home: 2 premises, 5 meters (the demo)", 5, Demand(2, 1, 5, fresh)),
+        ("enterprise: 200 meters", 200, Demand(2, 3, 200, fresh)),
+        ("enterprise: 1,000 meters", 1000, Demand(10, 3, 1000, fresh)),
+    ]
+    print(
+        "\n| account (share 60 %) | refresh | history of each meter | requests/day "
+        "| 30-day backfill | 15-min poller, requests/day |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, meters, demand in cases:
+        made = plan(demand, budgets, 0.6)
+        took = backfill_time(made, budgets, demand.series)
+        print(
+            f"| {name} | {made.refresh.total_seconds() / 60:.0f} min "
+            f"| {made.history.total_seconds() / 3600:.0f} h "
+            f"| {made.requests_per_day(demand):.0f}"
+            f"{'' if made.feasible else ' (too large: repair issue)'} "
+            f"| {took.total_seconds() / 3600:.0f} h | {meters * 96:,} |".replace(
+                "| 0 h |", "| within the hour |"
+            )
+        )
 
 
 async def bench(cloud: str, days: int) -> tuple[list[Step], int]:
     """Measure a demo account at its cloud's real pace; return steps and 429 count."""
     provider_class = PROVIDERS[cloud]
     async with simulator_process() as root, aiohttp.ClientSession() as session:
+        credentials = CREDENTIALS[cloud]
+        settings = SETTINGS.get(cloud)
+        if cloud == "copper":
+            credentials = await copper_sign_in(session, root)
+            settings = {CONF_AUTH_URL: f"{root}{sim_copper.AUTH_PREFIX}"}
         provider = provider_class(
             session,
             api_url=f"{root}{API_PATHS[cloud]}",
-            credentials=CREDENTIALS[cloud],
+            credentials=credentials,
             state=AccountState.for_policy(provider_class.policy),
-            settings=SETTINGS.get(cloud),
+            settings=settings,
         )
         site_ids: list[str] = []
         box: dict[str, object] = {}
@@ -271,6 +345,8 @@ def main() -> None:
             f"| {item.peak_mb:.1f} | {item.detail} |"
         )
     print(f"\n429 answers received: {throttled}")
+    if args.cloud == "copper":
+        copper_plans()
     if args.cloud != "energydata":
         return
     paces, intervals, statistics = asyncio.run(compare(args.days, args.repeat))

@@ -45,6 +45,7 @@ from tests.helpers import settle, stored
 from tests.simulator import Simulator
 from tests.simulator.copper import (
     CABIN_PREMISE_ID,
+    DEMO_EMAIL,
     ENTERPRISE_CLIENT_ID,
     ENTERPRISE_CLIENT_SECRET,
     ENTERPRISE_ID,
@@ -323,3 +324,70 @@ async def test_an_enterprise_of_200_meters_backfills_within_budget(
         DOMAIN, f"budget_too_small_{entry.entry_id}"
     )
     assert ir_issue is None
+
+
+@pytest.mark.usefixtures("recorder_mock")
+async def test_the_phone_app_spends_too_a_429_halves_our_share(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    setup_entry: SetupEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """One 429, then no other: we pause and keep to 30 % for the rest of the day."""
+    freezer.move_to(NOW)
+    token = await app_refresh_token(hass, simulator)
+    entry = copper_entry(
+        simulator, [HOME_PREMISE_ID, CABIN_PREMISE_ID], refresh_token=token
+    )
+    assert await setup_entry(entry)
+    limiter = entry.runtime_data.provider.state.limiter
+    simulator.copper.spend(DEMO_EMAIL, 100 - len(api_requests(simulator)))
+
+    await advance(hass, freezer, timedelta(minutes=15), timedelta(minutes=15))
+    assert [r.status for r in api_requests(simulator)][-1] == 429
+    assert limiter.share_now() == pytest.approx(0.3)
+    assert not entry.runtime_data.last_update_success
+    simulator.clear_log()
+
+    await advance(hass, freezer, timedelta(hours=12), timedelta(minutes=15))
+    records = api_requests(simulator)
+    assert [r for r in records if r.status == 429] == []
+    assert most_in_window(records, HOUR) <= 30
+    assert entry.runtime_data.last_update_success
+    # A day after the 429 the whole share is ours again.
+    await advance(hass, freezer, timedelta(hours=12), timedelta(hours=1))
+    assert limiter.share_now() == pytest.approx(0.6)
+
+
+@pytest.mark.usefixtures("recorder_mock")
+async def test_an_account_too_large_for_its_share_is_a_repair_issue(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    setup_entry: SetupEntry,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """229 meters within 10 % of the budget: said, with what to do; gone at 60 %."""
+    monkeypatch.setattr(
+        CopperProvider, "policy", replace(CopperProvider.policy, max_wait=0.0)
+    )
+    freezer.move_to(NOW)
+    every = [p.id for p in simulator.copper.premises_of_enterprise(ENTERPRISE_ID)]
+    entry = copper_entry(
+        simulator, every, enterprise=True, options={CONF_BUDGET_SHARE: 10}
+    )
+    assert await setup_entry(entry)
+    issue_id = f"budget_too_small_{entry.entry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "budget_too_small"
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["share"] == "10%"
+    assert issue.translation_placeholders["series"] == "229"
+    assert_within_budgets(api_requests(simulator))
+
+    hass.config_entries.async_update_entry(entry, options={CONF_BUDGET_SHARE: 60})
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await settle(hass)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert await hass.config_entries.async_remove(entry.entry_id)
