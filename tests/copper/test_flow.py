@@ -700,6 +700,7 @@ async def test_no_secret_in_any_log_line(
         result = await configure(hass, result, {"code": addresses[-1]})
         assert result["reason"] == "reauth_successful"
         await settle(hass)
+        assert entry.state is ConfigEntryState.LOADED
 
     result = await open_copper(hass, "enterprise")
     result = await configure(hass, result, enterprise_input(simulator, "wrong-secret"))
