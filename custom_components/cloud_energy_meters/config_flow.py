@@ -8,6 +8,7 @@ each provider step is a form with the cloud's credential fields and a collapsed 
 """
 
 from collections.abc import Mapping
+from functools import partial
 import logging
 from typing import Any, override
 
@@ -22,7 +23,7 @@ from homeassistant.config_entries import (
     ConfigSubentryFlow,
     OptionsFlowWithReload,
 )
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -30,7 +31,7 @@ from homeassistant.helpers.selector import (
     NumberSelectorMode,
 )
 
-from .accounts import acquire_account, release_account
+from .accounts import account_holders, acquire_account, release_account
 from .claims import sites_taken
 from .const import (
     CONF_ADVANCED,
@@ -55,9 +56,9 @@ from .forms import (
     pairing_error,
     read_advanced,
     read_sign_in,
+    settings_error,
     sign_in_schema,
     sites_schema,
-    url_error,
 )
 from .migration import VERSION as MIGRATED_VERSION
 from .providers import PROVIDERS, Provider
@@ -202,15 +203,49 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         """Return the sites the account listed at sign-in."""
         return self._sites
 
+    @property
+    def reauth_entry(self) -> ConfigEntry:
+        """Return the entry being reauthenticated."""
+        return self._get_reauth_entry()
+
+    async def async_reauth_sign_in(self, changes: Mapping[str, Any]) -> dict[str, str]:
+        """Sign in to the reauthenticated entry's account, `changes` applied.
+
+        Return form errors; credentials of another account abort (`wrong_account`).
+        """
+        entry = self.reauth_entry
+        provider_key = entry.data[CONF_PROVIDER]
+        data = {**entry.data, **changes}
+        errors = await self._async_validate(
+            provider_key, data, _entry_settings(entry, data)
+        )
+        if not errors:
+            assert self._account is not None
+            await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
+            self._abort_if_unique_id_mismatch(reason="wrong_account")
+        return errors
+
+    def async_update_reauth_entry(self, changes: Mapping[str, Any]) -> ConfigFlowResult:
+        """Save `changes`, and what the cloud changed meanwhile; reload the entry."""
+        return self.async_update_reload_and_abort(
+            self.reauth_entry, data_updates={**changes, **self._learned}
+        )
+
     async def _async_validate(
         self,
         provider_key: str,
         data: Mapping[str, Any],
         settings: Mapping[str, Any] | None = None,
+        entry: ConfigEntry | None = None,
     ) -> dict[str, str]:
-        """Sign in and list the sites; return form errors (empty on success)."""
+        """Sign in and list the sites; return form errors (empty on success).
+
+        With the `entry` whose own credentials are checked, what the cloud changes in
+        them (a rotated refresh token) is saved at once, as its coordinator would:
+        the one they replace is dead, even if the flow ends here.
+        """
         provider_class = PROVIDERS[provider_key]
-        if error := url_error(data[CONF_API_URL]) or pairing_error(
+        if error := settings_error(provider_class, data) or pairing_error(
             provider_class.form, data
         ):
             return {"base": error}
@@ -224,6 +259,10 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             ),
             settings=settings,
         )
+        if entry is not None:
+            provider.on_credentials = partial(
+                _save_to_account, self.hass, entry, provider
+            )
         try:
             self._account = await provider.async_login()
             self._sites = await provider.async_list_sites()
@@ -264,10 +303,10 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             if not errors:
                 errors = await self.async_sign_in(provider_key, data)
             if not errors:
-                return await self._async_step_offer_sites()
+                return await self.async_offer_sites()
         return self.async_show_sign_in(provider_key, user_input, errors)
 
-    async def _async_step_offer_sites(self) -> ConfigFlowResult:
+    async def async_offer_sites(self) -> ConfigFlowResult:
         """Offer the account's sites no other entry holds; ask only if several."""
         taken = sites_taken(
             self.hass,
@@ -327,28 +366,26 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
-        """Start reauthentication after the cloud refused the credentials."""
+        """Start reauthentication after the cloud refused the credentials.
+
+        A cloud may sign in again its own way (a link to open, not a secret to type).
+        """
+        reauth = extras_of(entry_data[CONF_PROVIDER]).reauth
+        if reauth is not None and (step := reauth(entry_data)) is not None:
+            return await step(self, None)
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask for the secrets again and check them."""
-        entry = self._get_reauth_entry()
+        entry = self.reauth_entry
         provider_key = entry.data[CONF_PROVIDER]
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, **user_input}
-            errors = await self._async_validate(
-                provider_key, data, _entry_settings(entry, data)
-            )
+            errors = await self.async_reauth_sign_in(user_input)
             if not errors:
-                assert self._account is not None
-                await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
-                self._abort_if_unique_id_mismatch(reason="wrong_account")
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={**user_input, **self._learned}
-                )
+                return self.async_update_reauth_entry(user_input)
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=probatio.Schema(
@@ -386,7 +423,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             )
             data = {**entry.data, **changes}
             errors = await self._async_validate(
-                provider_key, data, _entry_settings(entry, data)
+                provider_key, data, _entry_settings(entry, data), entry
             )
             if not errors:
                 assert self._account is not None
@@ -394,7 +431,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
                 self._provider_key = provider_key
                 self._data = {**changes, **self._learned}
-                return await self._async_step_offer_sites()
+                return await self.async_offer_sites()
         fields = advanced_fields(provider, user_input or entry.data)
         fields.update(
             {probatio.Optional(field.key): field_selector(field) for field in secrets}
@@ -414,6 +451,27 @@ def _secrets(entry: ConfigEntry) -> list[Field]:
         for field in PROVIDERS[entry.data[CONF_PROVIDER]].form.secrets
         if field.required or entry.data.get(field.key)
     ]
+
+
+@callback
+def _save_to_account(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    provider: Provider,
+    changes: Mapping[str, Any],
+) -> None:
+    """Save what the cloud changed in an entry's credentials to its account's entries.
+
+    All the entries of the account share its token, so its refresh token (as the
+    coordinator saves them).
+    """
+    key = provider.account_key(provider.api_url, provider.credentials)
+    for entry_id in {entry.entry_id, *account_holders(hass).get(key, ())}:
+        other = hass.config_entries.async_get_entry(entry_id)
+        if other is not None and other.domain == DOMAIN:
+            hass.config_entries.async_update_entry(
+                other, data={**other.data, **changes}
+            )
 
 
 def _entry_settings(entry: ConfigEntry, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -85,16 +85,36 @@ def advanced_fields(
         marker = probatio.Required(
             setting.key, default=values.get(setting.key) or setting.default
         )
-        fields[marker] = (
-            NumberSelector(
+        if setting.port:
+            fields[marker] = NumberSelector(
                 NumberSelectorConfig(
                     min=1, max=65535, step=1, mode=NumberSelectorMode.BOX
                 )
             )
-            if setting.port
-            else TextSelector()
-        )
+        else:
+            fields[marker] = (
+                _text(TextSelectorType.URL) if setting.url else TextSelector()
+            )
     return fields
+
+
+def advanced_section(
+    provider: type[Provider], values: Mapping[str, Any]
+) -> dict[Any, Any]:
+    """Return a sign-in form's collapsed section `advanced` (API URL, settings)."""
+    # Optional for scripts driving the flow over REST: left out, it means the default.
+    return {
+        probatio.Optional(CONF_ADVANCED): section(
+            probatio.Schema(advanced_fields(provider, values)), {"collapsed": True}
+        )
+    }
+
+
+def settings_error(provider: type[Provider], data: Mapping[str, Any]) -> str | None:
+    """Return why the API URL, or another address credentials go to, is refused."""
+    urls = [data[CONF_API_URL]]
+    urls += [data[s.key] for s in provider.form.advanced if s.url and s.key in data]
+    return next((error for url in urls if (error := url_error(str(url)))), None)
 
 
 def read_advanced(
@@ -123,12 +143,10 @@ def sign_in_schema(
             else probatio.Optional(field.key, default="")
         ): field_selector(field)
         for field in provider.form.fields
+        if field.asked
     }
     fields.update(extra or {})
-    # Optional for scripts driving the flow over REST: left out, it means the default.
-    fields[probatio.Optional(CONF_ADVANCED)] = section(
-        probatio.Schema(advanced_fields(provider, advanced)), {"collapsed": True}
-    )
+    fields.update(advanced_section(provider, advanced))
     return probatio.Schema(fields)
 
 

@@ -175,7 +175,8 @@ def test_removal_says_how_and_what_goes() -> None:
 def test_every_form_field_is_documented() -> None:
     """Each field of each cloud's forms is a row of that cloud's table in the README.
 
-    The datastream forms (first ones and those added later) belong to Energydata.dk.
+    The datastream forms (first ones and those added later) belong to Energydata.dk;
+    Copper Labs has two sign-in forms and a reauthentication form of its own.
     """
     steps = json.loads((PACKAGE / "strings.json").read_text(encoding="utf-8"))
     config = steps["config"]["step"]
@@ -186,6 +187,12 @@ def test_every_form_field_is_documented() -> None:
             config["energydata"],
             config["datastream"],
             *steps["config_subentries"]["datastream"]["step"].values(),
+        ],
+        "copper": [
+            config["copper_app"],
+            config["copper_enterprise"],
+            config["copper_reauth"],
+            config["sites"],
         ],
     }
     for key, provider in PROVIDERS.items():

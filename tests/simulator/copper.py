@@ -719,6 +719,18 @@ class CopperCloud:
         """Return the enterprise's meters in API order (premise by premise)."""
         return [m for p in self._enterprises[enterprise_id] for m in p.meters]
 
+    def truth_refresh_tokens(self, email: str) -> dict[str, str]:
+        """Return each refresh token issued to ``email``: live, retired or revoked."""
+        return {
+            token: "revoked"
+            if refresh.family in self._revoked_families
+            else "retired"
+            if refresh.retired is not None
+            else "live"
+            for token, refresh in self._refresh.items()
+            if refresh.email == email
+        }
+
     def truth_register(self, meter_id: str, at: datetime) -> float:
         """Return the normalised register at ``at`` (kWh, CCF or US gallons)."""
         return _thousandths(register_at(self.meter(meter_id), at))

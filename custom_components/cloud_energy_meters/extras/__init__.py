@@ -7,9 +7,10 @@ module registered below, and its strings.
 """
 
 from .base import NONE, Extras, SignInFlow, Step
+from .copper import EXTRAS as COPPER
 from .energydata import EXTRAS as ENERGYDATA
 
-EXTRAS: dict[str, Extras] = {extras.key: extras for extras in (ENERGYDATA,)}
+EXTRAS: dict[str, Extras] = {extras.key: extras for extras in (COPPER, ENERGYDATA)}
 """Provider key → what that cloud adds."""
 
 

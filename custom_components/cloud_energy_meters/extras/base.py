@@ -47,9 +47,25 @@ class SignInFlow(Protocol):
     ) -> ConfigFlowResult:
         """Create the entry of the signed-in account with these sites."""
 
+    async def async_offer_sites(self) -> ConfigFlowResult:
+        """Go on to the generic sites step (skipped when the account has one site)."""
+
     @property
     def signed_in_sites(self) -> tuple[Site, ...]:
         """Return the sites the account listed at sign-in."""
+
+    @property
+    def reauth_entry(self) -> ConfigEntry:
+        """Return the entry being reauthenticated."""
+
+    async def async_reauth_sign_in(self, changes: Mapping[str, Any]) -> dict[str, str]:
+        """Sign in to the reauthenticated entry's account, `changes` applied.
+
+        Return form errors; credentials of another account abort the flow.
+        """
+
+    def async_update_reauth_entry(self, changes: Mapping[str, Any]) -> ConfigFlowResult:
+        """Save `changes` (and what the cloud changed meanwhile); reload the entry."""
 
     def async_show_form(
         self,
@@ -60,6 +76,14 @@ class SignInFlow(Protocol):
         description_placeholders: Mapping[str, str] | None = None,
     ) -> ConfigFlowResult:
         """Show a form (Home Assistant's)."""
+
+    def async_show_menu(
+        self,
+        *,
+        step_id: str | None = None,
+        menu_options: list[str],
+    ) -> ConfigFlowResult:
+        """Show a menu (Home Assistant's)."""
 
     def add_suggested_values_to_schema(
         self, data_schema: probatio.Schema, suggested_values: Mapping[str, Any] | None
@@ -82,6 +106,9 @@ class Extras:
     """Things users add one by one to an entry (config subentry types)."""
     refused: Mapping[int, str] = field(default_factory=dict)
     """The form error a refused sign-in (HTTP status) means, beyond "not permitted"."""
+    reauth: Callable[[Mapping[str, Any]], Step | None] | None = None
+    """The cloud's own reauthentication step for an entry (by its data), if it has
+    one for it; otherwise the generic step asks for the secrets again."""
     async_setup_actions: Callable[[HomeAssistant, ConfigType], None] | None = None
     """Register the cloud's actions (when the integration is set up)."""
     async_migrate_from: (

@@ -178,7 +178,7 @@ FORM = Form(
         Field(CONF_USER, required=False, asked=False),
     ),
     paired=(("client_id", "client_secret"),),
-    advanced=(Setting(CONF_AUTH_URL, AUTH_URL),),
+    advanced=(Setting(CONF_AUTH_URL, AUTH_URL, url=True),),
 )
 """Both kinds of account's credentials (an entry keeps all keys, unused ones empty):
 an enterprise client (id, secret, enterprise id), or a Copper app user (the refresh
@@ -417,7 +417,11 @@ class CopperProvider(Provider):
         host = URL(api_url).host or api_url
         if credentials.get(CONF_ENTERPRISE_ID):
             return f"{cls.key}:{host}:client:{credentials.get('client_id', '')}"
-        return f"{cls.key}:{host}:app:{credentials.get(CONF_USER, '')}"
+        if user := credentials.get(CONF_USER):
+            return f"{cls.key}:{host}:app:{user}"
+        # A user not known yet (a sign-in being checked) shares with no one: two
+        # sign-ins must not renew each other's tokens through one token cache.
+        return f"{cls.key}:{host}:app-new:{secrets.token_hex(8)}"
 
     # Authentication -----------------------------------------------------------------
 

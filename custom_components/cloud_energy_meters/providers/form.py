@@ -32,6 +32,8 @@ class Setting:
     default: str | int
     port: bool = False
     """A port number (1–65535) rather than text."""
+    url: bool = False
+    """An address credentials are sent to: checked as the API URL is (HTTPS)."""
 
 
 @dataclass(frozen=True, slots=True)
