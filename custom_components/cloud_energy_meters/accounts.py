@@ -106,3 +106,25 @@ def account_holders(hass: HomeAssistant) -> dict[str, frozenset[str]]:
     if (accounts := hass.data.get(_ACCOUNTS)) is None:
         return {}
     return {key: frozenset(holders) for key, holders in accounts.holders.items()}
+
+
+@callback
+def save_to_account(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    provider: Provider,
+    changes: Mapping[str, Any],
+) -> None:
+    """Save what the cloud changed in credentials (a rotated refresh token) at once.
+
+    To the entry and every other entry of its account: they share its token, and one
+    left with a rotated-out refresh token would present it at its next start, which
+    the cloud takes for a stolen one (it revokes them all).
+    """
+    key = provider.account_key(provider.api_url, provider.credentials)
+    for entry_id in {entry.entry_id, *account_holders(hass).get(key, ())}:
+        other = hass.config_entries.async_get_entry(entry_id)
+        if other is not None and other.domain == DOMAIN:
+            hass.config_entries.async_update_entry(
+                other, data={**other.data, **changes}
+            )

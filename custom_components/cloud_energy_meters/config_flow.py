@@ -23,7 +23,7 @@ from homeassistant.config_entries import (
     ConfigSubentryFlow,
     OptionsFlowWithReload,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -31,7 +31,7 @@ from homeassistant.helpers.selector import (
     NumberSelectorMode,
 )
 
-from .accounts import account_holders, acquire_account, release_account
+from .accounts import acquire_account, release_account, save_to_account
 from .claims import sites_taken
 from .const import (
     CONF_ADVANCED,
@@ -261,7 +261,7 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         if entry is not None:
             provider.on_credentials = partial(
-                _save_to_account, self.hass, entry, provider
+                save_to_account, self.hass, entry, provider
             )
         try:
             self._account = await provider.async_login()
@@ -451,27 +451,6 @@ def _secrets(entry: ConfigEntry) -> list[Field]:
         for field in PROVIDERS[entry.data[CONF_PROVIDER]].form.secrets
         if field.required or entry.data.get(field.key)
     ]
-
-
-@callback
-def _save_to_account(
-    hass: HomeAssistant,
-    entry: ConfigEntry,
-    provider: Provider,
-    changes: Mapping[str, Any],
-) -> None:
-    """Save what the cloud changed in an entry's credentials to its account's entries.
-
-    All the entries of the account share its token, so its refresh token (as the
-    coordinator saves them).
-    """
-    key = provider.account_key(provider.api_url, provider.credentials)
-    for entry_id in {entry.entry_id, *account_holders(hass).get(key, ())}:
-        other = hass.config_entries.async_get_entry(entry_id)
-        if other is not None and other.domain == DOMAIN:
-            hass.config_entries.async_update_entry(
-                other, data={**other.data, **changes}
-            )
 
 
 def _entry_settings(entry: ConfigEntry, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .accounts import account_holders, entry_account
+from .accounts import entry_account, save_to_account
 from .alerts import AlertTracker
 from .claims import sites_taken
 from .const import (
@@ -169,27 +169,11 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.registry = RegistryUpkeep(hass, entry, provider_class)
         self.alert_tracker = AlertTracker(hass, entry)
         self.push = PushListener(hass, entry, self.provider, self._push_readings)
-        self.provider.on_credentials = self._save_credentials
+        self.provider.on_credentials = partial(
+            save_to_account, hass, entry, self.provider
+        )
         self.pacing = Pacing(hass, entry, self.provider, self.registry)
         self._apply_budget()
-
-    @callback
-    def _save_credentials(self, changes: Mapping[str, Any]) -> None:
-        """Save what the cloud changed (a rotated refresh token) to the account's entries.
-
-        At once, and to every entry of the account: they share its token, and one
-        left with a rotated-out refresh token would present it at its next start,
-        which the cloud takes for a stolen one (it revokes them all).
-        """
-        provider = self.provider
-        key = provider.account_key(provider.api_url, provider.credentials)
-        holders = account_holders(self.hass).get(key, frozenset())
-        for entry_id in {self.config_entry.entry_id, *holders}:
-            entry = self.hass.config_entries.async_get_entry(entry_id)
-            if entry is not None and entry.domain == DOMAIN:
-                self.hass.config_entries.async_update_entry(
-                    entry, data={**entry.data, **changes}
-                )
 
     @property
     def site_ids(self) -> list[str]:

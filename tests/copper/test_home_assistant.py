@@ -355,6 +355,8 @@ async def test_a_register_jump_never_reaches_a_state(
         moment += timedelta(hours=1)
         freezer.move_to(moment)
         await coordinator.async_refresh()
+        # The usage values (register, last hour) come with the history read.
+        await coordinator.async_import_statistics()
         await hass.async_block_till_done()
         assert coordinator.last_update_success
         read()
