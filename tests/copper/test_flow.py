@@ -236,7 +236,7 @@ async def test_app_sign_in_with_the_whole_address(
     }
     entry = result["result"]
     assert entry.unique_id == f"copper_app:{HOME_PREMISE_ID}"
-    assert result["title"] == "Copper Labs Copper app"
+    assert result["title"] == "Copper Labs Home"
 
     await settle(hass)
     assert entry.state is ConfigEntryState.LOADED

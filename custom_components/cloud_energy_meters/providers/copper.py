@@ -557,9 +557,15 @@ class CopperProvider(Provider):
 
     @staticmethod
     def _app_account(sites: Sequence[Site]) -> Account:
-        """Name a Copper app account by its first premise (Auth0 tells no user id)."""
-        first = min((site.id for site in sites), default="")
-        return Account(id=f"app:{first}", name="Copper app")
+        """Name a Copper app account by its first premise (Auth0 tells no user id).
+
+        The id is the smallest premise id; the name, that premise's (the entry's
+        title: "Copper Labs Home").
+        """
+        first = min(sites, key=lambda site: site.id, default=None)
+        if first is None:
+            return Account(id="app:", name="Copper app")
+        return Account(id=f"app:{first.id}", name=first.name or "Copper app")
 
     async def _call(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """GET an API path with the token; on 401/403 a new token once, then report."""
