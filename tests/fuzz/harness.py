@@ -24,13 +24,17 @@ import zlib
 import aiohttp
 from hypothesis import HealthCheck, Phase, example, given, seed as with_seed, settings
 
+from custom_components.cloud_energy_meters.providers.copper import (
+    code_from,
+    sign_in_link,
+)
 from custom_components.cloud_energy_meters.providers.errors import ProviderError
 from custom_components.cloud_energy_meters.providers.provider import (
     AccountState,
     Provider,
 )
 from tests.provider_factory import build_provider, provider_class
-from tests.simulator import Simulator
+from tests.simulator import Simulator, copper
 
 from . import contract
 from .endpoints import CLOUDS, Context, Endpoint, span
@@ -116,6 +120,10 @@ class Harness:
         self.simulator.climkit.min_interval = 0
         # Thousands of examples share one Copper account: its budgets are not fuzzed.
         self.simulator.copper.hourly_limit = self.simulator.copper.daily_limit = 10**9
+        # Each example's provider signs in afresh with the same refresh token: the
+        # answers are fuzzed, not Auth0's rotation (tests/copper tests that).
+        self.simulator.copper.rotate_refresh_tokens = False
+        self.credentials: dict[str, dict[str, Any]] = {}
         self.server = FuzzServer("")
         self.session: aiohttp.ClientSession | None = None
         self.inventories: dict[str, Any] = {}
@@ -127,6 +135,8 @@ class Harness:
         self.server.upstream = (await self.simulator.start()).rstrip("/")
         await self.server.start()
         self.session = aiohttp.ClientSession()
+        if "copper_app" in self.clouds:
+            self.credentials["copper_app"] = await self._copper_app_credentials()
         for cloud in self.clouds:
             self.server.arm(None, None)
             self.inventories[cloud] = await self.provider(cloud).async_discover(
@@ -140,17 +150,38 @@ class Harness:
         await self.server.stop()
         await self.simulator.stop()
 
+    async def _copper_app_credentials(self) -> dict[str, Any]:
+        """Sign the Copper app demo user in (straight at the simulator)."""
+        assert self.session is not None
+        auth = f"{self.simulator.base_url}{copper.AUTH_PREFIX}"
+        link, verifier = sign_in_link(auth)
+        form = {"email": copper.DEMO_EMAIL, "otp": copper.DEMO_EMAIL_CODE}
+        async with self.session.post(link, data=form, allow_redirects=False) as answer:
+            code = code_from(answer.headers["Location"])
+        assert code is not None
+        signing = build_provider(
+            "copper", self.session, api_url=self.simulator.url("copper")
+        )
+        token = await signing.async_exchange(code, verifier)
+        return {
+            "client_id": "",
+            "client_secret": "",
+            "enterprise_id": "",
+            "refresh_token": token,
+            "user": f"app:{copper.HOME_PREMISE_ID}",
+        }
+
     def provider(self, cloud: str) -> Provider:
         """Return a fresh provider of the cloud's demo account, through the fuzz server."""
-        policy = replace(
-            provider_class(cloud).policy, min_interval=0, max_wait=MAX_WAIT
-        )
-        root = self.simulator.url(cloud).removeprefix(self.simulator.base_url)
+        key = CLOUDS[cloud].provider_key
+        policy = replace(provider_class(key).policy, min_interval=0, max_wait=MAX_WAIT)
+        root = self.simulator.url(key).removeprefix(self.simulator.base_url)
         return build_provider(  # type: ignore[no-any-return]
-            cloud,
+            key,
             self.session,
             api_url=self.server.base_url + root,
             state=AccountState.for_policy(policy),
+            **self.credentials.get(cloud, {}),
         )
 
     def context(self, cloud: str) -> Context:
