@@ -1,13 +1,14 @@
 """Diagnostics: what the integration knows and did, with every secret redacted."""
 
 from dataclasses import asdict
+import time
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .coordinator import CloudEnergyConfigEntry
+from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
 
 # Credentials (a Locus client id is one: it is half of what signs in), and what
 # identifies the person: the title carries the username, addresses locate a home.
@@ -24,6 +25,29 @@ TO_REDACT = {
     "address",
     "unique_id",
 }
+
+
+def _plan(coordinator: CloudEnergyCoordinator) -> dict[str, Any]:
+    """Return the request plan and what the budgets' windows hold (budgeted clouds)."""
+    if (plan := coordinator.pacing.plan) is None:
+        return {}
+    limiter = coordinator.provider.state.limiter
+    now = time.time()
+    sent = limiter.sent_at()
+    return {
+        "share": limiter.share_now(),
+        "refresh": str(plan.refresh),
+        "history_cadence": str(plan.history),
+        "reserve": list(plan.reserve),
+        "feasible": plan.feasible,
+        "in_windows": [
+            {
+                "budget": f"{budget.count} per {budget.period:.0f} s",
+                "sent": sum(1 for moment in sent if moment > now - budget.period),
+            }
+            for budget in limiter.policy.budgets
+        ],
+    }
 
 
 async def async_get_config_entry_diagnostics(
@@ -46,6 +70,7 @@ async def async_get_config_entry_diagnostics(
                 "cost_per_refresh": coordinator.provider.refresh_cost(
                     coordinator.channels
                 ),
+                **_plan(coordinator),
             },
             "sites": [asdict(site) for site in inventory.sites] if inventory else [],
             "devices": [asdict(device) for device in inventory.devices]

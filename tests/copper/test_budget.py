@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+import json
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -17,6 +18,10 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.cloud_energy_meters.accounts import _ACCOUNTS
 from custom_components.cloud_energy_meters.const import (
@@ -391,3 +396,29 @@ async def test_an_account_too_large_for_its_share_is_a_repair_issue(
     await settle(hass)
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
     assert await hass.config_entries.async_remove(entry.entry_id)
+
+
+@pytest.mark.usefixtures("recorder_mock")
+async def test_diagnostics_show_the_plan_and_no_token(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    setup_entry: SetupEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """The plan, our share and what each window holds; the refresh token redacted."""
+    token = await app_refresh_token(hass, simulator)
+    entry = copper_entry(
+        simulator, [HOME_PREMISE_ID, CABIN_PREMISE_ID], refresh_token=token
+    )
+    assert await setup_entry(entry)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    requests = diagnostics["requests"]
+    assert requests["share"] == SHARE
+    assert requests["refresh"] == "0:15:00"
+    assert requests["history_cadence"] == "1:00:00"
+    assert requests["feasible"] is True
+    sent = len(api_requests(simulator))
+    assert [w["sent"] for w in requests["in_windows"]] == [sent, sent]
+    text = json.dumps(diagnostics)
+    assert entry.data["refresh_token"] not in text
+    assert token not in text
