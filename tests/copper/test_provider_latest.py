@@ -230,3 +230,32 @@ async def test_a_register_older_than_the_one_shown_is_not_used(
     # The rows before it are still true: the one read before is not.
     latest = await app.async_latest([register])
     assert register.key not in latest.readings
+
+
+async def test_a_register_jump_served_from_the_start_is_refused(
+    app: CopperProvider, simulator: Simulator, sim_clock: FakeClock
+) -> None:
+    """No register seen before (a restart during the glitch): the usage disowns it.
+
+    Two registers an hour apart differ by a hundred times the hour's usage: neither
+    is used; once the glitch is over the register is read again, and it is true.
+    """
+    channels = await home_channels(app)
+    register = channels[f"{HOME_GAS_ID}:register"]
+    now = sim_clock()
+    simulator.copper.register_jump(
+        HOME_GAS_ID, now - timedelta(hours=6), now + timedelta(hours=1)
+    )
+    await read_hours(app, channels.values(), now)
+    latest = await app.async_latest(list(channels.values()))
+    assert register.key not in latest.readings
+    assert channels[f"{HOME_GAS_ID}:hour"].key in latest.readings
+    assert channels[f"{HOME_WATER_ID}:register"].key in latest.readings
+
+    simulator.copper.clear_jumps()
+    app.cache.clear()
+    await read_hours(app, channels.values(), now)
+    reading = (await app.async_latest([register])).readings[register.key]
+    assert reading.time is not None
+    truth = simulator.copper.truth_register(HOME_GAS_ID, reading.time)
+    assert reading.value == m3(truth, CCF_M3)

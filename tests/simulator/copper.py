@@ -677,6 +677,10 @@ class CopperCloud:
         self.meter(meter_id)
         self._jumps.append(_LateWindow(as_utc(start), as_utc(end), meter_id))
 
+    def clear_jumps(self) -> None:
+        """Serve every register true again (the glitch is over)."""
+        self._jumps.clear()
+
     def authorization_code(
         self,
         challenge: str,

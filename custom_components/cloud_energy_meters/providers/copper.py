@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 import hashlib
+import itertools
 import logging
 import math
 import re
@@ -986,10 +987,17 @@ class CopperProvider(Provider):
             except parse.ValueRefused:
                 continue  # counted when the history read it
         parsed.sort(key=lambda pair: pair[0])
+        checked = _checked_registers(parsed)
         found: dict[str, Reading] = {}
         for channel in members:
             field = channel.ref[4]
             for at, row in reversed(parsed):
+                if field == "register" and checked is not None and at not in checked:
+                    if row.get("value") is not None:
+                        self.refusals.add(
+                            "/usage", "a register jump the usage does not show"
+                        )
+                    continue
                 try:
                     reading = self._usage_reading(meter_id, kind, field, at, row)
                 except parse.ValueRefused as err:
@@ -1194,6 +1202,36 @@ class CopperProvider(Provider):
             if first <= low < last:
                 by_start[low] = Interval(low, high, convert(value, kind))
         return [by_start[key] for key in sorted(by_start)]
+
+
+def _checked_registers(
+    rows: Sequence[tuple[datetime, Mapping[str, Any]]],
+) -> set[datetime] | None:
+    """Return the times whose register agrees with the hour's usage beside it.
+
+    Copper's known glitch multiplies the register (`value`) by 100 while `usage`
+    stays true: two registers an hour apart must differ by the usage of the hour
+    between them. A register in such an agreeing pair is checked; with no pair to
+    check (null usage) None: the registers can only be trusted as they come.
+    """
+    checked: set[datetime] = set()
+    checkable = False
+    for (first, older), (second, newer) in itertools.pairwise(rows):
+        if second - first != HOUR:
+            continue
+        try:
+            low = parse.optional_number(older.get("value"), "usage value")
+            high = parse.optional_number(newer.get("value"), "usage value")
+            between = (newer if USAGE_LABEL == "end" else older).get("usage")
+            amount = None if between is None else parse.amount(between, "usage usage")
+        except parse.ValueRefused:
+            continue  # counted where the row is read
+        if low is None or high is None or amount is None:
+            continue
+        checkable = True
+        if abs(high - low - amount) <= 0.001 + 0.02 * abs(amount):
+            checked.update((first, second))
+    return checked if checkable else None
 
 
 def _row_time(row: Mapping[str, Any]) -> datetime | None:
