@@ -154,16 +154,24 @@ async def test_enterprise_bulk_walks_next_links(
     premises = [p.id for p in simulator.copper.premises_of_enterprise(ENTERPRISE_ID)]
     inventory = await enterprise.async_discover(premises)
     registers = [c for c in inventory.channels if c.ref[0] == "bulk"]
+    # Before a meter's history read nothing vouches for its register: none shown.
+    assert (await enterprise.async_latest(registers)).readings == {}
+    # Every fourth meter's history (the hourly budget holds a quarter of them).
+    read = [c for c in inventory.channels if c.history][::4]
+    await read_hours(enterprise, read, sim_clock())
+    enterprise.cache.clear()  # a quarter of an hour later: the bulk pages are stale
     simulator.clear_log()
     latest = await enterprise.async_latest(registers)
     bulk = [r for r in simulator.log_for("copper") if r.path.endswith("/bulk")]
     assert len(bulk) == 3  # 229 meters, 100 a page
-    heard = [
-        m
+    heard = {
+        m.id
         for m in simulator.copper.meters_of_enterprise(ENTERPRISE_ID)
         if m.silent_from is None
-    ]
-    assert len(latest.readings) == len(heard)
+    }
+    assert {c.ref[2] for c in registers if c.key in latest.readings} == heard & {
+        c.ref[2] for c in read
+    }
     for channel in registers:
         reading = latest.readings.get(channel.key)
         if reading is None:
@@ -259,3 +267,22 @@ async def test_a_register_jump_served_from_the_start_is_refused(
     assert reading.time is not None
     truth = simulator.copper.truth_register(HOME_GAS_ID, reading.time)
     assert reading.value == m3(truth, CCF_M3)
+
+
+async def test_an_enterprise_register_x100_from_the_start_is_refused(
+    enterprise: CopperProvider, simulator: Simulator, sim_clock: FakeClock
+) -> None:
+    """The bulk register is measured against the one the usage rows vouch for."""
+    first = simulator.copper.premises_of_enterprise(ENTERPRISE_ID)[0]
+    inventory = await enterprise.async_discover([first.id])
+    gas = next(m for m in first.meters if m.kind == "gas")
+    now = sim_clock()
+    simulator.copper.register_jump(
+        gas.id, now - timedelta(hours=6), now + timedelta(hours=1)
+    )
+    await read_hours(enterprise, inventory.channels, now)
+    registers = [c for c in inventory.channels if c.ref[0] == "bulk"]
+    latest = await enterprise.async_latest(registers)
+    assert f"{first.id}:{gas.id}:register" not in latest.readings
+    water = next(m for m in first.meters if m.kind == "water")
+    assert f"{first.id}:{water.id}:register" in latest.readings

@@ -1034,6 +1034,30 @@ class CopperProvider(Provider):
             return None
         return Reading(value=convert(register, kind), time=at)
 
+    def _has_reference(self, meter_id: str) -> bool:
+        """Tell whether a register of the meter is known to measure others against.
+
+        The last one accepted, else the newest its usage rows vouch for: a first
+        register taken on trust could be one Copper serves x100 (then every true
+        one after it would look like a fall). Rows that vouch for none (their usage
+        is null) leave the next register to be trusted; no rows yet: wait for them.
+        """
+        if meter_id in self._registers:
+            return True
+        if not (rows := self._recent.get(meter_id)):
+            return False
+        parsed = sorted((at, row) for row in rows if (at := _row_time(row)) is not None)
+        checked = _checked_registers(parsed)
+        if checked is None:
+            return True
+        for at, row in reversed(parsed):
+            if at in checked:
+                value = parse.optional_number(row.get("value"), "usage value")
+                if value is not None:
+                    self._registers[meter_id] = _Register(at, value)
+                    return True
+        return False
+
     def _plausible(
         self, meter_id: str, kind: MeterKind, at: datetime, value: float, endpoint: str
     ) -> bool:
@@ -1081,6 +1105,8 @@ class CopperProvider(Provider):
                     self.refusals.add("/bulk", err)
                     continue
                 kind: MeterKind = kinds[meter_id]  # type: ignore[assignment]
+                if not self._has_reference(meter_id):
+                    continue  # until the meter's history read vouches for one
                 if self._plausible(meter_id, kind, at, value, "/bulk"):
                     by_meter[meter_id] = Reading(value=convert(value, kind), time=at)
             path = self._next(payload, seen)
