@@ -10,35 +10,21 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 import json
-from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.cloud_energy_meters.accounts import _ACCOUNTS
-from custom_components.cloud_energy_meters.const import (
-    CONF_API_URL,
-    CONF_BUDGET_SHARE,
-    CONF_KNOWN_SITES,
-    CONF_PROVIDER,
-    CONF_SITES,
-    DOMAIN,
-)
-from custom_components.cloud_energy_meters.providers import AccountState
+from custom_components.cloud_energy_meters.const import CONF_BUDGET_SHARE, DOMAIN
 from custom_components.cloud_energy_meters.providers.copper import (
     CCF_M3,
-    CONF_AUTH_URL,
     GALLON_M3,
     CopperProvider,
-    code_from,
 )
 from custom_components.cloud_energy_meters.statistics import series_for
 from homeassistant.config_entries import ConfigEntryState
@@ -48,83 +34,16 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from tests.conftest import SetupEntry
 from tests.helpers import settle, stored
 from tests.simulator import Simulator
-from tests.simulator.copper import (
-    CABIN_PREMISE_ID,
-    DEMO_EMAIL,
-    ENTERPRISE_CLIENT_ID,
-    ENTERPRISE_CLIENT_SECRET,
-    ENTERPRISE_ID,
-    HOME_PREMISE_ID,
-)
+from tests.simulator.copper import DEMO_EMAIL, ENTERPRISE_ID
 from tests.simulator.requestlog import RequestRecord
 
-from .conftest import auth_url, sign_in
+from .entries import app_refresh_token, copper_entry
 
 NOW = datetime(2026, 11, 16, 9, 7, tzinfo=UTC)
 HOUR = 3600.0
 DAY = 86400.0
 SHARE = 0.6
 FACTORS = {"electric": Decimal(1), "gas": CCF_M3, "water": GALLON_M3}
-
-
-async def app_refresh_token(hass: HomeAssistant, simulator: Simulator) -> str:
-    """Sign the demo user in as a person would; return the refresh token."""
-    session = async_get_clientsession(hass)
-    address, verifier = await sign_in(session, simulator)
-    signing = CopperProvider(
-        session,
-        api_url=simulator.url("copper"),
-        credentials={},
-        state=AccountState.for_policy(CopperProvider.policy),
-        settings={CONF_AUTH_URL: auth_url(simulator)},
-    )
-    code = code_from(address)
-    assert code is not None
-    return await signing.async_exchange(code, verifier)
-
-
-def copper_entry(
-    simulator: Simulator,
-    sites: list[str],
-    *,
-    refresh_token: str = "",
-    enterprise: bool = False,
-    options: dict[str, Any] | None = None,
-    known: list[str] | None = None,
-) -> MockConfigEntry:
-    """Return a Copper entry (app user or enterprise) of the simulator's accounts."""
-    credentials = (
-        {
-            "client_id": ENTERPRISE_CLIENT_ID,
-            "client_secret": ENTERPRISE_CLIENT_SECRET,
-            "enterprise_id": ENTERPRISE_ID,
-            "refresh_token": "",
-            "user": "",
-        }
-        if enterprise
-        else {
-            "client_id": "",
-            "client_secret": "",
-            "enterprise_id": "",
-            "refresh_token": refresh_token,
-            "user": f"app:{HOME_PREMISE_ID}",
-        }
-    )
-    return MockConfigEntry(
-        domain=DOMAIN,
-        version=2,
-        title="Copper Labs",
-        unique_id=f"copper_{'enterprise:' + ENTERPRISE_ID if enterprise else 'app'}",
-        data={
-            CONF_PROVIDER: "copper",
-            CONF_API_URL: simulator.url("copper"),
-            CONF_AUTH_URL: auth_url(simulator),
-            **credentials,
-            CONF_SITES: sites,
-            CONF_KNOWN_SITES: known or sites,
-        },
-        options=options or {},
-    )
 
 
 def api_requests(simulator: Simulator) -> list[RequestRecord]:
@@ -175,10 +94,8 @@ async def test_a_week_of_the_default_home(
 ) -> None:
     """Seven days of two premises and five meters: within budget, history current."""
     freezer.move_to(NOW)
-    token = await app_refresh_token(hass, simulator)
-    entry = copper_entry(
-        simulator, [HOME_PREMISE_ID, CABIN_PREMISE_ID], refresh_token=token
-    )
+    token = await app_refresh_token(async_get_clientsession(hass), simulator)
+    entry = copper_entry(simulator, refresh_token=token, options={})
     assert await setup_entry(entry)
     coordinator = entry.runtime_data
     assert coordinator.update_interval == timedelta(minutes=15)
@@ -214,10 +131,8 @@ async def test_twenty_restarts_in_an_hour(
     a new process has it: only the entry's storage remembers.
     """
     freezer.move_to(NOW)
-    token = await app_refresh_token(hass, simulator)
-    entry = copper_entry(
-        simulator, [HOME_PREMISE_ID, CABIN_PREMISE_ID], refresh_token=token
-    )
+    token = await app_refresh_token(async_get_clientsession(hass), simulator)
+    entry = copper_entry(simulator, refresh_token=token, options={})
     assert await setup_entry(entry)
     first = len(api_requests(simulator))
     assert first == 1 + 2 + 5  # the listing, two instant reads, five histories
@@ -275,8 +190,7 @@ async def test_an_enterprise_of_200_meters_backfills_within_budget(
     )
     freezer.move_to(NOW)
     sites = enterprise_sites(simulator, 200)
-    every = [p.id for p in simulator.copper.premises_of_enterprise(ENTERPRISE_ID)]
-    entry = copper_entry(simulator, sites, enterprise=True, known=every)
+    entry = copper_entry(simulator, sites=sites, options={})
     assert await setup_entry(entry)
     coordinator = entry.runtime_data
     plan = coordinator.pacing.plan
@@ -340,10 +254,8 @@ async def test_the_phone_app_spends_too_a_429_halves_our_share(
 ) -> None:
     """One 429, then no other: we pause and keep to 30 % for the rest of the day."""
     freezer.move_to(NOW)
-    token = await app_refresh_token(hass, simulator)
-    entry = copper_entry(
-        simulator, [HOME_PREMISE_ID, CABIN_PREMISE_ID], refresh_token=token
-    )
+    token = await app_refresh_token(async_get_clientsession(hass), simulator)
+    entry = copper_entry(simulator, refresh_token=token, options={})
     assert await setup_entry(entry)
     limiter = entry.runtime_data.provider.state.limiter
     simulator.copper.spend(DEMO_EMAIL, 100 - len(api_requests(simulator)))
@@ -378,9 +290,7 @@ async def test_an_account_too_large_for_its_share_is_a_repair_issue(
     )
     freezer.move_to(NOW)
     every = [p.id for p in simulator.copper.premises_of_enterprise(ENTERPRISE_ID)]
-    entry = copper_entry(
-        simulator, every, enterprise=True, options={CONF_BUDGET_SHARE: 10}
-    )
+    entry = copper_entry(simulator, sites=every, options={CONF_BUDGET_SHARE: 10})
     assert await setup_entry(entry)
     issue_id = f"budget_too_small_{entry.entry_id}"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
@@ -406,10 +316,8 @@ async def test_diagnostics_show_the_plan_and_no_token(
     hass_client: ClientSessionGenerator,
 ) -> None:
     """The plan, our share and what each window holds; the refresh token redacted."""
-    token = await app_refresh_token(hass, simulator)
-    entry = copper_entry(
-        simulator, [HOME_PREMISE_ID, CABIN_PREMISE_ID], refresh_token=token
-    )
+    token = await app_refresh_token(async_get_clientsession(hass), simulator)
+    entry = copper_entry(simulator, refresh_token=token, options={})
     assert await setup_entry(entry)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     requests = diagnostics["requests"]
