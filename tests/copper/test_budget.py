@@ -29,6 +29,7 @@ from custom_components.cloud_energy_meters.providers.copper import (
 from custom_components.cloud_energy_meters.statistics import series_for
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from tests.conftest import SetupEntry
@@ -330,3 +331,27 @@ async def test_diagnostics_show_the_plan_and_no_token(
     text = json.dumps(diagnostics)
     assert entry.data["refresh_token"] not in text
     assert token not in text
+
+
+@pytest.mark.usefixtures("recorder_mock")
+async def test_the_share_is_an_option(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """Options offer the share (60 % at first); a new one paces the account."""
+    token = await app_refresh_token(async_get_clientsession(hass), simulator)
+    entry = copper_entry(simulator, refresh_token=token, options={})
+    assert await setup_entry(entry)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    schema = result["data_schema"]
+    assert schema is not None
+    defaults = {str(key): key.description["suggested_value"] for key in schema.schema}
+    assert defaults[CONF_BUDGET_SHARE] == 60
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {"update_interval": 15, "backfill_days": 30, CONF_BUDGET_SHARE: 25},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await settle(hass)
+    assert entry.options[CONF_BUDGET_SHARE] == 25
+    assert entry.runtime_data.provider.state.limiter.share == 0.25
