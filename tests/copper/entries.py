@@ -91,7 +91,7 @@ def copper_entry(
     return MockConfigEntry(
         domain=DOMAIN,
         version=VERSION,
-        title="Copper app" if app else f"Copper enterprise {ENTERPRISE_ID}",
+        title="Copper Labs Home" if app else f"Copper Labs Enterprise {ENTERPRISE_ID}",
         unique_id=f"copper_app:{DEMO_EMAIL}" if app else f"copper_{ENTERPRISE_ID}",
         data={
             CONF_PROVIDER: "copper",

@@ -549,7 +549,7 @@ class CopperProvider(Provider):
                 f"/partner/{self._eid}/premise", {"limit": "1", "offset": "0"}
             )
             eid = str(self.credentials[CONF_ENTERPRISE_ID]).strip()
-            return Account(id=f"enterprise:{eid}", name=f"Copper enterprise {eid}")
+            return Account(id=f"enterprise:{eid}", name=f"Enterprise {eid}")
         if user := str(self.credentials.get(CONF_USER) or ""):
             return Account(id=user, name="Copper app")
         account = self._app_account(await self._app_sites())
@@ -735,7 +735,7 @@ class CopperProvider(Provider):
                 if premise in chosen:
                     gateways.append((gateway_id, item))
         eid = str(self.credentials[CONF_ENTERPRISE_ID]).strip()
-        account = Account(id=f"enterprise:{eid}", name=f"Copper enterprise {eid}")
+        account = Account(id=f"enterprise:{eid}", name=f"Enterprise {eid}")
         return self._inventory(account, sites, list(raw), meters, gateways)
 
     def _inventory(
