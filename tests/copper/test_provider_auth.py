@@ -194,8 +194,11 @@ async def test_enterprise_sign_in_and_its_refusals(
     assert account.id == "enterprise:demo-enterprise"
     with pytest.raises(AuthError, match="client id or secret"):
         await make_provider("copper", client_secret="wrong").async_login()
+    # Another enterprise's id: the grant works, the first listing is refused.
+    other = make_provider("copper", enterprise_id="other-enterprise")
+    await other.async_login()
     with pytest.raises(AuthError, match="refuses this account"):
-        await make_provider("copper", enterprise_id="other-enterprise").async_login()
+        await other.async_list_sites()
 
 
 async def test_an_expired_enterprise_token_is_renewed_once(
@@ -207,7 +210,9 @@ async def test_an_expired_enterprise_token_is_renewed_once(
     assert await enterprise.async_list_sites()
     assert enterprise.state.tokens.renewals == 1
     paths = [r.path for r in simulator.log_for("copper")]
-    assert paths.count("/partner/demo-enterprise/premise") == 4
+    # The listing refused (401), then asked again with the new token: the premise
+    # page, then the empty one after it.
+    assert paths.count("/partner/demo-enterprise/premise") == 3
 
 
 async def test_the_secret_of_a_changed_client_is_refused(

@@ -538,16 +538,14 @@ class CopperProvider(Provider):
     async def async_login(self) -> Account:
         """Get a new token now and name the account.
 
-        An enterprise reads its first premise (one API request). A Copper app user is
-        named by its smallest premise id (Auth0 tells no user id with this scope):
-        listed at the first sign-in, then kept as the `user` credential, so a restart
-        costs no API request (the token comes from Auth0, which is not counted).
+        The token comes from Auth0, which Copper does not count: a restart costs no
+        API request. An enterprise client proves itself with the grant (its right
+        to the enterprise id shows at the first listing). A Copper app user is named
+        by its smallest premise id (Auth0 tells no user id with this scope): listed
+        at the first sign-in, then kept as the `user` credential.
         """
         self.state.tokens.set(await self._renew(None))
         if self.enterprise:
-            await self._call(
-                f"/partner/{self._eid}/premise", {"limit": "1", "offset": "0"}
-            )
             eid = str(self.credentials[CONF_ENTERPRISE_ID]).strip()
             return Account(id=f"enterprise:{eid}", name=f"Enterprise {eid}")
         if user := str(self.credentials.get(CONF_USER) or ""):
