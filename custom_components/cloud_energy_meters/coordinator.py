@@ -202,6 +202,8 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             inventory := self._restore(saved := await self._store.async_load())
         ) is not None:
             self.inventory = inventory
+            # Sites the user no longer chose go now, not at the next listing.
+            self.registry.prune(inventory, self.site_ids)
             if self.pacing.active and saved:
                 # A cloud that counts requests is not asked again for what it
                 # told minutes before the restart.
@@ -338,7 +340,10 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL
             )
         )
-        if wanted < self.minimum_interval:
+        if (
+            CONF_UPDATE_INTERVAL in self.config_entry.options
+            and wanted < self.minimum_interval
+        ):
             _LOGGER.info(
                 "Polling %s every %s instead of %s: one refresh costs %s requests",
                 self.name,

@@ -77,6 +77,8 @@ class Pacing:
         sent = saved.get("sent")
         if isinstance(sent, list):
             self.provider.state.limiter.restore(sent)
+        if isinstance(memory := saved.get("memory"), Mapping):
+            self.provider.recall(memory)
         imported = saved.get("imported")
         if isinstance(imported, Mapping):
             for statistic_id, moment in imported.items():
@@ -130,6 +132,7 @@ class Pacing:
     def _data(self) -> dict[str, Any]:
         return {
             "sent": self.provider.state.limiter.sent_at(),
+            "memory": self.provider.memory(),
             "imported": {
                 statistic_id: moment.isoformat()
                 for statistic_id, moment in self._imported.items()

@@ -20,7 +20,11 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.cloud_energy_meters.accounts import _ACCOUNTS
-from custom_components.cloud_energy_meters.const import CONF_BUDGET_SHARE, DOMAIN
+from custom_components.cloud_energy_meters.const import (
+    CONF_BUDGET_SHARE,
+    CONF_SITES,
+    DOMAIN,
+)
 from custom_components.cloud_energy_meters.providers.copper import (
     CCF_M3,
     GALLON_M3,
@@ -30,12 +34,17 @@ from custom_components.cloud_energy_meters.statistics import series_for
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from tests.conftest import SetupEntry
 from tests.helpers import settle, stored
 from tests.simulator import Simulator
-from tests.simulator.copper import DEMO_EMAIL, ENTERPRISE_ID
+from tests.simulator.copper import (
+    CABIN_PREMISE_ID,
+    DEMO_EMAIL,
+    ENTERPRISE_ID,
+    HOME_PREMISE_ID,
+)
 from tests.simulator.requestlog import RequestRecord
 
 from .entries import app_refresh_token, copper_entry
@@ -355,3 +364,51 @@ async def test_the_share_is_an_option(
     await settle(hass)
     assert entry.options[CONF_BUDGET_SHARE] == 25
     assert entry.runtime_data.provider.state.limiter.share == 0.25
+
+
+@pytest.mark.usefixtures("recorder_mock")
+async def test_a_restart_keeps_the_values_and_drops_premises_left_out(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    setup_entry: SetupEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """Registers and last hours are back at once; a premise no longer chosen goes.
+
+    Neither needs a request: the meters' newest usage rows are kept with the
+    request times, and the saved inventory says which devices are the premise's.
+    """
+    token = await app_refresh_token(async_get_clientsession(hass), simulator)
+    entry = copper_entry(simulator, refresh_token=token, options={})
+    assert await setup_entry(entry)
+    before = dict(entry.runtime_data.data)
+    usage = sorted(k for k in before if k.endswith((":register", ":hour")))
+    assert len(usage) == 10  # five meters
+
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_SITES: [HOME_PREMISE_ID]}
+    )
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass.data.pop(_ACCOUNTS, None)
+    simulator.clear_log()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await settle(hass)
+    after = entry.runtime_data.data
+    home = [k for k in usage if k.startswith(HOME_PREMISE_ID)]
+    assert {k: after[k] for k in home} == {k: before[k] for k in home}
+    # One instant read (the Home premise); no history, no listing.
+    assert [r.path for r in api_requests(simulator)] == [
+        f"/app/instant/{HOME_PREMISE_ID}"
+    ]
+    assert (
+        device_registry.async_get_device_by_identifier(
+            (DOMAIN, CABIN_PREMISE_ID), entry.entry_id
+        )
+        is None
+    )
+    assert (
+        device_registry.async_get_device_by_identifier(
+            (DOMAIN, HOME_PREMISE_ID), entry.entry_id
+        )
+        is not None
+    )

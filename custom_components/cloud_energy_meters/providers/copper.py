@@ -34,7 +34,7 @@ from yarl import URL
 
 from . import parse
 from .cache import ResponseCache
-from .contract import MAX_DEVICES, MAX_SITES
+from .contract import MAX_CHANNELS, MAX_DEVICES, MAX_SITES
 from .errors import AuthError, InvalidResponse, RequestRejected
 from .form import Field, Form, Setting
 from .model import (
@@ -91,6 +91,8 @@ MAX_WINDOW = timedelta(days=92)
 MIN_WINDOW = timedelta(days=1)
 RECENT = timedelta(hours=3)
 """How far back a latest read of usage rows looks (the newest buckets may be null)."""
+RECALLED_ROWS = 16
+"""Rows per meter taken back after a restart, at most (RECENT holds four)."""
 PAGE_LIMIT = 1000
 """Rows asked per offset/limit page; a shorter page is the last one."""
 MAX_PAGES = 100
@@ -887,6 +889,49 @@ class CopperProvider(Provider):
             elif group[0] != "usage":
                 cost += 1
         return cost
+
+    @override
+    def memory(self) -> dict[str, Any]:
+        """Keep each meter's newest usage rows and last register across a restart.
+
+        Its register, last hour and rate come from those rows: without them the
+        sensors would be unknown until the meter's next history read (hours away
+        for a large account).
+        """
+        return {
+            "recent": {meter: list(rows) for meter, rows in self._recent.items()},
+            "registers": {
+                meter: [kept.time.isoformat(), kept.value]
+                for meter, kept in self._registers.items()
+            },
+        }
+
+    @override
+    def recall(self, memory: Mapping[str, Any]) -> None:
+        """Take back the rows and registers kept before the restart.
+
+        The rows are parsed where they are used, as an answer's are.
+        """
+        recent = memory.get("recent")
+        if isinstance(recent, Mapping):
+            for meter, rows in list(recent.items())[:MAX_CHANNELS]:
+                if isinstance(rows, list):
+                    kept: list[Mapping[str, Any]] = [
+                        row for row in rows[:RECALLED_ROWS] if isinstance(row, dict)
+                    ]
+                    self._recent.setdefault(str(meter), kept)
+        registers = memory.get("registers")
+        if isinstance(registers, Mapping):
+            for meter, pair in list(registers.items())[:MAX_CHANNELS]:
+                try:
+                    at, value = pair
+                    kept_register = _Register(
+                        parse.timestamp(at, "kept register time"),
+                        parse.number(value, "kept register"),
+                    )
+                except TypeError, ValueError, parse.ValueRefused:
+                    continue
+                self._registers.setdefault(str(meter), kept_register)
 
     @override
     def listing_cost(self, site_ids: Sequence[str]) -> int:

@@ -191,6 +191,16 @@ class Provider(ABC):
     ) -> int:
         """Return how many requests one `async_latest` of these sends."""
 
+    def memory(self) -> dict[str, Any]:
+        """Return what the provider learnt that a restart should not lose (no secret).
+
+        Kept by the layer above in the entry's storage; given back with `recall`.
+        """
+        return {}
+
+    def recall(self, memory: Mapping[str, Any]) -> None:
+        """Take back what `memory` returned before a restart (checked like an answer)."""
+
     def listing_cost(self, site_ids: Sequence[str]) -> int:
         """Return how many requests one discovery of these sites sends (about)."""
         return 1 + len(site_ids)
