@@ -340,10 +340,9 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL
             )
         )
-        if (
-            CONF_UPDATE_INTERVAL in self.config_entry.options
-            and wanted < self.minimum_interval
-        ):
+        # Not when the floor is how often the cloud's values change: that is no
+        # news, and no request count explains it.
+        if wanted < self.minimum_interval > self.provider.shortest_refresh:
             _LOGGER.info(
                 "Polling %s every %s instead of %s: one refresh costs %s requests",
                 self.name,
