@@ -840,7 +840,8 @@ class CopperProvider(Provider):
             ),
             Channel(
                 key=f"{base}:hour",
-                name=f"{name} last hour",
+                # The statistic's name: it holds every hour, not the last one.
+                name=f"{name} {'production' if role is Role.PRODUCTION else 'usage'}",
                 label=kind.interval_label,
                 quantity=kind.quantity,
                 kind=Kind.INTERVAL,
