@@ -33,7 +33,7 @@ from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SimSite
 
 type Truth = Callable[[datetime, datetime], dict[datetime, float]]
 
-CLOUDS = ["climkit", "copper", "energydata", "locus"]
+CLOUDS = ["climkit", "copper", "energydata", "flexmeasures", "locus"]
 """The clouds the add-an-account menu offers, in its order."""
 
 

@@ -62,7 +62,12 @@ from .forms import (
 )
 from .migration import VERSION as MIGRATED_VERSION
 from .providers import PROVIDERS, Provider
-from .providers.errors import AuthError, ProviderError, RequestRejected
+from .providers.errors import (
+    AuthError,
+    ProviderError,
+    RequestRejected,
+    UnsupportedServer,
+)
 from .providers.form import Field
 from .providers.model import Account, Site
 
@@ -155,9 +160,11 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         extra_fields: Mapping[Any, Any] | None = None,
     ) -> ConfigFlowResult:
         """Show a cloud's sign-in form, what the user typed kept."""
+        provider = PROVIDERS[provider_key]
+        values = user_input or {}
         schema = sign_in_schema(
-            PROVIDERS[provider_key],
-            (user_input or {}).get(CONF_ADVANCED) or {},
+            provider,
+            values if provider.self_hosted else values.get(CONF_ADVANCED) or {},
             extra_fields,
         )
         return self.async_show_form(
@@ -268,6 +275,9 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             self._sites = await provider.async_list_sites()
         except AuthError:
             return {"base": "invalid_auth"}
+        except UnsupportedServer as err:
+            _LOGGER.debug("%s: %s", provider_class.name, err)
+            return {"base": "unsupported_server"}
         except RequestRejected as err:
             _LOGGER.debug("%s refused the account: %s", provider_class.name, err)
             if err.status in (403, 404):

@@ -11,7 +11,7 @@ from typing import Any
 import probatio
 from yarl import URL
 
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -31,7 +31,16 @@ from .providers import Provider
 from .providers.form import Field, Form
 from .providers.model import Site
 
-_AUTOCOMPLETE = {CONF_USERNAME: "username", CONF_PASSWORD: "current-password"}
+_AUTOCOMPLETE = {
+    CONF_USERNAME: "username",
+    "email": "email",
+    CONF_PASSWORD: "current-password",
+}
+
+
+def url_key(provider: type[Provider]) -> str:
+    """Return the form key of the API URL: `url` where users run their own servers."""
+    return CONF_URL if provider.self_hosted else CONF_API_URL
 
 
 def whole_number(value: Any) -> int | None:
@@ -76,10 +85,10 @@ def advanced_fields(
     provider: type[Provider], values: Mapping[str, Any]
 ) -> dict[Any, Any]:
     """Return the API URL and the cloud's other settings, with their defaults."""
+    key = url_key(provider)
+    url = values.get(key) or values.get(CONF_API_URL) or provider.default_url
     fields: dict[Any, Any] = {
-        probatio.Required(
-            CONF_API_URL, default=values.get(CONF_API_URL) or provider.default_url
-        ): _text(TextSelectorType.URL)
+        probatio.Required(key, default=url): _text(TextSelectorType.URL)
     }
     for setting in provider.form.advanced:
         marker = probatio.Required(
@@ -122,7 +131,7 @@ def read_advanced(
 ) -> dict[str, Any]:
     """Return the advanced section's settings (defaults for what is left out)."""
     data: dict[str, Any] = {
-        CONF_API_URL: str(values.get(CONF_API_URL) or provider.default_url).strip()
+        CONF_API_URL: str(values.get(url_key(provider)) or provider.default_url).strip()
     }
     for setting in provider.form.advanced:
         value = values.get(setting.key) or setting.default
@@ -135,8 +144,14 @@ def sign_in_schema(
     advanced: Mapping[str, Any],
     extra: Mapping[Any, Any] | None = None,
 ) -> probatio.Schema:
-    """Return a cloud's sign-in form: its fields, `extra` ones, the advanced section."""
-    fields: dict[Any, Any] = {
+    """Return a cloud's sign-in form: its fields, `extra` ones, the advanced section.
+
+    A self-hosted cloud's form starts with the server's address instead.
+    """
+    fields: dict[Any, Any] = (
+        advanced_fields(provider, advanced) if provider.self_hosted else {}
+    )
+    fields |= {
         (
             probatio.Required(field.key)
             if field.required
@@ -146,7 +161,8 @@ def sign_in_schema(
         if field.asked
     }
     fields.update(extra or {})
-    fields.update(advanced_section(provider, advanced))
+    if not provider.self_hosted:
+        fields.update(advanced_section(provider, advanced))
     return probatio.Schema(fields)
 
 
@@ -165,7 +181,8 @@ def read_sign_in(
         elif not field.secret:
             value = str(value).strip()
         data[field.key] = value
-    data.update(read_advanced(provider, user_input.get(CONF_ADVANCED) or {}))
+    advanced = user_input if provider.self_hosted else user_input.get(CONF_ADVANCED)
+    data.update(read_advanced(provider, advanced or {}))
     return data, errors
 
 

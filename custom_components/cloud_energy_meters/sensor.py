@@ -47,6 +47,7 @@ DEVICE_CLASSES: dict[Quantity, SensorDeviceClass] = {
     Quantity.APPARENT_POWER: SensorDeviceClass.APPARENT_POWER,
     Quantity.REACTIVE_POWER: SensorDeviceClass.REACTIVE_POWER,
     Quantity.IRRADIANCE: SensorDeviceClass.IRRADIANCE,
+    Quantity.STATE_OF_CHARGE: SensorDeviceClass.BATTERY,
     Quantity.DATE: SensorDeviceClass.DATE,
 }
 
@@ -92,7 +93,12 @@ def channel_description(channel: Channel) -> SensorEntityDescription:
         state_class=state_class,
         native_unit_of_measurement=(str(channel.unit) or None) if numeric else None,
         suggested_display_precision=(
-            1 if channel.kind is Kind.FACT else PRECISIONS.get(channel.unit, 1)
+            1
+            if channel.kind is Kind.FACT
+            # A price per kWh (0.1085 EUR/kWh) is read to the hundredth of a cent.
+            else 4
+            if channel.quantity is Quantity.PRICE
+            else PRECISIONS.get(channel.unit, 1)
         )
         if numeric
         else None,

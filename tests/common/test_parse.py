@@ -185,3 +185,31 @@ def test_tokens_go_into_headers_as_they_are() -> None:
         with pytest.raises(ValueRefused) as refused:
             parse.token(value, "access token")
         assert "secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("PT15M", timedelta(minutes=15)),
+        ("PT1H", timedelta(hours=1)),
+        ("P1D", timedelta(days=1)),
+        ("PT24H", timedelta(days=1)),
+        ("P0DT1H0M0S", timedelta(hours=1)),
+        (" pt30s ", timedelta(seconds=30)),
+        ("PT0H", timedelta(0)),
+    ],
+)
+def test_iso_durations(value: str, expected: timedelta) -> None:
+    """Fixed ISO 8601 durations, as FlexMeasures writes them, become spans."""
+    assert parse.duration(value, "resolution") == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["P1M", "P1Y", "P", "PT", "P1DT", "PT1.5H", "15 minutes", "-PT1H", 15, None,
+     "P99999D", "PT" + "1" * 50 + "H"],
+)
+def test_durations_without_a_fixed_length_are_refused(value: object) -> None:
+    """Months, years, fractions, negatives, text and the absurd are refused."""
+    with pytest.raises(parse.ValueRefused):
+        parse.duration(value, "resolution")

@@ -194,6 +194,7 @@ def test_every_form_field_is_documented() -> None:
             config["copper_reauth"],
             config["sites"],
         ],
+        "flexmeasures": [config["flexmeasures"], config["sites"]],
     }
     for key, provider in PROVIDERS.items():
         documented = _table_fields(

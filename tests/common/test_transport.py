@@ -139,6 +139,17 @@ async def test_status_mapping(
         ('{"error_description": "bad grant"}', "bad grant"),
         ('{"detail": "no such asset"}', "no such asset"),
         ('{"errors": ["unit missing", "no start"]}', "unit missing; no start"),
+        (
+            '{"message": {"combined_sensor_data_description": {"_schema": '
+            '["Required unit for this sensor is kW, got incompatible unit: EUR"]}}}',
+            "rejected /x (400): Required unit for this sensor is kW, got incompatible",
+        ),
+        (
+            '{"message": {"json": {"password": ["Missing data for required field."]}}}',
+            "password: Missing data for required field.",
+        ),
+        ('{"message": {"a": {"b": {"c": {"d": {"e": ["too deep"]}}}}}}', "no message"),
+        ('{"message": {"a": [1, 2]}}', "no message"),
         ('{"other": 1}', "no message"),
         ('["a list"]', "no message"),
         ("plain text refusal", "no message"),
@@ -161,12 +172,12 @@ async def test_rejection_message(
 async def test_long_rejection_message_is_cut(
     stub: StubServer, session: ClientSession
 ) -> None:
-    """A long error message is cut to 120 characters."""
+    """A long error message is cut to 200 characters (room for a field's name)."""
     stub.json("GET", "/x", {"message": "x" * 1000}, status=400)
     with pytest.raises(RequestRejected) as caught:
         await transport_for(session, stub.url).request_json("GET", "/x")
-    assert "x" * 120 in str(caught.value)
-    assert "x" * 121 not in str(caught.value)
+    assert "x" * 200 in str(caught.value)
+    assert "x" * 201 not in str(caught.value)
 
 
 async def test_redirect_is_invalid_response(

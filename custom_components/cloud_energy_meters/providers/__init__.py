@@ -7,6 +7,7 @@ its own, and its tests run against the simulator without Home Assistant.
 from .climkit import ClimkitProvider
 from .copper import CopperProvider
 from .energydata import EnergydataProvider
+from .flexmeasures import FlexMeasuresProvider
 from .locus import LocusProvider
 from .provider import AccountState, Provider
 
@@ -16,6 +17,7 @@ PROVIDERS: dict[str, type[Provider]] = {
         ClimkitProvider,
         CopperProvider,
         EnergydataProvider,
+        FlexMeasuresProvider,
         LocusProvider,
     )
 }

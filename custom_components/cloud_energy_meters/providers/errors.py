@@ -17,6 +17,10 @@ class CannotConnect(ProviderError):
     """The cloud could not be reached, timed out or failed on its side (5xx)."""
 
 
+class UnsupportedServer(ProviderError):
+    """The server answers, but speaks no API version this integration does."""
+
+
 class RateLimited(ProviderError):
     """The cloud (or our own budget for it) asks us to wait before the next request."""
 

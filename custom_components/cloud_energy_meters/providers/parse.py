@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
 import logging
 import math
+import re
 import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -141,6 +142,31 @@ def seconds(value: Any, what: str, *, least: float = 0.0, most: float) -> float:
     """Return a duration in seconds within [least, most]."""
     result = number(value, what)
     if not least <= result <= most:
+        raise _refuse(what, value)
+    return result
+
+
+_DURATION = re.compile(
+    r"P(?:(?P<days>\d{1,5})D)?"
+    r"(?:T(?:(?P<hours>\d{1,6})H)?(?:(?P<minutes>\d{1,8})M)?(?:(?P<seconds>\d{1,9})S)?)?"
+)
+MAX_DURATION = timedelta(days=3660)
+
+
+def duration(value: Any, what: str) -> timedelta:
+    """Return an ISO 8601 duration of days, hours, minutes and seconds ("PT15M").
+
+    Months and years have no fixed length: refused, like anything beyond ten years.
+    """
+    if not isinstance(value, str) or len(value) > 40:
+        raise _refuse(what, value)
+    found = _DURATION.fullmatch(value.strip().upper())
+    if found is None or value.strip().upper() in ("P", "PT") or value.endswith("T"):
+        raise _refuse(what, value)
+    result = timedelta(
+        **{unit: int(amount) for unit, amount in found.groupdict(default="0").items()}
+    )
+    if result > MAX_DURATION:
         raise _refuse(what, value)
     return result
 

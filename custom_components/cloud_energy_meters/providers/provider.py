@@ -48,6 +48,9 @@ class Provider(ABC):
     """Whether the cloud also pushes readings (`async_listen`)."""
     shortest_refresh: ClassVar[timedelta] = timedelta(0)
     """No sooner than this is a refresh useful (how often the cloud's values change)."""
+    self_hosted: ClassVar[bool] = False
+    """Whether users run their own servers: the sign-in form asks for its address
+    (`url`) instead of hiding the API URL among the advanced settings."""
     named_by_user: ClassVar[bool] = False
     """Whether the user names the channels (the cloud cannot list them): discovery is
     then free, and a channel that disappears was removed by the user."""

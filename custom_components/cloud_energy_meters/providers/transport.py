@@ -54,12 +54,31 @@ def _message_of(body: bytes) -> str:
         return "no message"
     if isinstance(payload, dict):
         for key in _MESSAGE_KEYS:
-            value = payload.get(key)
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                value = "; ".join(value)
-            if isinstance(value, str) and value:
-                return value[:120]
+            if value := _flatten(payload.get(key)):
+                return value[:200]
     return "no message"
+
+
+def _flatten(value: Any, depth: int = 0) -> str:
+    """Return the texts of a message: a string, a list of them, or fields of them.
+
+    FlexMeasures, say, nests its reasons by field: `{"json": {"password":
+    ["Missing data for required field."]}}` says "password: Missing data …".
+    """
+    if isinstance(value, str):
+        return value
+    if depth > 3:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(filter(None, (_flatten(item, depth + 1) for item in value)))
+    if isinstance(value, dict):
+        # A field's reasons are named by the field; wrappers and `_schema` are not.
+        return "; ".join(
+            text if key == "_schema" or isinstance(item, dict) else f"{key}: {text}"
+            for key, item in value.items()
+            if (text := _flatten(item, depth + 1))
+        )
+    return ""
 
 
 class Transport:

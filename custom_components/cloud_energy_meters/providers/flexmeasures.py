@@ -1,0 +1,812 @@
+"""FlexMeasures: the open-source energy flexibility platform, self-hosted or hosted.
+
+Read through API v3_0, which every current server speaks (v1.1 is sunset: 410).
+What the documents leave out and this module handles (FLEXMEASURES-REAL.md, NOTES.md):
+- `GET /api/` lists the versions a server serves; the token from
+  `/api/requestAuthToken` goes in `Authorization` as it is (no "Bearer"), lasts as
+  long as the server's setting says and is renewed when refused.
+- Every answer carries `Retry-After`: only a 429 means "wait".
+- Assets come as a plain list (paged when asked, or by older servers); children name
+  their parent. `attributes` is a JSON string.
+- There is no "latest value": a short recent window at the sensor's resolution is read
+  and its newest value that has begun is taken.
+- The server averages when it resamples, energy included: values are read at the
+  sensor's own resolution and summed here. Gaps are `null`: absent, never 0.
+- Power and energy carry one sign for two directions; `consumption_is_positive` in a
+  sensor's attributes says which (absent: FlexMeasures' own default, production
+  positive). Each direction feeds a statistic of its own, never negative.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+import json
+import logging
+from typing import Any, override
+
+from yarl import URL
+
+from . import parse
+from .contract import MAX_SITES
+from .errors import AuthError, InvalidResponse, RequestRejected, UnsupportedServer
+from .form import Field, Form
+from .model import (
+    Account,
+    Channel,
+    Device,
+    Interval,
+    Inventory,
+    Kind,
+    Latest,
+    Quantity,
+    Reading,
+    Role,
+    Site,
+    Unit,
+)
+from .provider import Provider
+from .ratelimit import Budget, RatePolicy
+from .tokens import Token, TokenReplaced
+from .transport import Transport
+
+_LOGGER = logging.getLogger(__name__)
+
+API_URL = "https://ems.seita.energy"
+"""FlexMeasures hosted by its makers; a self-hosted server has its own address."""
+V3 = "/api/v3_0"
+HOUR = timedelta(hours=1)
+HISTORY_SPAN = timedelta(days=31)
+"""One history request: 2,976 values at 15 minutes (the server reads a year in 46 ms)."""
+MAX_PAGES = 100
+PER_PAGE = 100
+GONE = frozenset({403, 404, 422})
+"""A sensor the server no longer lets us read: deleted (404/422) or moved (403)."""
+FALLBACK_RESOLUTION = timedelta(minutes=15)
+"""How an instantaneous sensor (resolution 0) is read."""
+MAX_POST_VALUES = 50_000
+"""Values per POST: at most ~1.3 MB of JSON, well below the server's 3 MiB limit."""
+JOB_WAIT = 120.0
+"""Seconds a worker's job is followed before it is reported still queued."""
+JOB_FIRST_POLL = 0.5
+JOB_LONGEST_POLL = 5.0
+
+_POWER_UNITS = {"w": Unit.W, "kw": Unit.KW, "mw": Unit.KW}
+_ENERGY_UNITS = frozenset({"wh", "kwh", "mwh"})
+_TEMPERATURE_UNITS = {"°c": Unit.CELSIUS, "°f": Unit.FAHRENHEIT}
+_PRICE_DENOMINATORS = frozenset({"mwh", "kwh", "wh"})
+
+
+_GRID = (Role.GRID_IMPORT, Role.GRID_EXPORT, "import", "export")
+_BATTERY = (Role.BATTERY_CHARGE, Role.BATTERY_DISCHARGE, "charging", "discharging")
+_LOAD = (Role.CONSUMPTION, Role.PRODUCTION, "consumption", "production")
+
+
+@dataclass(frozen=True, slots=True)
+class _Sensor:
+    """A sensor as the server describes it, quirks resolved."""
+
+    id: str
+    name: str
+    asset_id: str
+    unit: str
+    resolution: timedelta
+    consumption_positive: bool
+    timezone: str | None
+
+    @classmethod
+    def of(cls, raw: Any) -> _Sensor:
+        """Read one sensor object (ValueRefused: one without a usable id or asset)."""
+        raw = parse.mapping(raw, "sensor")
+        sensor_id = parse.identifier(raw.get("id"), "sensor id")
+        resolution = raw.get("event_resolution")
+        return cls(
+            id=sensor_id,
+            name=parse.text(raw.get("name")) or f"Sensor {sensor_id}",
+            asset_id=parse.identifier(raw.get("generic_asset_id"), "sensor asset"),
+            unit=parse.text(raw.get("unit")) or "",
+            resolution=(
+                parse.duration(resolution, "event_resolution")
+                if resolution is not None
+                else timedelta(0)
+            ),
+            consumption_positive=_attributes(raw).get("consumption_is_positive")
+            is True,
+            timezone=parse.text(raw.get("timezone")),
+        )
+
+    @property
+    def step(self) -> timedelta:
+        """Return the resolution values are read at."""
+        return self.resolution or FALLBACK_RESOLUTION
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """What a post of values did: how many were sent, what the server said."""
+
+    values: int
+    statuses: tuple[str, ...]
+    """Per request: PROCESSED, ALREADY_RECEIVED_AND_SUCCESSFULLY_PROCESSED, or a
+    worker's job status (FINISHED; QUEUED when it is still waiting)."""
+    jobs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SensorData:
+    """A sensor's values for a period, one per step from `start` (None: a gap)."""
+
+    start: datetime
+    resolution: timedelta
+    unit: str
+    values: tuple[float | None, ...]
+
+
+def _attributes(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Return an object's attributes: a JSON string (dict on some servers); {} if unusable."""
+    value = raw.get("attributes")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError, RecursionError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Asset:
+    """An asset of the account, with its parent when it has one."""
+
+    id: str
+    name: str
+    parent: str | None
+    type: str | None
+
+    @classmethod
+    def of(cls, raw: Any) -> _Asset:
+        """Read one asset object (ValueRefused: one without a usable id)."""
+        raw = parse.mapping(raw, "asset")
+        asset_id = parse.identifier(raw.get("id"), "asset id")
+        parent = raw.get("parent_asset_id")
+        asset_type = raw.get("generic_asset_type")
+        return cls(
+            id=asset_id,
+            name=parse.text(raw.get("name")) or f"Asset {asset_id}",
+            parent=None if parent is None else parse.identifier(parent, "parent id"),
+            type=parse.text(asset_type.get("name"))
+            if isinstance(asset_type, dict)
+            else None,
+        )
+
+
+def _kind_of(sensor: _Sensor) -> tuple[Quantity, str, str] | None:
+    """Return a sensor's quantity, the unit we read it in and show; None: as sent."""
+    unit = sensor.unit.strip().casefold().replace(" ", "")
+    if unit in _POWER_UNITS:
+        return Quantity.POWER, Unit.KW, Unit.KW
+    if unit in _ENERGY_UNITS:
+        return Quantity.ENERGY, Unit.KWH, Unit.KWH
+    if unit in _TEMPERATURE_UNITS:
+        return Quantity.TEMPERATURE, sensor.unit, _TEMPERATURE_UNITS[unit]
+    currency, _, per = sensor.unit.strip().partition("/")
+    if per.casefold() in _PRICE_DENOMINATORS and currency.isalpha():
+        # Read per kWh, whatever the server stores: what the Energy dashboard takes.
+        return Quantity.PRICE, f"{currency}/kWh", f"{currency}/kWh"
+    if unit == "%":
+        words = sensor.name.casefold()
+        if "state of charge" in words or "soc" in words.split():
+            return Quantity.STATE_OF_CHARGE, "%", Unit.PERCENT
+        if "humid" in words:
+            return Quantity.HUMIDITY, "%", Unit.PERCENT
+    return None
+
+
+def _directions(sensor: _Sensor, asset: _Asset) -> tuple[Role, Role, str, str]:
+    """Name a two-way series' directions: a grid's, a battery's, or a load's."""
+    words = f"{sensor.name} {asset.name} {asset.type or ''}".casefold()
+    if "grid" in words:
+        return _GRID
+    if "battery" in words:
+        return _BATTERY
+    return _LOAD
+
+
+def _iso(moment: datetime) -> str:
+    """Format an instant as the API takes it (aware; `Z` needs no escaping)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_duration(span: timedelta) -> str:
+    """Format a span as an ISO 8601 duration in whole minutes (`PT90M`)."""
+    return f"PT{int(span.total_seconds() // 60)}M"
+
+
+def _floor(moment: datetime, step: timedelta) -> datetime:
+    """Return the start of the step `moment` falls in (steps counted from the epoch)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + ((moment - epoch) // step) * step
+
+
+class FlexMeasuresProvider(Provider):
+    """A FlexMeasures server, read by one user."""
+
+    key = "flexmeasures"
+    name = "FlexMeasures"
+    default_url = API_URL
+    self_hosted = True
+    # 500 per minute per user in a fixed window, every request counted (refused ones
+    # too): our rolling window is never faster than that.
+    policy = RatePolicy(budgets=(Budget(500, 60.0),), default_retry_after=60.0)
+    form = Form(
+        fields=(
+            Field("email"),
+            Field("password", secret=True),
+            Field("server", required=False, asked=False),
+        )
+    )
+    shortest_refresh = timedelta(minutes=5)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Set up the transport; sensors are learnt at discovery."""
+        super().__init__(*args, **kwargs)
+        self._transport = Transport(
+            self.session, self.api_url, self.state.limiter, name=self.name
+        )
+        self._sensors: dict[str, _Sensor] = {}
+        self._user_id: str | None = None
+        """The server's id of the user (told with each token)."""
+
+    @classmethod
+    @override
+    def account_key(cls, api_url: str, credentials: Mapping[str, Any]) -> str:
+        """FlexMeasures counts requests per user of a server."""
+        url = URL(api_url)
+        return f"{cls.key}:{url.host}:{url.port}:{str(credentials['email']).casefold()}"
+
+    @property
+    def server(self) -> str:
+        """Return the server part of every id: its address when the entry was made.
+
+        Ids of two servers never meet, and a server that moves keeps its ids (the
+        entry remembers where it was first found).
+        """
+        if known := self.credentials.get("server"):
+            return str(known)
+        url = URL(self.api_url)
+        host = url.host or self.api_url
+        return host if url.is_default_port() else f"{host}:{url.port}"
+
+    # Authentication -----------------------------------------------------------------
+
+    async def _check_version(self) -> None:
+        """Refuse a server that serves no API version this client speaks."""
+        try:
+            found = await self._transport.request_json("GET", "/api/")
+        except RequestRejected as err:
+            raise UnsupportedServer(f"{self.name}: no API listing ({err})") from err
+        except InvalidResponse as err:
+            raise UnsupportedServer(f"{self.name}: not a FlexMeasures server") from err
+        versions = found.get("versions") if isinstance(found, dict) else None
+        if not isinstance(versions, list) or "v3_0" not in versions:
+            raise UnsupportedServer(
+                f"{self.name} serves none of the API versions this integration speaks"
+            )
+
+    async def _authenticate(self, _previous: Token | None = None) -> Token:
+        """Request a token with e-mail and password; the server decides its life."""
+        try:
+            payload = await self._transport.request_json(
+                "POST",
+                "/api/requestAuthToken",
+                json_body={
+                    "email": self.credentials["email"],
+                    "password": self.credentials["password"],
+                },
+            )
+        except RequestRejected as err:
+            # 404: no user with this e-mail; 400/422: a field the server refused.
+            if err.status in (400, 404, 422):
+                raise AuthError(
+                    f"{self.name} refused the login ({err.status})"
+                ) from err
+            raise
+        payload = parse.mapping(payload, "token answer")
+        if (user := payload.get("user_id")) is not None:
+            self._user_id = parse.identifier(user, "user id")
+        return Token(access_token=parse.token(payload.get("auth_token"), "auth token"))
+
+    @property
+    def _account(self) -> Account:
+        email = str(self.credentials["email"]).strip()
+        user = self._user_id or email.casefold()
+        return Account(id=f"{self.server}:{user}", name=email)
+
+    @override
+    async def async_login(self) -> Account:
+        """Check the server's API version, log in, keep the token."""
+        await self._check_version()
+        self.state.tokens.set(await self._authenticate())
+        if not self.credentials.get("server"):
+            self._learn({"server": self.server})
+        return self._account
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """Send an authorised request; a refused token is renewed once, silently."""
+        tokens = self.state.tokens
+        refused = False
+        while True:
+            token = await tokens.get(self._authenticate)
+            try:
+                return await self._transport.request_json(
+                    method,
+                    path,
+                    params=params,
+                    json_body=json_body,
+                    headers={"Authorization": token.access_token},
+                    hold=partial(tokens.sending, token),
+                )
+            except TokenReplaced:
+                continue
+            except AuthError:
+                if refused:
+                    raise
+                refused = True
+                _LOGGER.debug("%s refused the token; requesting a new one", self.name)
+                tokens.invalidate(token)
+
+    # Listings -----------------------------------------------------------------------
+
+    async def _listing(self, path: str, what: str) -> list[Any]:
+        """Read a listing: a plain list, or the pages of `{data, num-records}`."""
+        payload = await self._call("GET", path)
+        if isinstance(payload, list):
+            return payload
+        rows: list[Any] = []
+        for page in range(1, MAX_PAGES + 1):
+            if page > 1:
+                payload = await self._call(
+                    "GET", path, params={"page": str(page), "per-page": str(PER_PAGE)}
+                )
+            payload = parse.mapping(payload, what)
+            data = payload.get("data")
+            if not isinstance(data, list):
+                raise InvalidResponse(f"{self.name} {what} is not a list")
+            rows.extend(data)
+            total = payload.get("filtered-records", payload.get("num-records"))
+            if not data or not isinstance(total, int) or len(rows) >= total:
+                break
+        return rows
+
+    async def _assets(self) -> list[_Asset]:
+        """Read the account's assets, once each; one without a usable id is left out."""
+        assets: dict[str, _Asset] = {}
+        for raw in await self._listing(f"{V3}/assets", "assets"):
+            try:
+                asset = _Asset.of(raw)
+            except parse.ValueRefused as err:
+                self.refusals.add("/assets", err)
+                continue
+            assets.setdefault(asset.id, asset)
+        return list(assets.values())
+
+    def _site(self, asset: _Asset, zone: str | None = None) -> Site:
+        return Site(
+            id=f"{self.server}:{asset.id}",
+            name=asset.name,
+            timezone=zone,
+            model=asset.type,
+            configuration_url=str(URL(self.api_url) / "assets" / asset.id),
+        )
+
+    @override
+    async def _list_sites(self) -> Sequence[Site]:
+        """List the top-level assets: one request."""
+        tops = [asset for asset in await self._assets() if asset.parent is None]
+        if len(tops) > MAX_SITES:
+            self.refusals.truncate("/assets", "assets", len(tops) - MAX_SITES)
+        return [self._site(asset) for asset in tops[:MAX_SITES]]
+
+    async def _all_sensors(self) -> list[_Sensor]:
+        sensors: dict[str, _Sensor] = {}
+        for raw in await self._listing(f"{V3}/sensors", "sensors"):
+            try:
+                sensor = _Sensor.of(raw)
+            except parse.ValueRefused as err:
+                self.refusals.add("/sensors", err)
+                continue
+            sensors.setdefault(sensor.id, sensor)
+        return list(sensors.values())
+
+    @override
+    async def _discover(self, site_ids: Sequence[str]) -> Inventory:
+        """Describe the chosen assets, their children and sensors: two requests."""
+        assets = {asset.id: asset for asset in await self._assets()}
+        top: dict[str, str] = {}
+        for asset in assets.values():
+            root, seen = asset, {asset.id}
+            while root.parent is not None and root.parent in assets:
+                root = assets[root.parent]
+                if root.id in seen:  # a loop of parents: the server's data is broken
+                    break
+                seen.add(root.id)
+            top[asset.id] = root.id
+        listed = [f"{self.server}:{a.id}" for a in assets.values() if a.parent is None]
+        chosen = {sid.rpartition(":")[2] for sid in site_ids if sid in listed}
+        sensors = [s for s in await self._all_sensors() if s.asset_id in top]
+        zones: dict[str, str] = {}
+        for sensor in sensors:
+            if sensor.timezone:
+                zones.setdefault(top[sensor.asset_id], sensor.timezone)
+        sites = [
+            self._site(assets[asset_id], zones.get(asset_id))
+            for asset_id in dict.fromkeys(top.values())
+            if asset_id in chosen
+        ]
+        devices = [
+            Device(
+                id=f"{self.server}:{asset.id}",
+                site_id=f"{self.server}:{top[asset.id]}",
+                name=asset.name,
+                parent_id=None
+                if asset.parent == top[asset.id]
+                else f"{self.server}:{asset.parent}",
+                manufacturer="FlexMeasures",
+                model=asset.type,
+            )
+            for asset in assets.values()
+            if asset.parent is not None and top[asset.id] in chosen
+        ]
+        channels: list[Channel] = []
+        self._sensors = {}
+        for sensor in sensors:
+            if top[sensor.asset_id] not in chosen:
+                continue
+            self._sensors[sensor.id] = sensor
+            channels.extend(
+                self._channels(sensor, assets[sensor.asset_id], top[sensor.asset_id])
+            )
+        return Inventory(
+            account=self._account,
+            sites=tuple(sites),
+            channels=tuple(channels),
+            listed=tuple(listed),
+            devices=tuple(devices),
+        )
+
+    def _channels(self, sensor: _Sensor, asset: _Asset, top: str) -> list[Channel]:
+        """Return a sensor's channels: its value, and for power and energy, each way."""
+        site_id = f"{self.server}:{top}"
+        device_id = None if asset.id == top else f"{self.server}:{asset.id}"
+        base = f"{self.server}:{sensor.id}"
+        common = {
+            "site_id": site_id,
+            "source": sensor.name,
+            "source_id": sensor.id,
+            "device_id": device_id,
+            "attributes": {"sensor_id": int(sensor.id)}
+            if sensor.id.isdecimal()
+            else {},
+        }
+        kind = _kind_of(sensor)
+        channels: list[Channel] = []
+        if kind is None:
+            channels.append(
+                Channel(
+                    key=base,
+                    name=sensor.name,
+                    label=None,
+                    quantity=Quantity.OTHER,
+                    kind=Kind.INSTANT,
+                    unit=sensor.unit,
+                    ref=(sensor.id, "value", sensor.unit),
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+            return channels
+        quantity, read_unit, unit = kind
+        if quantity is not Quantity.ENERGY:
+            channels.append(
+                Channel(
+                    key=base,
+                    name=sensor.name,
+                    label=None,
+                    quantity=quantity,
+                    kind=Kind.INSTANT,
+                    unit=unit,
+                    ref=(sensor.id, "value", read_unit),
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+        if quantity not in (Quantity.POWER, Quantity.ENERGY):
+            return channels
+        # Energy per direction, summed by the hour: only steps that divide an hour.
+        hourly = sensor.step <= HOUR and HOUR % sensor.step == timedelta(0)
+        inward, outward, in_word, out_word = _directions(sensor, asset)
+        positive = "in" if sensor.consumption_positive else "out"
+        for way, role, word in (("in", inward, in_word), ("out", outward, out_word)):
+            sign = 1 if way == positive else -1
+            channels.append(
+                Channel(
+                    key=f"{base}:{way}",
+                    name=f"{sensor.name} {word}",
+                    label=None,
+                    quantity=Quantity.ENERGY,
+                    kind=Kind.INTERVAL,
+                    unit=Unit.KWH,
+                    role=role,
+                    history=hourly,
+                    statistic=f"{self.server}_{sensor.id}_{way}" if hourly else None,
+                    ref=(sensor.id, "energy", str(sign)),
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+        return channels
+
+    # Values ---------------------------------------------------------------------------
+
+    def _sensor(self, channel: Channel) -> _Sensor:
+        """Return the sensor of a channel (learnt at discovery, or from its ref)."""
+        sensor_id = channel.ref[0]
+        if (sensor := self._sensors.get(sensor_id)) is not None:
+            return sensor
+        # A channel restored from a saved inventory: the sensor is read again.
+        raise LookupError(sensor_id)
+
+    async def _sensor_of(self, channel: Channel) -> _Sensor:
+        try:
+            return self._sensor(channel)
+        except LookupError:
+            raw = await self._call("GET", f"{V3}/sensors/{channel.ref[0]}")
+            try:
+                sensor = _Sensor.of(raw)
+            except parse.ValueRefused as err:
+                raise InvalidResponse(f"{self.name} sensor: {err}") from err
+            self._sensors[sensor.id] = sensor
+            return sensor
+
+    async def _values(
+        self, sensor: _Sensor, start: datetime, end: datetime, unit: str
+    ) -> list[tuple[datetime, float]]:
+        """Return the sensor's values in [start, end) at its own resolution, gaps left out."""
+        step = sensor.step
+        payload = await self._call(
+            "GET",
+            f"{V3}/sensors/{sensor.id}/data",
+            params={
+                "start": _iso(start),
+                "duration": _iso_duration(end - start),
+                "unit": unit,
+                "resolution": _iso_duration(step),
+            },
+        )
+        payload = parse.mapping(payload, "sensor data")
+        values = payload.get("values")
+        if not isinstance(values, list):
+            raise InvalidResponse(f"{self.name} sensor data without values")
+        first = start
+        if (echoed := payload.get("start")) is not None:
+            first = parse.timestamp(echoed, "data start")
+        found: list[tuple[datetime, float]] = []
+        endpoint = f"/sensors/{sensor.id}/data"
+        for index, value in enumerate(values):
+            if value is None:
+                continue
+            moment = first + index * step
+            if not start <= moment < end:
+                self.refusals.add(endpoint, "a value outside the window asked")
+                continue
+            try:
+                found.append((moment, parse.number(value, "sensor value")))
+            except parse.ValueRefused as err:
+                self.refusals.add(endpoint, err)
+        return found
+
+    @override
+    def refresh_cost(
+        self, channels: Sequence[Channel], sites: Sequence[str] = ()
+    ) -> int:
+        """One request per sensor: every channel of a sensor comes from one read."""
+        return len({channel.ref[0] for channel in channels})
+
+    @override
+    async def _latest(
+        self, channels: Sequence[Channel], sites: Sequence[str] = ()
+    ) -> Latest:
+        """Read each sensor's recent window once; take what has begun, newest first."""
+        groups: dict[str, list[Channel]] = {}
+        for channel in channels:
+            groups.setdefault(channel.ref[0], []).append(channel)
+        now = datetime.now(UTC)
+        readings: dict[str, Reading] = {}
+        gone: set[str] = set()
+        for sensor_id, members in groups.items():
+            try:
+                sensor = await self._sensor_of(members[0])
+                readings.update(await self._latest_of(sensor, members, now))
+            except RequestRejected as err:
+                if err.status not in GONE:
+                    raise
+                _LOGGER.debug("%s no longer serves sensor %s", self.name, sensor_id)
+                gone.update(channel.key for channel in members)
+        return Latest(readings=readings, gone=frozenset(gone))
+
+    async def _latest_of(
+        self, sensor: _Sensor, members: Sequence[Channel], now: datetime
+    ) -> dict[str, Reading]:
+        """Read one window: the newest value begun, and the last whole hour's energy.
+
+        A power sensor is read in kW and its energy worked out here (kW × step), so
+        a sensor costs one request whatever channels it has.
+        """
+        step = sensor.step
+        current = _floor(now, step)
+        hour = _floor(now, HOUR) - HOUR
+        power = any(c.ref[1] == "energy" for c in members) and any(
+            c.ref[1] == "value" for c in members
+        )
+        unit = members[0].ref[2] if members[0].ref[1] == "value" else Unit.KWH
+        if power:
+            unit = next(c.ref[2] for c in members if c.ref[1] == "value")
+        values = await self._values(
+            sensor, min(hour, current - step), current + step, unit
+        )
+        readings: dict[str, Reading] = {}
+        if not values:
+            return readings
+        per_step = step / HOUR if power else 1.0
+        amounts = [v * per_step for moment, v in values if hour <= moment < hour + HOUR]
+        whole = step <= HOUR and len(amounts) == HOUR // step
+        for channel in members:
+            if channel.ref[1] == "value":
+                moment, value = values[-1]
+                readings[channel.key] = Reading(value=value, time=moment)
+            elif whole:
+                sign = int(channel.ref[2])
+                readings[channel.key] = Reading(
+                    value=sum(max(0.0, sign * amount) for amount in amounts),
+                    time=hour + HOUR,
+                    start=hour,
+                )
+        return readings
+
+    @override
+    async def _history(
+        self, channel: Channel, start: datetime, end: datetime
+    ) -> AsyncIterator[list[Interval]]:
+        """Yield a direction's energy per step, a month per request, oldest first."""
+        sensor = await self._sensor_of(channel)
+        step = sensor.step
+        sign = int(channel.ref[2])
+        cursor = _floor(start, step)
+        while cursor < end:
+            until = min(cursor + HISTORY_SPAN, end)
+            amounts = await self._values(sensor, cursor, until, Unit.KWH)
+            yield [
+                Interval(start=moment, end=moment + step, value=max(0.0, sign * a))
+                for moment, a in amounts
+                if moment >= start
+            ]
+            cursor = until
+
+    # Sending --------------------------------------------------------------------------
+
+    async def async_post(
+        self,
+        sensor_id: str,
+        start: datetime,
+        step: timedelta,
+        values: Sequence[float | None],
+        unit: str,
+    ) -> Posted:
+        """Post values, one per `step` from `start`, in `unit`; follow any job.
+
+        Chunks stay far below the server's 3 MiB limit; a chunk of gaps only is not
+        sent. Raise RequestRejected with the server's reason when it refuses some.
+        """
+        sent = 0
+        statuses: list[str] = []
+        jobs: list[str] = []
+        for first in range(0, len(values), MAX_POST_VALUES):
+            chunk = list(values[first : first + MAX_POST_VALUES])
+            if all(value is None for value in chunk):
+                continue
+            answer = parse.mapping(
+                await self._call(
+                    "POST",
+                    f"{V3}/sensors/{sensor_id}/data",
+                    json_body={
+                        "values": chunk,
+                        "start": _iso(start + first * step),
+                        "duration": _iso_duration(len(chunk) * step),
+                        "unit": unit,
+                    },
+                ),
+                "post answer",
+            )
+            status = parse.text(answer.get("status")) or ""
+            if (job := parse.text(answer.get("job"))) is not None:
+                jobs.append(job)
+                status = await self.async_follow_job(job)
+            statuses.append(status)
+            sent += sum(value is not None for value in chunk)
+        return Posted(values=sent, statuses=tuple(statuses), jobs=tuple(jobs))
+
+    async def async_follow_job(self, job: str, wait: float = JOB_WAIT) -> str:
+        """Wait for a job of the server's workers; return its final status.
+
+        Raise RequestRejected with the job's reason when it failed; a job still
+        queued after `wait` seconds is reported as it is (its data may yet arrive).
+        """
+        job = parse.identifier(job, "job id")
+        delay, waited = JOB_FIRST_POLL, 0.0
+        while True:
+            try:
+                answer = parse.mapping(
+                    await self._call("GET", f"{V3}/jobs/{job}"), "job answer"
+                )
+            except RequestRejected as err:
+                if err.status == 422:  # the job failed; its reason is the detail
+                    raise RequestRejected(
+                        f"{self.name} job {job} failed: {err.detail}", 422, err.detail
+                    ) from err
+                raise
+            status = parse.text(answer.get("status")) or ""
+            if status not in ("QUEUED", "STARTED", "DEFERRED", "SCHEDULED"):
+                if status == "FAILED":
+                    detail = parse.text(answer.get("message")) or "no message"
+                    raise RequestRejected(
+                        f"{self.name} job {job} failed: {detail}", 422, detail
+                    )
+                return status
+            if waited >= wait:
+                return status
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, JOB_LONGEST_POLL)
+
+    async def async_sensor_data(
+        self,
+        sensor_id: str,
+        start: datetime,
+        duration: timedelta,
+        unit: str,
+        resolution: timedelta | None = None,
+    ) -> SensorData:
+        """Return a sensor's values for a period, in a unit and resolution (prices)."""
+        params = {
+            "start": _iso(start),
+            "duration": _iso_duration(duration),
+            "unit": unit,
+        }
+        if resolution is not None:
+            params["resolution"] = _iso_duration(resolution)
+        answer = parse.mapping(
+            await self._call("GET", f"{V3}/sensors/{sensor_id}/data", params=params),
+            "sensor data",
+        )
+        values = answer.get("values")
+        if not isinstance(values, list):
+            raise InvalidResponse(f"{self.name} sensor data without values")
+        step = (
+            parse.duration(answer["resolution"], "resolution")
+            if answer.get("resolution") is not None
+            else resolution or duration / max(1, len(values))
+        )
+        first = parse.timestamp(answer.get("start") or _iso(start), "data start")
+        return SensorData(
+            start=first,
+            resolution=step,
+            unit=parse.text(answer.get("unit")) or unit,
+            values=tuple(
+                None if value is None else parse.number(value, "sensor value")
+                for value in values
+            ),
+        )
