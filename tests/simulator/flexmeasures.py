@@ -50,7 +50,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from .clock import Now
-from .faults import FaultKind, Faults, drop_required_fields
+from .faults import FaultKind, Faults
 from .flexmeasures_data import (
     ACCOUNTS,
     ASSET_TYPES,
@@ -71,7 +71,6 @@ from .flexmeasures_data import (
     SimAsset,
     SimSensor,
     SimUser,
-    StorageModel,
     base_value,
     floor_to,
     format_duration,
@@ -84,8 +83,47 @@ from .flexmeasures_data import (
     resolution_error,
     unit_error,
 )
+from .flexmeasures_http import (
+    DATA_FIELDS,
+    FLEX_CONTEXT_FIELDS,
+    FLEX_MODEL_FIELDS,
+    INVALID_SENDER,
+    MAX_BODY_BYTES,
+    POST_FIELDS,
+    POST_TYPES,
+    PREFIX,
+    PROCESSED,
+    REPLACEMENT,
+    SERVICES,
+    SUNSET,
+    TRIGGER_FIELDS,
+    UNAUTHORIZED,
+    VERSION,
+    Answer,
+    Headers,
+    Kind,
+    asset_type,
+    damage,
+    data_error,
+    html,
+    ingestion_answer,
+    iso,
+    json_body,
+    limit_headers,
+    number,
+    page,
+    parse_fields,
+    storage_model,
+    too_many,
+    unprocessable,
+    v1_error,
+)
 from .ratelimit import FixedWindowLimiter
 from .requestlog import ACCOUNT
+
+type Handler = Callable[
+    [web.Request, SimUser | None, dict[str, str]], Awaitable[Answer]
+]
 
 __all__ = [
     "DEMO_EMAIL",
@@ -94,128 +132,6 @@ __all__ = [
     "OTHER_PASSWORD",
     "PREFIX",
     "FlexMeasuresCloud",
-]
-
-PREFIX = "/flexmeasures"
-VERSION = "1.0.1"
-MAX_BODY_BYTES = 3250585.6
-PROCESSED = "Request has been processed."
-IDENTITY_KEYS = ("id", "auth_token", "start", "values", "schedule", "job", "user_id")
-
-UNAUTHORIZED = {
-    "message": "You could not be properly authenticated for this content or functionality.",
-    "status": "UNAUTHORIZED",
-}
-INVALID_SENDER = {
-    "message": "You cannot be authorized for this content or functionality.",
-    "result": "Rejected",
-    "status": "INVALID_SENDER",
-}
-REPLACEMENT = {
-    "message": (
-        "Some of the data represents a replacement: existing values would be changed "
-        "for the same sensor, source, event timestamp and belief time. This is reserved "
-        "for customized servers. If you are hosting FlexMeasures, you can enable "
-        "replacements by setting FLEXMEASURES_ALLOW_DATA_OVERWRITE=True in the "
-        "configuration settings. Alternatively, submit the data with a different prior, "
-        "or check whether the same file was already uploaded with different values."
-    ),
-    "results": "Rejected",
-    "status": "INVALID_REPLACEMENT",
-}
-ALREADY_RECEIVED = {
-    "message": "Some of the data has already been received and successfully processed.",
-    "results": "PROCESSED",
-    "status": "ALREADY_RECEIVED_AND_SUCCESSFULLY_PROCESSED",
-}
-DATA_FIELDS = frozenset(
-    {"start", "duration", "unit", "resolution", "horizon", "prior", "source"}
-    | {"source-account", "source-type", "type"}
-)
-POST_FIELDS = frozenset(
-    {"values", "start", "duration", "unit", "prior", "horizon", "type", "sensor"}
-)
-POST_TYPES = (
-    "PostSensorDataRequest",
-    "PostMeterDataRequest",
-    "PostPrognosisRequest",
-    "PostPriceDataRequest",
-    "PostWeatherDataRequest",
-)
-TRIGGER_FIELDS = frozenset(
-    {"start", "duration", "resolution", "prior", "flex-model", "flex-context"}
-    | {"force-new-job-creation", "force_new_job_creation"}
-)
-FLEX_MODEL_FIELDS = frozenset(
-    {"soc-at-start", "soc-unit", "soc-min", "soc-max", "soc-minima", "soc-maxima"}
-    | {"soc-targets", "soc-gain", "soc-usage", "power-capacity", "state-of-charge"}
-    | {"consumption-capacity", "production-capacity", "roundtrip-efficiency"}
-    | {"charging-efficiency", "discharging-efficiency", "storage-efficiency"}
-    | {"prefer-charging-sooner", "prefer-curtailing-later"}
-)
-FLEX_CONTEXT_FIELDS = frozenset(
-    {"consumption-price", "production-price", "consumption-price-sensor"}
-    | {"production-price-sensor", "site-power-capacity", "inflexible-device-sensors"}
-    | {"site-consumption-capacity", "site-production-capacity"}
-)
-SUNSET: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
-    "v1": (
-        "1.0",
-        (("GET", "getMeterData"), ("POST", "postMeterData"), ("GET", "getService")),
-    ),
-    "v1_1": (
-        "1.1",
-        (
-            ("GET", "getConnection"),
-            ("GET", "getMeterData"),
-            ("POST", "postMeterData"),
-            ("GET", "getPrognosis"),
-            ("POST", "postPrognosis"),
-            ("POST", "postPriceData"),
-            ("POST", "postWeatherData"),
-            ("GET", "getService"),
-        ),
-    ),
-    "v2_0": (
-        "2.0",
-        (
-            ("GET", "getConnection"),
-            ("GET", "getMeterData"),
-            ("POST", "postMeterData"),
-            ("GET", "getPrognosis"),
-            ("POST", "postPrognosis"),
-            ("POST", "postPriceData"),
-            ("POST", "postWeatherData"),
-            ("GET", "getDeviceMessage"),
-            ("POST", "postUdiEvent"),
-            ("GET", "getService"),
-        ),
-    ),
-}
-SERVICES = (
-    ("GET", "", "Obtain a service listing for this version"),
-    ("GET", "/assets", "List all assets owned by the current user's account."),
-    ("GET", "/assets/<id>", "Fetch a given asset."),
-    ("GET", "/assets/<id>/sensors", "Fetch the sensors of a given asset."),
-    ("GET", "/health/ready", "Get readiness status"),
-    ("GET", "/jobs/<uuid>", "Get the status of a job."),
-    ("GET", "/sensors", "Get list of sensors"),
-    ("GET", "/sensors/<id>", "Fetch a given sensor"),
-    ("GET", "/sensors/<id>/data", "Get sensor data"),
-    ("POST", "/sensors/<id>/data", "Post sensor data"),
-    ("GET", "/sensors/<id>/schedules/<uuid>", "Get schedule for one device"),
-    (
-        "POST",
-        "/sensors/<id>/schedules/trigger",
-        "Trigger scheduling job for one device",
-    ),
-)
-
-type Answer = tuple[int, Any]
-type Headers = CIMultiDict[str]
-type Kind = Literal["public", "health", "token", "auth", "optional"]
-type Handler = Callable[
-    [web.Request, SimUser | None, dict[str, str]], Awaitable[Answer]
 ]
 
 
@@ -246,53 +162,6 @@ class _Job:
     error: str | None = None
     run: Callable[[], None] | None = None
     plan: Plan | None = None
-
-
-def _unprocessable(message: Any) -> Answer:
-    return 422, {
-        "message": message,
-        "result": "Rejected",
-        "status": "UNPROCESSABLE_ENTITY",
-    }
-
-
-def _data_error(errors: dict[str, list[str]]) -> Answer:
-    return _unprocessable({"combined_sensor_data_description": errors})
-
-
-def _v1_error(status: int, code: str, message: str) -> Answer:
-    return status, {"message": message, "result": "Rejected", "status": code}
-
-
-def _html(status: int, headers: Headers) -> web.Response:
-    """Return the real server's HTML error pages (shortened)."""
-    title = {
-        404: "The page you are looking for cannot be found.",
-        405: "We encountered an Http exception.",
-    }[status]
-    text = (
-        '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8">'
-        f"<title>Error : {title}  - FlexMeasures</title></head>\n"
-        f"<body><h1>Error {status}</h1><p>{title}</p></body>\n</html>\n"
-    )
-    return web.Response(
-        text=text,
-        status=status,
-        content_type="text/html",
-        charset="utf-8",
-        headers=headers,
-    )
-
-
-def _damage(payload: Any) -> Any:
-    """Drop identity keys from an answer (``missing_fields``), rows of a page too."""
-    if isinstance(payload, dict) and isinstance(payload.get("data"), list):
-        return {**payload, "data": drop_required_fields(payload["data"], IDENTITY_KEYS)}
-    return drop_required_fields(payload, IDENTITY_KEYS)
-
-
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.astimezone(UTC).isoformat()
 
 
 @dataclass(eq=False)
@@ -525,8 +394,8 @@ class FlexMeasuresCloud:
             assert isinstance(found, list)
             if found:
                 headers["Allow"] = ", ".join(sorted({*found, "OPTIONS"}))
-                return _html(405, headers)
-            return _html(404, headers)
+                return html(405, headers)
+            return html(404, headers)
         assert isinstance(found, dict)
         user = self._authenticate(request)
         if user is not None:
@@ -546,7 +415,7 @@ class FlexMeasuresCloud:
             return response
         status, body = await route.handler(request, user, found)
         if kind == "missing_fields":
-            body = _damage(body)
+            body = damage(body)
         if route.trigger and user is not None:
             self._trigger_headers(f"user:{user.id}", headers, counted=status == 202)
         if route.handler == self._sunset:
@@ -557,18 +426,18 @@ class FlexMeasuresCloud:
         """Count the request in its window; return the 429 when over a limit."""
         now = self.now()
         used, end = self._requests.hit(key, now, self.rate_window)
-        _limit_headers(headers, self.rate_limit, used, end, now)
+        limit_headers(headers, self.rate_limit, used, end, now)
         if self.enforce_rate_limits and self.rate_limit > 0 and used > self.rate_limit:
-            return _too_many(self.rate_limit, self.rate_window)
+            return too_many(self.rate_limit, self.rate_window)
         if trigger:
             used, end = self._triggers.peek(key, now, self.trigger_window)
-            _limit_headers(headers, self.trigger_limit, used, end, now)
+            limit_headers(headers, self.trigger_limit, used, end, now)
             if (
                 self.enforce_rate_limits
                 and self.trigger_limit > 0
                 and used >= self.trigger_limit
             ):
-                return _too_many(self.trigger_limit, self.trigger_window)
+                return too_many(self.trigger_limit, self.trigger_window)
         return None
 
     def _trigger_headers(self, key: str, headers: Headers, *, counted: bool) -> None:
@@ -578,7 +447,7 @@ class FlexMeasuresCloud:
             used, end = self._triggers.hit(key, now, self.trigger_window)
         else:
             used, end = self._triggers.peek(key, now, self.trigger_window)
-        _limit_headers(headers, self.trigger_limit, used, end, now)
+        limit_headers(headers, self.trigger_limit, used, end, now)
 
     def _sunset_headers(self, version: str, headers: Headers) -> None:
         headers["Deprecation"] = "Tue, 13 Dec 2022 23:59:59 GMT"
@@ -607,7 +476,7 @@ class FlexMeasuresCloud:
                 headers["Retry-After"] = "60"
                 headers["X-RateLimit-Remaining"] = "0"
                 return self._render(
-                    _too_many(self.rate_limit, self.rate_window), headers
+                    too_many(self.rate_limit, self.rate_window), headers
                 )
         return await self.faults.respond(kind)
 
@@ -655,7 +524,7 @@ class FlexMeasuresCloud:
         return 200, {"database_sql": True, "status": 200}
 
     async def _request_token(self, request: web.Request, *_: Any) -> Answer:
-        body, broken = await _json_body(request)
+        body, broken = await json_body(request)
         if broken:
             return 400, {
                 "message": (
@@ -671,7 +540,7 @@ class FlexMeasuresCloud:
             if not isinstance(body.get(key), str)
         }
         if missing:
-            return _unprocessable({"json": missing})
+            return unprocessable({"json": missing})
         user = self.users.get(body["email"])
         if user is None:
             return 404, {
@@ -699,7 +568,7 @@ class FlexMeasuresCloud:
             "child_assets": [
                 {
                     "account_id": child.account_id,
-                    "generic_asset_type": _asset_type(child),
+                    "generic_asset_type": asset_type(child),
                     "id": child.id,
                     "name": child.name,
                 }
@@ -709,7 +578,7 @@ class FlexMeasuresCloud:
             "external_id": None,
             "flex_context": "{}",
             "flex_model": "{}",
-            "generic_asset_type": _asset_type(asset),
+            "generic_asset_type": asset_type(asset),
             "generic_asset_type_id": ASSET_TYPES[asset.type_name],
             "id": asset.id,
             "latitude": asset.latitude,
@@ -731,12 +600,12 @@ class FlexMeasuresCloud:
     ) -> Answer:
         assert user is not None
         rows = [self._asset_json(a) for a in self.assets_of(user.account_id)]
-        return _page(request, rows, always=self.always_paged_assets)
+        return page(request, rows, always=self.always_paged_assets)
 
     def _find_asset(self, raw: str, user: SimUser) -> SimAsset | Answer:
         """Return the asset of a path id, or the answer for an unknown/foreign one."""
         if not raw.isdigit():
-            return _unprocessable({"path": {"id": ["Not a valid integer."]}})
+            return unprocessable({"path": {"id": ["Not a valid integer."]}})
         asset = next((a for a in ASSETS if a.id == int(raw)), None)
         if asset is None:
             return 404, {"message": f"No asset found with ID {raw}.", "status": 404}
@@ -760,12 +629,12 @@ class FlexMeasuresCloud:
         found = self._find_asset(path["id"], user)
         if not isinstance(found, SimAsset):
             if found[0] == 404:
-                return _unprocessable({"path": {"id": [found[1]["message"]]}})
+                return unprocessable({"path": {"id": [found[1]["message"]]}})
             return found
         rows = [
             s.as_json() for s in self.store.sensors.values() if s.asset_id == found.id
         ]
-        return _page(request, rows, always=True)
+        return page(request, rows, always=True)
 
     async def _sensors(
         self, request: web.Request, user: SimUser | None, _: Any
@@ -777,9 +646,7 @@ class FlexMeasuresCloud:
             found = self._find_asset(raw, user)
             if not isinstance(found, SimAsset):
                 if found[0] == 404:
-                    return _unprocessable(
-                        {"query": {"asset_id": [found[1]["message"]]}}
-                    )
+                    return unprocessable({"query": {"asset_id": [found[1]["message"]]}})
                 return found
             family = {found.id} | {a.id for a in ASSETS if a.parent_id == found.id}
             sensors = [s for s in sensors if s.asset_id in family]
@@ -787,15 +654,15 @@ class FlexMeasuresCloud:
             sensors = [s for s in sensors if s.unit == unit]
         if term := request.query.get("filter"):
             sensors = [s for s in sensors if term.casefold() in s.name.casefold()]
-        return _page(request, [s.as_json() for s in sensors], always=False)
+        return page(request, [s.as_json() for s in sensors], always=False)
 
     def _find_sensor(self, raw: str, user: SimUser) -> SimSensor | Answer:
         """Return the sensor of a path id, or the /sensors/<id> answer (422/403)."""
         if not raw.isdigit():
-            return _unprocessable({"path": {"id": ["Not a valid integer."]}})
+            return unprocessable({"path": {"id": ["Not a valid integer."]}})
         sensor = self.store.sensors.get(int(raw))
         if sensor is None:
-            return _unprocessable({"path": {"id": [f"No sensor found with ID {raw}."]}})
+            return unprocessable({"path": {"id": [f"No sensor found with ID {raw}."]}})
         if sensor not in self.sensors_of(user.account_id):
             return 403, INVALID_SENDER
         return sensor
@@ -826,7 +693,7 @@ class FlexMeasuresCloud:
         if not isinstance(sensor, SimSensor):
             return sensor
         params: dict[str, Any] = dict(request.query)
-        body, _ = await _json_body(request)
+        body, _ = await json_body(request)
         if isinstance(body, dict):
             for key, value in body.items():
                 params.setdefault(key, value)
@@ -834,11 +701,11 @@ class FlexMeasuresCloud:
         for key in params:
             if key.replace("_", "-") not in DATA_FIELDS:
                 errors[key.replace("_", "-")] = ["Unknown field."]
-        fields = _parse_fields(params, errors, ("start", "duration", "unit"))
+        fields = parse_fields(params, errors, ("start", "duration", "unit"))
         if errors:
-            return _data_error(errors)
+            return data_error(errors)
         if problem := unit_error(sensor, params["unit"]):
-            return _data_error({"_schema": [problem]})
+            return data_error({"_schema": [problem]})
         start: datetime = fields["start"]
         duration: Duration = fields["duration"]
         resolution: timedelta = fields.get("resolution") or sensor.resolution
@@ -878,27 +745,27 @@ class FlexMeasuresCloud:
         sensor = self._data_sensor(path["id"], user)
         if not isinstance(sensor, SimSensor):
             return sensor
-        body, _ = await _json_body(request)
+        body, _ = await json_body(request)
         body = body if isinstance(body, dict) else {}
         errors = {key: ["Unknown field."] for key in body if key not in POST_FIELDS}
-        fields = _parse_fields(body, errors, ("start", "duration", "unit"))
+        fields = parse_fields(body, errors, ("start", "duration", "unit"))
         if "type" in body and body["type"] not in POST_TYPES:
             errors["type"] = [f"Must be one of: {', '.join(POST_TYPES)}."]
         if errors:
-            return _data_error(errors)
+            return data_error(errors)
         raw_values = body.get("values")
         if not isinstance(raw_values, list) or not raw_values:
             return 500, {"message": "'values'", "status": 500}
         try:
-            values = [_number(value) for value in raw_values]
+            values = [number(value) for value in raw_values]
         except FieldError as err:
-            return _data_error({"values": [str(err)]})
+            return data_error({"values": [str(err)]})
         if problem := unit_error(sensor, body["unit"]):
-            return _data_error({"_schema": [problem]})
+            return data_error({"_schema": [problem]})
         start: datetime = fields["start"]
         step = (fields["duration"].end(start) - start) / len(values)
         if problem := resolution_error(step, sensor.resolution):
-            return _data_error({"_schema": [problem]})
+            return data_error({"_schema": [problem]})
         now = self.now()
         if (
             body.get("type") == "PostMeterDataRequest"
@@ -917,7 +784,7 @@ class FlexMeasuresCloud:
                 )
             except Replacement:
                 return 403, REPLACEMENT
-            return _ingestion_answer(outcome)
+            return ingestion_answer(outcome)
         job = self._new_job("ingestion", sensor.id)
         job.run = lambda: self._ingest_job(
             job, sensor, events, recorded.astimezone(UTC)
@@ -1014,12 +881,12 @@ class FlexMeasuresCloud:
             "status": job.status,
         }
         for name, value in (
-            ("ended_at", _iso(job.ended)),
-            ("enqueued_at", _iso(job.enqueued)),
+            ("ended_at", iso(job.ended)),
+            ("enqueued_at", iso(job.enqueued)),
             ("exc_info", trace),
             ("func_name", func),
             ("result", job.result),
-            ("started_at", _iso(job.started)),
+            ("started_at", iso(job.started)),
         ):
             body[name] = body[name.replace("_", "-")] = value
         status = {"FINISHED": 200, "FAILED": 422}.get(job.status, 202)
@@ -1034,10 +901,10 @@ class FlexMeasuresCloud:
         sensor = self._find_sensor(path["id"], user)
         if not isinstance(sensor, SimSensor):
             return sensor
-        body, _ = await _json_body(request)
+        body, _ = await json_body(request)
         body = body if isinstance(body, dict) else {}
         errors = {key: ["Unknown field."] for key in body if key not in TRIGGER_FIELDS}
-        fields = _parse_fields(body, errors, ("start",))
+        fields = parse_fields(body, errors, ("start",))
         flex_model = body.get("flex-model", {})
         flex_context = body.get("flex-context", {})
         for name, given, known in (
@@ -1049,7 +916,7 @@ class FlexMeasuresCloud:
             else:
                 errors.update({k: ["Unknown field."] for k in given if k not in known})
         if errors:
-            return _unprocessable({"json": errors})
+            return unprocessable({"json": errors})
         start = floor_to(fields["start"], sensor.resolution)
         duration: Duration = fields.get("duration") or Duration(
             0, self.planning_horizon
@@ -1059,10 +926,10 @@ class FlexMeasuresCloud:
         )
         steps = max(1, horizon // sensor.resolution)
         try:
-            model = _storage_model(flex_model, start, sensor.resolution, steps)
+            model = storage_model(flex_model, start, sensor.resolution, steps)
         except FieldError as err:
             field_name, _, message = str(err).partition(": ")
-            return _unprocessable({"json": {field_name: [message]}})
+            return unprocessable({"json": {field_name: [message]}})
         prices: list[list[float] | None] = []
         for key in ("consumption-price", "production-price"):
             given = flex_context.get(key) or flex_context.get(f"{key}-sensor")
@@ -1071,7 +938,7 @@ class FlexMeasuresCloud:
             if isinstance(given, dict):
                 price_sensor = self.store.sensors.get(given.get("sensor", -1))
                 if price_sensor is None:
-                    return _unprocessable(
+                    return unprocessable(
                         [f"No sensor found with ID {given.get('sensor')}."]
                     )
                 prices.append(
@@ -1133,11 +1000,11 @@ class FlexMeasuresCloud:
         sensor = self._find_sensor(path["id"], user)
         if not isinstance(sensor, SimSensor):
             if sensor[0] == 422:
-                return _unprocessable(sensor[1]["message"]["path"])
+                return unprocessable(sensor[1]["message"]["path"])
             return sensor
         job = self._jobs.get(path["uuid"])
         if job is None or job.origin != "scheduling" or job.sensor_id != sensor.id:
-            return _v1_error(
+            return v1_error(
                 400,
                 "UNRECOGNIZED_UDI_EVENT",
                 f"The requested UDI event (id = {path['uuid']}, type = job) is not known.",
@@ -1155,7 +1022,7 @@ class FlexMeasuresCloud:
                 "status": "STARTED",
             }
         if job.status == "FAILED" or job.plan is None:
-            return _v1_error(
+            return v1_error(
                 400,
                 "UNKNOWN_SCHEDULE",
                 f"Scheduling job failed with {job.error}.{used}",
@@ -1163,13 +1030,13 @@ class FlexMeasuresCloud:
         plan = job.plan
         unit = request.query.get("unit", sensor.unit)
         if problem := unit_error(sensor, unit):
-            return _unprocessable({"query": {"unit": [problem]}})
+            return unprocessable({"query": {"unit": [problem]}})
         count = len(plan.power_kw)
         if "duration" in request.query:
             try:
                 wanted = parse_fixed_duration(request.query["duration"])
             except FieldError as err:
-                return _unprocessable({"query": {"duration": [str(err)]}})
+                return unprocessable({"query": {"duration": [str(err)]}})
             count = min(count, max(1, math.ceil(wanted / plan.resolution)))
         return 200, {
             "duration": format_duration(plan.resolution * count),
@@ -1252,7 +1119,7 @@ class FlexMeasuresCloud:
         """Return the power sensor of a v1.1 entity address, or the v1.1 error."""
         match = re.fullmatch(r"ea1\.\d{4}-\d\d\.[^:]+:(\d+):(\d+)", str(address))
         if match is None:
-            return _v1_error(
+            return v1_error(
                 400,
                 "INVALID_DOMAIN",
                 "Connections, sensors and markets should be identified using the EA1 "
@@ -1265,13 +1132,13 @@ class FlexMeasuresCloud:
             or unit_error(sensor, "MW") is not None
             or sensor.unit == "kWh"
         ):
-            return _v1_error(
+            return v1_error(
                 400,
                 "UNRECOGNIZED_CONNECTION_GROUP",
                 "One or more connections in your request were not found in your account.",
             )
         if sensor not in self.sensors_of(user.account_id):
-            return _v1_error(
+            return v1_error(
                 403,
                 "INVALID_SENDER",
                 "You don't have access to one or more of these connections.",
@@ -1283,22 +1150,22 @@ class FlexMeasuresCloud:
     ) -> dict[str, Any] | Answer:
         """Check type, unit, start and duration of a v1.1 message."""
         if params.get("type") != message_type:
-            return _v1_error(
+            return v1_error(
                 400,
                 "INVALID_MESSAGE_TYPE",
                 f"Request message should specify type '{message_type}'.",
             )
         for key in ("start", "duration", "unit"):
             if key not in params:
-                return _v1_error(
+                return v1_error(
                     400, "REQUIRED_INFO_MISSING", f"Required info missing: {key}"
                 )
         if params["unit"] != "MW":
-            return _v1_error(400, "INVALID_UNIT", "Data should be given in MW.")
+            return v1_error(400, "INVALID_UNIT", "Data should be given in MW.")
         try:
             start = parse_aware(params["start"])
         except FieldError:
-            return _v1_error(
+            return v1_error(
                 400,
                 "INVALID_TIMEZONE",
                 "Timezone information required, e.g. 2015-01-01T00:00:00+01:00.",
@@ -1311,7 +1178,7 @@ class FlexMeasuresCloud:
                 else None
             )
         except FieldError as err:
-            return _v1_error(400, "INVALID_PERIOD", str(err))
+            return v1_error(400, "INVALID_PERIOD", str(err))
         return {"start": start, "end": duration.end(start), "resolution": resolution}
 
     async def _v1_get_meter_data(
@@ -1319,7 +1186,7 @@ class FlexMeasuresCloud:
     ) -> Answer:
         assert user is not None
         params: dict[str, Any] = dict(request.query)
-        body, _ = await _json_body(request)
+        body, _ = await json_body(request)
         if isinstance(body, dict):
             params = {**body, **params}
         checked = self._v1_common(params, "GetMeterDataRequest")
@@ -1355,7 +1222,7 @@ class FlexMeasuresCloud:
         self, request: web.Request, user: SimUser | None, _: Any
     ) -> Answer:
         assert user is not None
-        body, _ = await _json_body(request)
+        body, _ = await json_body(request)
         body = body if isinstance(body, dict) else {}
         checked = self._v1_common(body, "PostMeterDataRequest")
         if isinstance(checked, tuple):
@@ -1365,27 +1232,27 @@ class FlexMeasuresCloud:
             connections = body.get("connections") or [body.get("connection")]
             groups = [{"connections": connections, "values": body["values"]}]
         if not isinstance(groups, list) or not groups:
-            return _v1_error(
+            return v1_error(
                 400, "REQUIRED_INFO_MISSING", "Required info missing: groups"
             )
         work: list[tuple[SimSensor, dict[datetime, float]]] = []
         for group in groups:
             values = group.get("values") if isinstance(group, dict) else None
             if not isinstance(values, list) or not values:
-                return _v1_error(
+                return v1_error(
                     400, "REQUIRED_INFO_MISSING", "Required info missing: values"
                 )
             try:
-                numbers = [_number(v) for v in values]
+                numbers = [number(v) for v in values]
             except FieldError:
-                return _v1_error(400, "INVALID_MESSAGE", "Values should be numbers.")
+                return v1_error(400, "INVALID_MESSAGE", "Values should be numbers.")
             step = (checked["end"] - checked["start"]) / len(numbers)
             for address in group.get("connections") or []:
                 sensor = self._v1_sensor(user, address)
                 if not isinstance(sensor, SimSensor):
                     return sensor
                 if problem := resolution_error(step, sensor.resolution):
-                    return _v1_error(400, "INVALID_RESOLUTION", problem)
+                    return v1_error(400, "INVALID_RESOLUTION", problem)
                 sign = 1 if sensor.consumption_is_positive else -1
                 signed = [None if v is None else sign * v for v in numbers]
                 work.append(
@@ -1402,190 +1269,7 @@ class FlexMeasuresCloud:
                 outcomes.append(self.store.store(sensor, events, recorded, now))
         except Replacement:
             return 403, {**REPLACEMENT, "type": "PostMeterDataResponse"}
-        answer = _ingestion_answer(
+        answer = ingestion_answer(
             Ingested(sum(o.new for o in outcomes), sum(o.unchanged for o in outcomes))
         )
         return answer[0], {**answer[1], "type": "PostMeterDataResponse"}
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _asset_type(asset: SimAsset) -> dict[str, Any]:
-    return {"id": ASSET_TYPES[asset.type_name], "name": asset.type_name}
-
-
-def _limit_headers(
-    headers: Headers, limit: int, used: int, end: datetime, now: datetime
-) -> None:
-    headers["X-RateLimit-Limit"] = str(limit)
-    headers["X-RateLimit-Remaining"] = str(max(0, limit - used))
-    headers["X-RateLimit-Reset"] = str(int(end.timestamp()))
-    headers["Retry-After"] = str(max(0, math.ceil((end - now).total_seconds())))
-
-
-def _too_many(limit: int, window: timedelta) -> Answer:
-    minutes = int(window.total_seconds() // 60)
-    return 429, {
-        "message": f"You hit a rate limit. The limit you hit allows {limit} per {minutes} minute.",
-        "result": "Rejected",
-        "status": "TOO_MANY_REQUESTS",
-    }
-
-
-def _ingestion_answer(outcome: Ingested) -> Answer:
-    if outcome.status == "success":
-        return 200, {"message": PROCESSED, "status": "PROCESSED"}
-    return 200, ALREADY_RECEIVED
-
-
-def _page(request: web.Request, rows: list[dict[str, Any]], *, always: bool) -> Answer:
-    """Return a plain list, or the paged shape when ``page`` is given (or always)."""
-    query = request.query
-    if "page" not in query and not always:
-        return 200, rows
-    errors: dict[str, list[str]] = {}
-    numbers: dict[str, int] = {}
-    for key, default in (("page", 1), ("per_page", 10)):
-        raw = query.get(key, query.get(key.replace("_", "-"), str(default)))
-        if not raw.lstrip("-").isdigit():
-            errors[key] = ["Not a valid integer."]
-        elif int(raw) < 1:
-            errors[key] = ["Must be greater than or equal to 1."]
-        else:
-            numbers[key] = int(raw)
-    if errors:
-        return _unprocessable({"query": errors})
-    first = (numbers["page"] - 1) * numbers["per_page"]
-    return 200, {
-        "data": rows[first : first + numbers["per_page"]],
-        "filtered-records": len(rows),
-        "num-records": len(rows),
-        "status": 200,
-    }
-
-
-async def _json_body(request: web.Request) -> tuple[Any, bool]:
-    """Return the JSON body (None when empty) and whether it was broken JSON."""
-    if not request.body_exists:
-        return None, False
-    if request.content_length is None or request.content_length > 1_000_000:
-        # Past aiohttp's own 1 MiB limit: read the stream (the log shows no body then).
-        raw = await request.content.read()
-    else:
-        raw = await request.read()
-    if not raw.strip():
-        return None, request.content_type == "application/json"
-    if request.content_type != "application/json":
-        return None, False
-    try:
-        return json.loads(raw), False
-    except ValueError:
-        return None, True
-
-
-def _parse_fields(
-    params: dict[str, Any], errors: dict[str, list[str]], required: tuple[str, ...]
-) -> dict[str, Any]:
-    """Parse start, duration, resolution, prior (and check unit); collect errors."""
-    parsed: dict[str, Any] = {}
-    for key in required:
-        if key not in params:
-            errors[key] = ["Missing data for required field."]
-    parsers: dict[str, Callable[[Any], Any]] = {
-        "start": parse_aware,
-        "prior": parse_aware,
-        "duration": parse_duration,
-        "resolution": parse_fixed_duration,
-    }
-    for key, parse in parsers.items():
-        if key in params:
-            try:
-                parsed[key] = parse(params[key])
-            except FieldError as err:
-                errors[key] = [str(err)]
-    if "unit" in params and not isinstance(params["unit"], str):
-        errors["unit"] = ["Not a valid string."]
-    return parsed
-
-
-def _number(value: Any) -> float | None:
-    """Return a posted value: null, a number or a numeric string."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise FieldError("Not a valid number.")
-    try:
-        return float(value)
-    except TypeError, ValueError:
-        raise FieldError("Not a valid number.") from None
-
-
-_QUANTITY = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([A-Za-z%]+)\s*$")
-_ENERGY_KWH = {"Wh": 0.001, "kWh": 1.0, "MWh": 1000.0}
-_POWER_KW = {"W": 0.001, "kW": 1.0, "MW": 1000.0}
-
-
-def _quantity(
-    name: str, value: Any, units: dict[str, float], default: str, target: str
-) -> float:
-    """Return a flex-model quantity in kWh/kW: "5 kWh" strings or numbers in ``default``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) * units[default]
-    match = _QUANTITY.match(value) if isinstance(value, str) else None
-    if match is None or match.group(2) not in units:
-        raise FieldError(f"{name}: Cannot convert value `{value}` to '{target}'")
-    return float(match.group(1)) * units[match.group(2)]
-
-
-def _storage_model(
-    flex_model: dict[str, Any], start: datetime, resolution: timedelta, steps: int
-) -> StorageModel:
-    """Read a flex-model (defaults: the demo battery) into kWh and kW."""
-    soc_unit = flex_model.get("soc-unit", "MWh")
-    if soc_unit not in _ENERGY_KWH:
-        raise FieldError(f"soc-unit: Must be one of: {', '.join(_ENERGY_KWH)}.")
-
-    def energy(key: str, default: float) -> float:
-        if key not in flex_model:
-            return default
-        return _quantity(key, flex_model[key], _ENERGY_KWH, soc_unit, "MWh")
-
-    def power(key: str, default: float) -> float:
-        if key not in flex_model:
-            return default
-        return abs(_quantity(key, flex_model[key], _POWER_KW, "MW", "MW"))
-
-    soc_min = energy("soc-min", 0.0)
-    soc_max = energy("soc-max", 10.0)
-    capacity = power("power-capacity", 5.0)
-    if capacity <= 0:
-        raise FieldError("power-capacity: Must be greater than 0.")
-    targets: dict[int, float] = {}
-    raw_targets = flex_model.get("soc-targets", [])
-    if not isinstance(raw_targets, list):
-        raise FieldError("soc-targets: Not a valid list.")
-    for target in raw_targets:
-        if not isinstance(target, dict) or "value" not in target:
-            raise FieldError("soc-targets: Missing data for required field.")
-        try:
-            when = parse_aware(target.get("datetime", target.get("start")))
-        except FieldError as err:
-            raise FieldError(f"soc-targets: {err}") from None
-        index = round((when - start) / resolution)
-        if not 0 <= index <= steps:
-            raise FieldError(
-                "soc-targets: Target datetime exceeds the planning window."
-            )
-        targets[index] = _quantity(
-            "soc-targets", target["value"], _ENERGY_KWH, soc_unit, "MWh"
-        )
-    return StorageModel(
-        soc_at_start=energy("soc-at-start", soc_min),
-        soc_min=soc_min,
-        soc_max=soc_max,
-        power_kw=capacity,
-        charge_kw=min(capacity, power("consumption-capacity", capacity)),
-        discharge_kw=min(capacity, power("production-capacity", capacity)),
-        targets=targets,
-    )
