@@ -157,6 +157,8 @@ async def simulator(loopback: None, fast_rates: bool) -> AsyncIterator[Simulator
     sim = Simulator()
     if fast_rates:
         sim.climkit.min_interval = 0
+        # Headers stay; a test sets enforce_rate_limits = True to get FlexMeasures' 429s.
+        sim.flexmeasures.enforce_rate_limits = False
     await sim.start()
     yield sim
     await sim.stop()

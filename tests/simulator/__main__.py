@@ -11,7 +11,7 @@ import contextlib
 from datetime import timedelta
 import signal
 
-from . import copper, energydata, locus
+from . import copper, energydata, flexmeasures, locus
 from .app import Simulator
 from .climkit import DEMO_PASSWORD, DEMO_USERNAME
 
@@ -80,6 +80,12 @@ async def serve(args: argparse.Namespace) -> None:
         f"enterprise client_id={copper.ENTERPRISE_CLIENT_ID} "
         f"client_secret={copper.ENTERPRISE_CLIENT_SECRET} "
         f"enterprise_id={copper.ENTERPRISE_ID}",
+        flush=True,
+    )
+    print(  # noqa: T201
+        f"FlexMeasures: {sim.url('flexmeasures')}  e-mail={flexmeasures.DEMO_EMAIL} "
+        f"password={flexmeasures.DEMO_PASSWORD} (other account: "
+        f"{flexmeasures.OTHER_EMAIL} / {flexmeasures.OTHER_PASSWORD})",
         flush=True,
     )
     stop = asyncio.Event()

@@ -21,6 +21,7 @@ from .clock import Now, utc_now
 from .copper import CopperCloud
 from .energydata import EnergydataCloud
 from .faults import Faults
+from .flexmeasures import FlexMeasuresCloud
 from .locus import LocusCloud
 from .requestlog import ACCOUNT, ARRIVAL, MASK, RequestRecord, mask_secrets
 
@@ -30,9 +31,10 @@ type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Secrets beyond requestlog.SECRET_KEYS: Locus's and Copper's refresh tokens are
 # credentials too, and so are the signature of an Energydata presigned S3 upload URL and
-# Copper's authorization code, PKCE verifier and e-mailed one-time code.
+# Copper's authorization code, PKCE verifier and e-mailed one-time code, and a
+# FlexMeasures token sent as a query parameter.
 EXTRA_SECRET_KEYS = frozenset(
-    {"refresh_token", "X-Amz-Signature", "code", "code_verifier", "otp"}
+    {"refresh_token", "X-Amz-Signature", "code", "code_verifier", "otp", "auth_token"}
 )
 
 
@@ -76,11 +78,13 @@ class Simulator:
         self.locus = LocusCloud(now=self._now, faults=self.faults)
         self.energydata = EnergydataCloud(now=self._now, faults=self.faults)
         self.copper = CopperCloud(now=self._now, faults=self.faults)
+        self.flexmeasures = FlexMeasuresCloud(now=self._now, faults=self.faults)
         self._clouds: dict[str, Cloud] = {
             self.climkit.name: self.climkit,
             self.locus.name: self.locus,
             self.energydata.name: self.energydata,
             self.copper.name: self.copper,
+            self.flexmeasures.name: self.flexmeasures,
         }
         self._root_clouds: list[RootRoutes] = [self.locus, self.energydata, self.copper]
         self._runner: web.AppRunner | None = None

@@ -86,3 +86,33 @@ class RollingWindowLimiter:
     def reset(self) -> None:
         """Forget every account's requests."""
         self._sent.clear()
+
+
+class FixedWindowLimiter:
+    """Count requests per key in fixed windows that open at the key's first request.
+
+    The flask-limiter "fixed window" FlexMeasures uses: every request counts
+    (refused ones too), and the count restarts when the window has passed. Time
+    is the simulator clock.
+    """
+
+    def __init__(self) -> None:
+        """Start with no window open."""
+        self._windows: dict[str, tuple[datetime, int]] = {}
+
+    def peek(self, key: str, now: datetime, window: timedelta) -> tuple[int, datetime]:
+        """Return (requests counted, window end) without counting."""
+        start, used = self._windows.get(key, (now, 0))
+        if now >= start + window:
+            start, used = now, 0
+        return used, start + window
+
+    def hit(self, key: str, now: datetime, window: timedelta) -> tuple[int, datetime]:
+        """Count one request and return (requests counted, window end)."""
+        used, end = self.peek(key, now, window)
+        self._windows[key] = (end - window, used + 1)
+        return used + 1, end
+
+    def reset(self) -> None:
+        """Close every window."""
+        self._windows.clear()
