@@ -87,9 +87,9 @@ async def test_devices_and_entities_of_the_demo_house(
     soc = hass.states.get(sensor(BATTERY, "state of charge"))
     assert soc is not None
     assert soc.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.BATTERY
-    assert er.async_get(hass).async_get(sensor(BATTERY, "state of charge")).device_id == (
-        battery.id
-    )
+    assert er.async_get(hass).async_get(
+        sensor(BATTERY, "state of charge")
+    ).device_id == (battery.id)
     imported = hass.states.get(sensor(HOUSE, "grid power", "in"))
     assert imported is not None
     assert imported.name == f"{HOUSE} grid power import"

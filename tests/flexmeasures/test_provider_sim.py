@@ -1,0 +1,198 @@
+"""The FlexMeasures provider against the simulator: what one real server cannot show.
+
+Paged listings, the 500-per-minute window and its 429, Retry-After on every answer,
+revoked tokens, faults, servers without API v3_0, and history exactly as the
+simulator's ground truth (`truth_values`) says, summed by hand.
+"""
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from custom_components.cloud_energy_meters.providers.errors import (
+    CannotConnect,
+    InvalidResponse,
+    UnsupportedServer,
+)
+from custom_components.cloud_energy_meters.providers.flexmeasures import (
+    FlexMeasuresProvider,
+)
+from custom_components.cloud_energy_meters.providers.model import Channel
+from tests.provider_factory import MakeProvider
+from tests.simulator import Simulator
+from tests.simulator.clock import FakeClock
+from tests.simulator.flexmeasures_data import (
+    BATTERY_ASSET_ID,
+    GARAGE_ID,
+    GRID_POWER,
+    HOUSE_ID,
+    PRICE,
+    SOLAR_POWER,
+)
+
+NOW = datetime(2026, 11, 20, 10, 7, tzinfo=UTC)
+
+
+@pytest.fixture
+def fm(make_provider: MakeProvider) -> FlexMeasuresProvider:
+    """Return a provider of the simulator's demo user (not signed in yet)."""
+    return make_provider("flexmeasures")  # type: ignore[no-any-return]
+
+
+def _server(simulator: Simulator) -> str:
+    return simulator.url("flexmeasures").split("://", 1)[1].split("/", 1)[0]
+
+
+async def _channels(fm: FlexMeasuresProvider, simulator: Simulator) -> list[Channel]:
+    await fm.async_login()
+    server = _server(simulator)
+    inventory = await fm.async_discover(
+        [f"{server}:{HOUSE_ID}", f"{server}:{GARAGE_ID}"]
+    )
+    return list(inventory.channels)
+
+
+async def test_sites_are_top_level_assets_even_when_paged(
+    fm: FlexMeasuresProvider, simulator: Simulator
+) -> None:
+    """A server that pages its asset list by default is read the same way."""
+    await fm.async_login()
+    plain = await fm.async_list_sites()
+    simulator.flexmeasures.always_paged_assets = True
+    paged = await fm.async_list_sites()
+    server = _server(simulator)
+    assert [site.id for site in plain] == [
+        f"{server}:{HOUSE_ID}",
+        f"{server}:{GARAGE_ID}",
+    ]
+    assert paged == plain
+    inventory = await fm.async_discover([plain[0].id])
+    assert [d.id for d in inventory.devices] == [f"{server}:{BATTERY_ASSET_ID}"]
+    assert inventory.listed == tuple(site.id for site in plain)
+
+
+async def test_solar_production_is_positive_when_the_sensor_says_so(
+    fm: FlexMeasuresProvider, simulator: Simulator
+) -> None:
+    """consumption_is_positive false: the positive direction is production."""
+    channels = {c.key: c for c in await _channels(fm, simulator)}
+    server = _server(simulator)
+    production = channels[f"{server}:{SOLAR_POWER}:out"]
+    assert (production.role.value, production.ref[2]) == ("production", "1")
+    consumption = channels[f"{server}:{SOLAR_POWER}:in"]
+    assert (consumption.role.value, consumption.ref[2]) == ("consumption", "-1")
+
+
+@pytest.mark.freeze_time(NOW)
+async def test_history_equals_the_truth_summed_by_hour(
+    fm: FlexMeasuresProvider, simulator: Simulator, sim_clock: FakeClock
+) -> None:
+    """Each direction: kW × ¼ h per quarter, split by sign, summed by UTC hour."""
+    channels = {c.key: c for c in await _channels(fm, simulator)}
+    server = _server(simulator)
+    start, end = NOW - timedelta(days=3), NOW.replace(minute=0)
+    truth = simulator.flexmeasures.truth_values(GRID_POWER, start, end)
+    assert None in truth.values()  # a gap, which must stay absent
+    for way, sign in (("in", 1), ("out", -1)):
+        expected: dict[datetime, float] = defaultdict(float)
+        for moment, value in truth.items():
+            if value is not None:
+                expected[moment.replace(minute=0)] += max(0.0, sign * value * 0.25)
+        found: dict[datetime, float] = defaultdict(float)
+        async for batch in fm.async_history(
+            channels[f"{server}:{GRID_POWER}:{way}"], start, end
+        ):
+            for interval in batch:
+                found[interval.start.replace(minute=0)] += interval.value
+        assert found.keys() == expected.keys()
+        for hour, value in expected.items():
+            assert found[hour] == pytest.approx(value, abs=1e-12), hour
+
+
+@pytest.mark.freeze_time(NOW)
+async def test_latest_price_is_the_current_hours_per_kwh(
+    fm: FlexMeasuresProvider, simulator: Simulator, sim_clock: FakeClock
+) -> None:
+    """Tomorrow's prices are known; the one shown is this hour's, in EUR/kWh."""
+    channels = await _channels(fm, simulator)
+    latest = await fm.async_latest(channels)
+    hour = NOW.replace(minute=0)
+    (per_mwh,) = simulator.flexmeasures.truth_values(
+        PRICE, hour, hour + timedelta(hours=1)
+    ).values()
+    assert per_mwh is not None
+    price = latest.readings[f"{_server(simulator)}:{PRICE}"]
+    assert price.value == pytest.approx(per_mwh / 1000)
+    assert fm.state.limiter.requests == 2 + 2 + fm.refresh_cost(channels)
+
+
+async def test_retry_after_on_every_answer_is_no_pause(
+    fm: FlexMeasuresProvider, simulator: Simulator
+) -> None:
+    """The server sends Retry-After with 200s: only a 429 means "wait"."""
+    channels = await _channels(fm, simulator)
+    await fm.async_latest(channels)
+    assert fm.state.limiter.paused_for == 0
+    assert fm.state.limiter.throttled == 0
+
+
+async def test_the_fixed_window_429_is_waited_out(
+    make_provider: MakeProvider, simulator: Simulator
+) -> None:
+    """Past the window's limit the server answers 429; the next window serves."""
+    cloud = simulator.flexmeasures
+    cloud.enforce_rate_limits = True
+    cloud.rate_limit = 6
+    cloud.rate_window = timedelta(seconds=1)
+    fm = make_provider("flexmeasures")
+    channels = await _channels(fm, simulator)
+    latest = await fm.async_latest(channels)
+    assert latest.readings
+    assert fm.state.limiter.throttled >= 1
+    assert any(record.status == 429 for record in simulator.log)
+
+
+async def test_a_revoked_token_is_renewed_silently(
+    fm: FlexMeasuresProvider, simulator: Simulator
+) -> None:
+    """401 on a data request: one new token, the request again, no error."""
+    channels = await _channels(fm, simulator)
+    renewals = fm.state.tokens.renewals
+    simulator.flexmeasures.revoke_tokens()
+    assert (await fm.async_latest(channels)).readings
+    assert fm.state.tokens.renewals == renewals + 1
+
+
+@pytest.mark.parametrize(
+    ("versions", "error"),
+    [((), UnsupportedServer), (("v2_0",), UnsupportedServer)],
+)
+async def test_a_server_without_api_v3(
+    fm: FlexMeasuresProvider,
+    simulator: Simulator,
+    versions: tuple[str, ...],
+    error: type[Exception],
+) -> None:
+    """A server listing no version this client speaks is refused clearly."""
+    simulator.flexmeasures.api_versions = versions
+    with pytest.raises(error):
+        await fm.async_login()
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [("http_500", CannotConnect), ("malformed_json", InvalidResponse)],
+)
+async def test_faults_while_reading(
+    fm: FlexMeasuresProvider,
+    simulator: Simulator,
+    kind: str,
+    error: type[Exception],
+) -> None:
+    """A 500 or a broken body fails the refresh as the other clouds' do."""
+    channels = await _channels(fm, simulator)
+    simulator.faults.add(kind, cloud="flexmeasures")
+    with pytest.raises(error):
+        await fm.async_latest(channels)
+    assert (await fm.async_latest(channels)).readings
