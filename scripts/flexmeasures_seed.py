@@ -43,7 +43,8 @@ OTHER_SENSORS = [("Other battery", "battery power", "kW", 15, CONSUMPTION_IS_POS
 
 def seed_schema() -> dict[str, Any]:
     """Migrate the database and create the seed objects; return their ids by name."""
-    from flexmeasures.app import create  # noqa: PLC0415  (only in the FlexMeasures venv)
+    # Only in the FlexMeasures venv.
+    from flexmeasures.app import create  # noqa: PLC0415
 
     app = create()
     with app.app_context():
@@ -95,9 +96,13 @@ def _seed_schema() -> dict[str, Any]:
 
     types: dict[str, Any] = {}
 
-    def asset(name: str, acc: Any, kind: str, lat: float, lon: float, parent: Any = None) -> Any:
+    def asset(
+        name: str, acc: Any, kind: str, lat: float, lon: float, parent: Any = None
+    ) -> Any:
         if kind not in types:
-            found = db.session.query(GenericAssetType).filter_by(name=kind).one_or_none()
+            found = (
+                db.session.query(GenericAssetType).filter_by(name=kind).one_or_none()
+            )
             types[kind] = found or GenericAssetType(name=kind)
         made = GenericAsset(
             name=name,
@@ -138,8 +143,16 @@ def _seed_schema() -> dict[str, Any]:
     db.session.commit()
     return {
         "users": {
-            "demo": {"user_id": demo_user.id, "account_id": demo.id, "account": demo.name},
-            "other": {"user_id": other_user.id, "account_id": other.id, "account": other.name},
+            "demo": {
+                "user_id": demo_user.id,
+                "account_id": demo.id,
+                "account": demo.name,
+            },
+            "other": {
+                "user_id": other_user.id,
+                "account_id": other.id,
+                "account": other.name,
+            },
         },
         "assets": {name: made.id for name, made in assets.items()},
         "sensors": {
@@ -216,7 +229,9 @@ class Api:
         if self.token:
             headers["Authorization"] = self.token
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method, headers=headers
+        )
         try:
             with urllib.request.urlopen(req, timeout=120) as resp:
                 return resp.status, json.loads(resp.read())
@@ -238,7 +253,9 @@ class Api:
         self.token = answer["auth_token"]
         return self.request(method, path, body)
 
-    def post(self, sensor: int, series: dict[datetime, float | None], minutes: int, unit: str) -> None:
+    def post(
+        self, sensor: int, series: dict[datetime, float | None], minutes: int, unit: str
+    ) -> None:
         """Post a series as contiguous runs (nulls stay gaps), following 202 jobs."""
         for run in _runs(sorted(series), minutes):
             body = {
@@ -247,7 +264,9 @@ class Api:
                 "duration": f"PT{len(run) * minutes}M",
                 "unit": unit,
             }
-            status, answer = self.authed("POST", f"/api/v3_0/sensors/{sensor}/data", body)
+            status, answer = self.authed(
+                "POST", f"/api/v3_0/sensors/{sensor}/data", body
+            )
             if status == 202:
                 self.wait_job(answer["job"])
             elif status != 200:

@@ -1,0 +1,1 @@
+"""Tests of the FlexMeasures provider and its real server."""
