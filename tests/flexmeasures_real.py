@@ -160,16 +160,23 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _stop_servers(run_dir: Path) -> None:
-    """Stop every server started under a run's directory, then remove it."""
-    for state in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
-        if (state / "pids").is_dir() or (state / "pg").is_dir():
-            subprocess.run(
-                [str(SCRIPT), "stop"],
-                env={**os.environ, "FM_REAL_STATE": str(state)},
-                capture_output=True,
-                check=False,
-                timeout=120,
-            )
+    """Stop every server started under a run's directory (in parallel), then remove it."""
+    states = sorted(run_dir.iterdir()) if run_dir.is_dir() else []
+    stops = [
+        subprocess.Popen(
+            [str(SCRIPT), "stop"],
+            env={**os.environ, "FM_REAL_STATE": str(state)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for state in states
+        if (state / "pids").is_dir() or (state / "pg").is_dir()
+    ]
+    for stop in stops:
+        try:
+            stop.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            stop.kill()
     shutil.rmtree(run_dir, ignore_errors=True)
 
 
