@@ -33,6 +33,11 @@ from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, Platform
 from homeassistant.core import HomeAssistant
 
+from . import flexmeasures_real as fm_real
+from .flexmeasures_real import (  # noqa: F401  (fixtures every folder sees)
+    flexmeasures_real,
+    flexmeasures_real_worker,
+)
 from .helpers import settle
 from .mqtt_broker import mqtt_broker  # noqa: F401
 from .provider_factory import (  # noqa: F401  (fixtures every folder sees)
@@ -76,6 +81,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "fuzz: hostile answers for every endpoint (tests/fuzz; deselect: -m 'not fuzz')",
     )
+    # One real FlexMeasures server per run, shared by the xdist workers.
+    fm_real.configure(config)
 
 
 @pytest.hookimpl(optionalhook=True)
