@@ -15,6 +15,7 @@ from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
 TO_REDACT = {
     CONF_PASSWORD,
     CONF_USERNAME,
+    "email",
     "access_token",
     "refresh_token",
     "client_id",

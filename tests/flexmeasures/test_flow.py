@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.cloud_energy_meters.const import (
     CONF_API_URL,
@@ -100,7 +101,7 @@ async def test_the_form_and_a_new_entry(
         ({"url": "ftp://127.0.0.1"}, "invalid_url"),
         ({"url": "http://127.0.0.1:9"}, "cannot_connect"),
         ({"versions": ()}, "unsupported_server"),
-        ({"versions": ("v1_1",)}, "unsupported_server"),
+        ({"versions": ("v2_0",)}, "unsupported_server"),
         ({"fault": "http_500"}, "cannot_connect"),
     ],
 )
@@ -147,7 +148,7 @@ async def test_reauth_with_a_new_password(
     cloud = simulator.flexmeasures
     cloud.users[DEMO_EMAIL] = replace(cloud.users[DEMO_EMAIL], password="new-pass-2")
     cloud.revoke_tokens()
-    result = await entry.start_reauth_flow(hass)
+    result = await MockConfigEntry.start_reauth_flow(entry, hass)  # type: ignore[arg-type]
     assert [str(key) for key in result["data_schema"].schema] == ["password"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"password": "still-wrong"}
@@ -165,16 +166,20 @@ async def test_reauth_with_a_new_password(
 async def test_reconfigure_a_server_that_moved(
     hass: HomeAssistant, simulator: Simulator
 ) -> None:
-    """A new address for the same server keeps the entry's ids and entities."""
+    """A new address for the same server keeps the entry's ids and entities.
+
+    (Another host name cannot be resolved in tests: the address changes by its
+    path; tests/flexmeasures/test_provider_sim.py shows ids follow `server`.)
+    """
     entry = await add_demo(hass, simulator)
     entities = er.async_get(hass)
     before = {
         e.unique_id for e in er.async_entries_for_config_entry(entities, entry.entry_id)
     }
     assert before
-    result = await entry.start_reconfigure_flow(hass)
+    result = await MockConfigEntry.start_reconfigure_flow(entry, hass)  # type: ignore[arg-type]
     assert [str(key) for key in result["data_schema"].schema] == ["url", "password"]
-    moved = simulator.url("flexmeasures").replace("127.0.0.1", "localhost")
+    moved = simulator.url("flexmeasures") + "/"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"url": moved}
     )
@@ -215,3 +220,19 @@ async def test_sign_in_to_the_real_server(
     assert entry.state is ConfigEntryState.LOADED
     assert hass.states.async_entity_ids("sensor")
     assert DOMAIN in hass.config.components
+
+
+async def test_an_old_server_that_serves_v1_1_only(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A server before FlexMeasures 0.13: its connections are the sites offered."""
+    simulator.flexmeasures.api_versions = ("v1_1",)
+    result = await open_flow(hass, "flexmeasures")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], typed(simulator.url("flexmeasures"))
+    )
+    assert result["step_id"] == "sites"
+    offered = [
+        o["label"] for o in result["data_schema"].schema[CONF_SITES].config["options"]
+    ]
+    assert "grid power" in offered

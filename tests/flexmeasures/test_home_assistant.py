@@ -49,11 +49,13 @@ async def test_devices_and_entities_of_the_demo_house(
     entry = flexmeasures_entry(server)
     assert await setup_entry(entry)
     devices = dr.async_get(hass)
-    house = devices.async_get_device({(DOMAIN, site_id(server))})
+    house = devices.async_get_device_by_identifier(
+        (DOMAIN, site_id(server)), entry.entry_id
+    )
     assert house is not None
     assert (house.name, house.model) == (HOUSE, "building")
-    battery = devices.async_get_device(
-        {(DOMAIN, f"{server_id(server.url)}:{server.assets[BATTERY]}")}
+    battery = devices.async_get_device_by_identifier(
+        (DOMAIN, f"{server_id(server.url)}:{server.assets[BATTERY]}"), entry.entry_id
     )
     assert battery is not None
     assert battery.via_device_id == house.id

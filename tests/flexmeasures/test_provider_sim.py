@@ -196,3 +196,54 @@ async def test_faults_while_reading(
     with pytest.raises(error):
         await fm.async_latest(channels)
     assert (await fm.async_latest(channels)).readings
+
+
+async def test_ids_follow_the_server_the_entry_first_met(
+    make_provider: MakeProvider, simulator: Simulator
+) -> None:
+    """A server that moved keeps its ids: they hold the address first signed in to."""
+    fm = make_provider("flexmeasures", server="fm.old.example")
+    account = await fm.async_login()
+    assert account.id == "fm.old.example:1"
+    assert fm.learned == {}
+    sites = await fm.async_list_sites()
+    assert [site.id for site in sites] == [
+        f"fm.old.example:{HOUSE_ID}",
+        f"fm.old.example:{GARAGE_ID}",
+    ]
+
+
+@pytest.mark.freeze_time(NOW)
+async def test_an_old_server_speaking_v1_1(
+    fm: FlexMeasuresProvider, simulator: Simulator, sim_clock: FakeClock
+) -> None:
+    """v1.1: connections are sites; MW, consumption positive (USEF); kW × ¼ h."""
+    simulator.flexmeasures.api_versions = ("v1_1",)
+    await fm.async_login()
+    sites = {site.name: site for site in await fm.async_list_sites()}
+    grid = sites["grid power"]
+    inventory = await fm.async_discover([grid.id])
+    assert [site.id for site in inventory.sites] == [grid.id]
+    assert set(inventory.listed) == {site.id for site in sites.values()}
+    by_way = {channel.key.rsplit(":", 1)[-1]: channel for channel in inventory.channels}
+    power = next(c for c in inventory.channels if c.kind.value == "instant")
+    latest = await fm.async_latest(inventory.channels)
+    truth = simulator.flexmeasures.truth_values(
+        GRID_POWER, NOW - timedelta(hours=2), NOW
+    )
+    newest = [v for moment, v in sorted(truth.items()) if v is not None][-1]
+    assert latest.readings[power.key].value == pytest.approx(newest)
+    start, end = NOW - timedelta(days=2), NOW.replace(minute=0)
+    truth = simulator.flexmeasures.truth_values(GRID_POWER, start, end)
+    for way, sign in (("in", 1), ("out", -1)):
+        expected: dict[datetime, float] = defaultdict(float)
+        for moment, value in truth.items():
+            if value is not None:
+                expected[moment.replace(minute=0)] += max(0.0, sign * value * 0.25)
+        found: dict[datetime, float] = defaultdict(float)
+        async for batch in fm.async_history(by_way[way], start, end):
+            for interval in batch:
+                found[interval.start.replace(minute=0)] += interval.value
+        assert found.keys() == expected.keys()
+        for hour, value in expected.items():
+            assert found[hour] == pytest.approx(value, abs=1e-9), hour

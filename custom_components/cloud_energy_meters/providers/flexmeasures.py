@@ -19,7 +19,7 @@ What the documents leave out and this module handles (FLEXMEASURES-REAL.md, NOTE
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 import json
@@ -28,7 +28,7 @@ from typing import Any, override
 
 from yarl import URL
 
-from . import parse
+from . import flexmeasures_v1 as v1, parse
 from .contract import MAX_SITES
 from .errors import AuthError, InvalidResponse, RequestRejected, UnsupportedServer
 from .form import Field, Form
@@ -212,6 +212,41 @@ def _directions(sensor: _Sensor, asset: _Asset) -> tuple[Role, Role, str, str]:
     return _LOAD
 
 
+def _readings(
+    members: Sequence[Channel],
+    values: Sequence[tuple[datetime, float]],
+    step: timedelta,
+    now: datetime,
+    *,
+    power: bool,
+) -> dict[str, Reading]:
+    """Return a sensor's readings from its recent values (kW when `power`, else kWh).
+
+    The value: the newest one begun. Energy each way: the last whole hour's, when
+    every step of it is known.
+    """
+    readings: dict[str, Reading] = {}
+    begun = [(moment, value) for moment, value in values if moment <= now]
+    if not begun:
+        return readings
+    hour = _floor(now, HOUR) - HOUR
+    per_step = step / HOUR if power else 1.0
+    amounts = [v * per_step for moment, v in begun if hour <= moment < hour + HOUR]
+    whole = step <= HOUR and len(amounts) == HOUR // step
+    for channel in members:
+        if channel.ref[1] == "value":
+            moment, value = begun[-1]
+            readings[channel.key] = Reading(value=value, time=moment)
+        elif whole:
+            sign = int(channel.ref[2])
+            readings[channel.key] = Reading(
+                value=sum(max(0.0, sign * amount) for amount in amounts),
+                time=hour + HOUR,
+                start=hour,
+            )
+    return readings
+
+
 def _iso(moment: datetime) -> str:
     """Format an instant as the API takes it (aware; `Z` needs no escaping)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -222,10 +257,18 @@ def _iso_duration(span: timedelta) -> str:
     return f"PT{int(span.total_seconds() // 60)}M"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _floor(moment: datetime, step: timedelta) -> datetime:
     """Return the start of the step `moment` falls in (steps counted from the epoch)."""
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return epoch + ((moment - epoch) // step) * step
+    return _EPOCH + ((moment - _EPOCH) // step) * step
+
+
+def _ceil(moment: datetime, step: timedelta) -> datetime:
+    """Return the first step boundary at or after `moment`."""
+    floor = _floor(moment, step)
+    return floor if floor == moment else floor + step
 
 
 class FlexMeasuresProvider(Provider):
@@ -256,6 +299,8 @@ class FlexMeasuresProvider(Provider):
         self._sensors: dict[str, _Sensor] = {}
         self._user_id: str | None = None
         """The server's id of the user (told with each token)."""
+        self._version = "v3_0"
+        """The API spoken: v3_0, or v1_1 with an old server (found at sign-in)."""
 
     @classmethod
     @override
@@ -288,7 +333,13 @@ class FlexMeasuresProvider(Provider):
         except InvalidResponse as err:
             raise UnsupportedServer(f"{self.name}: not a FlexMeasures server") from err
         versions = found.get("versions") if isinstance(found, dict) else None
-        if not isinstance(versions, list) or "v3_0" not in versions:
+        if not isinstance(versions, list):
+            versions = []
+        if "v3_0" in versions:
+            self._version = "v3_0"
+        elif "v1_1" in versions:  # an old server (before 0.13): v1.1 alone
+            self._version = "v1_1"
+        else:
             raise UnsupportedServer(
                 f"{self.name} serves none of the API versions this integration speaks"
             )
@@ -408,7 +459,12 @@ class FlexMeasuresProvider(Provider):
 
     @override
     async def _list_sites(self) -> Sequence[Site]:
-        """List the top-level assets: one request."""
+        """List the top-level assets (v1.1: the connections): one request."""
+        if self._version == "v1_1":
+            return [
+                replace(site, id=f"{self.server}:{site.id}")
+                for site in await self._connections()
+            ]
         tops = [asset for asset in await self._assets() if asset.parent is None]
         if len(tops) > MAX_SITES:
             self.refusals.truncate("/assets", "assets", len(tops) - MAX_SITES)
@@ -425,9 +481,33 @@ class FlexMeasuresProvider(Provider):
             sensors.setdefault(sensor.id, sensor)
         return list(sensors.values())
 
+    async def _connections(self) -> list[Site]:
+        """Read a v1.1 server's connections (ids without the server part)."""
+        payload = await self._call(
+            "GET", f"{v1.V1}/getConnection", params={"type": "GetConnectionRequest"}
+        )
+        return v1.connections(payload, self.refusals.add)[:MAX_SITES]
+
+    async def _discover_v1(self, site_ids: Sequence[str]) -> Inventory:
+        """Describe the chosen connections of a v1.1 server: one request."""
+        found = await self._connections()
+        chosen = [site for site in found if f"{self.server}:{site.id}" in site_ids]
+        return Inventory(
+            account=self._account,
+            sites=tuple(
+                replace(site, id=f"{self.server}:{site.id}") for site in chosen
+            ),
+            channels=tuple(
+                channel for site in chosen for channel in v1.channels(self.server, site)
+            ),
+            listed=tuple(f"{self.server}:{site.id}" for site in found),
+        )
+
     @override
     async def _discover(self, site_ids: Sequence[str]) -> Inventory:
         """Describe the chosen assets, their children and sensors: two requests."""
+        if self._version == "v1_1":
+            return await self._discover_v1(site_ids)
         assets = {asset.id: asset for asset in await self._assets()}
         top: dict[str, str] = {}
         for asset in assets.values():
@@ -629,6 +709,9 @@ class FlexMeasuresProvider(Provider):
         gone: set[str] = set()
         for sensor_id, members in groups.items():
             try:
+                if self._version == "v1_1":
+                    readings.update(await self._latest_v1(sensor_id, members, now))
+                    continue
                 sensor = await self._sensor_of(members[0])
                 readings.update(await self._latest_of(sensor, members, now))
             except RequestRejected as err:
@@ -647,41 +730,49 @@ class FlexMeasuresProvider(Provider):
         a sensor costs one request whatever channels it has.
         """
         step = sensor.step
-        current = _floor(now, step)
         hour = _floor(now, HOUR) - HOUR
         power = any(c.ref[1] == "energy" for c in members) and any(
             c.ref[1] == "value" for c in members
         )
-        unit = members[0].ref[2] if members[0].ref[1] == "value" else Unit.KWH
-        if power:
-            unit = next(c.ref[2] for c in members if c.ref[1] == "value")
+        unit = next((c.ref[2] for c in members if c.ref[1] == "value"), Unit.KWH)
+        current = _floor(now, step)
         values = await self._values(
             sensor, min(hour, current - step), current + step, unit
         )
-        readings: dict[str, Reading] = {}
-        if not values:
-            return readings
-        per_step = step / HOUR if power else 1.0
-        amounts = [v * per_step for moment, v in values if hour <= moment < hour + HOUR]
-        whole = step <= HOUR and len(amounts) == HOUR // step
-        for channel in members:
-            if channel.ref[1] == "value":
-                moment, value = values[-1]
-                readings[channel.key] = Reading(value=value, time=moment)
-            elif whole:
-                sign = int(channel.ref[2])
-                readings[channel.key] = Reading(
-                    value=sum(max(0.0, sign * amount) for amount in amounts),
-                    time=hour + HOUR,
-                    start=hour,
-                )
-        return readings
+        return _readings(members, values, step, now, power=power)
+
+    async def _latest_v1(
+        self, address: str, members: Sequence[Channel], now: datetime
+    ) -> dict[str, Reading]:
+        """Read a v1.1 connection's last hours (kW at the server's resolution)."""
+        start = _floor(now, HOUR) - HOUR
+        step, values = await self._meter_data(address, start, now)
+        return _readings(members, values, step, now, power=True)
+
+    async def _meter_data(
+        self, address: str, start: datetime, end: datetime
+    ) -> tuple[timedelta, list[tuple[datetime, float]]]:
+        payload = await self._call(
+            "GET",
+            f"{v1.V1}/getMeterData",
+            params=v1.meter_data_params(
+                address,
+                _iso(start),
+                _iso_duration(_ceil(end, timedelta(minutes=1)) - start),
+            ),
+        )
+        step, values = v1.meter_data(payload, start, self.refusals.add)
+        return step, [(moment, kw) for moment, kw in values if moment < end]
 
     @override
     async def _history(
         self, channel: Channel, start: datetime, end: datetime
     ) -> AsyncIterator[list[Interval]]:
         """Yield a direction's energy per step, a month per request, oldest first."""
+        if self._version == "v1_1":
+            async for batch in self._history_v1(channel, start, end):
+                yield batch
+            return
         sensor = await self._sensor_of(channel)
         step = sensor.step
         sign = int(channel.ref[2])
@@ -692,6 +783,27 @@ class FlexMeasuresProvider(Provider):
             yield [
                 Interval(start=moment, end=moment + step, value=max(0.0, sign * a))
                 for moment, a in amounts
+                if moment >= start
+            ]
+            cursor = until
+
+    async def _history_v1(
+        self, channel: Channel, start: datetime, end: datetime
+    ) -> AsyncIterator[list[Interval]]:
+        """Yield a v1.1 connection's energy each way (kW × step), a month a request."""
+        sign = int(channel.ref[2])
+        # A start off the connection's grid reads as gaps: whole hours are on it.
+        cursor = _floor(start, HOUR)
+        while cursor < end:
+            until = min(cursor + HISTORY_SPAN, end)
+            step, values = await self._meter_data(channel.ref[0], cursor, until)
+            yield [
+                Interval(
+                    start=moment,
+                    end=moment + step,
+                    value=max(0.0, sign * kw * (step / HOUR)),
+                )
+                for moment, kw in values
                 if moment >= start
             ]
             cursor = until
