@@ -22,7 +22,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_PROVIDER, CONF_SITES, DOMAIN, STATISTICS_INTERVAL
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator, inventory_store
-from .extras import EXTRAS
+from .extras import EXTRAS, extras_of
 from .ids import statistic_prefix
 from .migration import async_migrate
 from .pacing import requests_store
@@ -58,6 +58,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: CloudEnergyConfigEntry) 
     )
     entry.async_on_unload(_reload_when_subentries_change(hass, entry))
     coordinator.async_start()
+    if (start := extras_of(entry.data[CONF_PROVIDER]).async_start_entry) is not None:
+        await start(hass, entry)
     return True
 
 
@@ -111,6 +113,8 @@ async def async_remove_entry(
     await imported.async_remove()
     await inventory_store(hass, entry.entry_id).async_remove()
     await requests_store(hass, entry.entry_id).async_remove()
+    if (remove := extras_of(entry.data[CONF_PROVIDER]).async_remove_entry) is not None:
+        await remove(hass, entry)
     for issue in (
         "sites_missing",
         "listing_truncated",

@@ -379,6 +379,12 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.alert_tracker.apply(latest.alerts, self.inventory)
         return latest.readings
 
+    async def async_rediscover(self) -> None:
+        """List the account again now: a cloud's action changed what it holds."""
+        self._discovered_at = None
+        self.pacing.save()
+        await self.async_refresh()
+
     @callback
     def async_start(self) -> None:
         """Fetch the first values, then import history; listen to pushes meanwhile."""

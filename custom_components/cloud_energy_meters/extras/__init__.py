@@ -9,8 +9,11 @@ module registered below, and its strings.
 from .base import NONE, Extras, SignInFlow, Step
 from .copper import EXTRAS as COPPER
 from .energydata import EXTRAS as ENERGYDATA
+from .flexmeasures import EXTRAS as FLEXMEASURES
 
-EXTRAS: dict[str, Extras] = {extras.key: extras for extras in (COPPER, ENERGYDATA)}
+EXTRAS: dict[str, Extras] = {
+    extras.key: extras for extras in (COPPER, ENERGYDATA, FLEXMEASURES)
+}
 """Provider key → what that cloud adds."""
 
 

@@ -111,6 +111,15 @@ class Extras:
     one for it; otherwise the generic step asks for the secrets again."""
     async_setup_actions: Callable[[HomeAssistant, ConfigType], None] | None = None
     """Register the cloud's actions (when the integration is set up)."""
+    async_start_entry: (
+        Callable[[HomeAssistant, ConfigEntry], Awaitable[None]] | None
+    ) = None
+    """Start what the cloud runs beside an entry's coordinator once it is loaded
+    (FlexMeasures: sending measurements); stop it with `entry.async_on_unload`."""
+    async_remove_entry: (
+        Callable[[HomeAssistant, ConfigEntry], Awaitable[None]] | None
+    ) = None
+    """Remove what the cloud kept for an entry that is deleted."""
     async_migrate_from: (
         Callable[[HomeAssistant, ConfigEntry, int], Awaitable[list[str]]] | None
     ) = None

@@ -143,6 +143,92 @@ class SensorData:
     values: tuple[float | None, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SensorInfo:
+    """What a sensor is, for what is sent to it."""
+
+    id: str
+    name: str
+    unit: str
+    resolution: timedelta
+    consumption_positive: bool
+
+
+_POWER_FACTORS = {"w": 0.001, "kw": 1.0, "mw": 1000.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A device's planned power (kW, consumption positive), one value per step."""
+
+    id: str
+    sensor_id: str
+    start: datetime
+    resolution: timedelta
+    values: tuple[float, ...]
+
+    @property
+    def end(self) -> datetime:
+        """Return when the schedule's last step ends."""
+        return self.start + len(self.values) * self.resolution
+
+    def at(self, moment: datetime) -> float | None:
+        """Return the planned power at `moment`; None outside the schedule."""
+        if not self.start <= moment < self.end:
+            return None
+        return self.values[(moment - self.start) // self.resolution]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-compatible copy."""
+        return {
+            "id": self.id,
+            "sensor_id": self.sensor_id,
+            "start": self.start.isoformat(),
+            "resolution": self.resolution.total_seconds(),
+            "values": list(self.values),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Schedule:
+        """Rebuild a schedule kept with `as_dict` (checked like an answer)."""
+        raw = parse.mapping(raw, "schedule")
+        values = raw["values"]
+        if not isinstance(values, list):
+            raise InvalidResponse("a kept schedule without values")
+        return cls(
+            id=parse.identifier(raw["id"], "schedule id"),
+            sensor_id=parse.identifier(raw["sensor_id"], "sensor id"),
+            start=parse.timestamp(raw["start"], "schedule start"),
+            resolution=timedelta(
+                seconds=parse.seconds(
+                    raw["resolution"], "resolution", least=1, most=86400
+                )
+            ),
+            values=tuple(parse.number(value, "planned power") for value in values),
+        )
+
+
+def _schedule(sensor_id: str, schedule_id: str, answer: Mapping[str, Any]) -> Schedule:
+    """Read a finished schedule: power in kW (the server may answer in MW)."""
+    raw_values = answer["values"]
+    factor = _POWER_FACTORS.get(str(answer.get("unit", "MW")).casefold())
+    if factor is None:
+        raise InvalidResponse(f"FlexMeasures schedule in {answer.get('unit')!r}")
+    values = tuple(
+        parse.number(value, "planned power") * factor for value in raw_values
+    )
+    if not values:
+        raise InvalidResponse("FlexMeasures schedule without values")
+    duration = parse.duration(answer.get("duration"), "schedule duration")
+    return Schedule(
+        id=schedule_id,
+        sensor_id=sensor_id,
+        start=parse.timestamp(answer.get("start"), "schedule start"),
+        resolution=duration / len(values),
+        values=values,
+    )
+
+
 def _attributes(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Return an object's attributes: a JSON string (dict on some servers); {} if unusable."""
     value = raw.get("attributes")
@@ -299,6 +385,7 @@ class FlexMeasuresProvider(Provider):
         self._sensors: dict[str, _Sensor] = {}
         self._user_id: str | None = None
         """The server's id of the user (told with each token)."""
+        self._schedules: dict[str, Schedule] = {}
         self._version = "v3_0"
         """The API spoken: v3_0, or v1_1 with an old server (found at sign-in)."""
 
@@ -563,46 +650,58 @@ class FlexMeasuresProvider(Provider):
 
     def _channels(self, sensor: _Sensor, asset: _Asset, top: str) -> list[Channel]:
         """Return a sensor's channels: its value, and for power and energy, each way."""
-        site_id = f"{self.server}:{top}"
-        device_id = None if asset.id == top else f"{self.server}:{asset.id}"
         base = f"{self.server}:{sensor.id}"
-        common = {
-            "site_id": site_id,
-            "source": sensor.name,
-            "source_id": sensor.id,
-            "device_id": device_id,
-            "attributes": {"sensor_id": int(sensor.id)}
-            if sensor.id.isdecimal()
-            else {},
-        }
+        attributes: dict[str, str | int | float | bool] = (
+            {"sensor_id": int(sensor.id)} if sensor.id.isdecimal() else {}
+        )
+        make = partial(
+            Channel,
+            site_id=f"{self.server}:{top}",
+            source=sensor.name,
+            source_id=sensor.id,
+            device_id=None if asset.id == top else f"{self.server}:{asset.id}",
+            label=None,
+            attributes=attributes,
+        )
         kind = _kind_of(sensor)
-        channels: list[Channel] = []
         if kind is None:
-            channels.append(
-                Channel(
+            return [
+                make(
                     key=base,
                     name=sensor.name,
-                    label=None,
                     quantity=Quantity.OTHER,
                     kind=Kind.INSTANT,
                     unit=sensor.unit,
                     ref=(sensor.id, "value", sensor.unit),
-                    **common,  # type: ignore[arg-type]
+                )
+            ]
+        quantity, read_unit, unit = kind
+        channels: list[Channel] = []
+        if (schedule := self._schedules.get(sensor.id)) is not None:
+            channels.append(
+                make(
+                    key=f"{base}:plan",
+                    name=f"{sensor.name} planned",
+                    quantity=Quantity.POWER,
+                    kind=Kind.INSTANT,
+                    unit=Unit.KW,
+                    ref=(sensor.id, "plan"),
+                    attributes={
+                        **attributes,
+                        "schedule_start": schedule.start.isoformat(),
+                        "schedule_end": schedule.end.isoformat(),
+                    },
                 )
             )
-            return channels
-        quantity, read_unit, unit = kind
         if quantity is not Quantity.ENERGY:
             channels.append(
-                Channel(
+                make(
                     key=base,
                     name=sensor.name,
-                    label=None,
                     quantity=quantity,
                     kind=Kind.INSTANT,
                     unit=unit,
                     ref=(sensor.id, "value", read_unit),
-                    **common,  # type: ignore[arg-type]
                 )
             )
         if quantity not in (Quantity.POWER, Quantity.ENERGY):
@@ -612,20 +711,17 @@ class FlexMeasuresProvider(Provider):
         inward, outward, in_word, out_word = _directions(sensor, asset)
         positive = "in" if sensor.consumption_positive else "out"
         for way, role, word in (("in", inward, in_word), ("out", outward, out_word)):
-            sign = 1 if way == positive else -1
             channels.append(
-                Channel(
+                make(
                     key=f"{base}:{way}",
                     name=f"{sensor.name} {word}",
-                    label=None,
                     quantity=Quantity.ENERGY,
                     kind=Kind.INTERVAL,
                     unit=Unit.KWH,
                     role=role,
                     history=hourly,
                     statistic=f"{self.server}_{sensor.id}_{way}" if hourly else None,
-                    ref=(sensor.id, "energy", str(sign)),
-                    **common,  # type: ignore[arg-type]
+                    ref=(sensor.id, "energy", "1" if way == positive else "-1"),
                 )
             )
         return channels
@@ -693,8 +789,11 @@ class FlexMeasuresProvider(Provider):
     def refresh_cost(
         self, channels: Sequence[Channel], sites: Sequence[str] = ()
     ) -> int:
-        """One request per sensor: every channel of a sensor comes from one read."""
-        return len({channel.ref[0] for channel in channels})
+        """One request per sensor: every channel of a sensor comes from one read.
+
+        A planned power comes from the schedule kept here: no request.
+        """
+        return len({c.ref[0] for c in channels if c.ref[1] != "plan"})
 
     @override
     async def _latest(
@@ -702,10 +801,19 @@ class FlexMeasuresProvider(Provider):
     ) -> Latest:
         """Read each sensor's recent window once; take what has begun, newest first."""
         groups: dict[str, list[Channel]] = {}
-        for channel in channels:
-            groups.setdefault(channel.ref[0], []).append(channel)
         now = datetime.now(UTC)
         readings: dict[str, Reading] = {}
+        for channel in channels:
+            if channel.ref[1] != "plan":
+                groups.setdefault(channel.ref[0], []).append(channel)
+            elif (schedule := self._schedules.get(channel.ref[0])) is not None:
+                if (planned := schedule.at(now)) is not None:
+                    step = (
+                        schedule.start
+                        + ((now - schedule.start) // schedule.resolution)
+                        * schedule.resolution
+                    )
+                    readings[channel.key] = Reading(value=planned, time=step)
         gone: set[str] = set()
         for sensor_id, members in groups.items():
             try:
@@ -922,3 +1030,90 @@ class FlexMeasuresProvider(Provider):
                 for value in values
             ),
         )
+
+    async def async_sensor(self, sensor_id: str) -> SensorInfo:
+        """Return what a sensor is (unit, resolution, name): known, or read once."""
+        if (sensor := self._sensors.get(sensor_id)) is None:
+            raw = await self._call(
+                "GET", f"{V3}/sensors/{parse.identifier(sensor_id, 'sensor id')}"
+            )
+            try:
+                sensor = _Sensor.of(raw)
+            except parse.ValueRefused as err:
+                raise InvalidResponse(f"{self.name} sensor: {err}") from err
+            self._sensors[sensor.id] = sensor
+        return SensorInfo(
+            id=sensor.id,
+            name=sensor.name,
+            unit=sensor.unit,
+            resolution=sensor.resolution,
+            consumption_positive=sensor.consumption_positive,
+        )
+
+    # Schedules ------------------------------------------------------------------------
+
+    async def async_trigger_schedule(
+        self, sensor_id: str, request: Mapping[str, Any]
+    ) -> str:
+        """Ask the server to schedule a device (its power sensor); return the id."""
+        answer = parse.mapping(
+            await self._call(
+                "POST",
+                f"{V3}/sensors/{parse.identifier(sensor_id, 'sensor id')}"
+                "/schedules/trigger",
+                json_body=dict(request),
+            ),
+            "trigger answer",
+        )
+        return parse.identifier(answer.get("schedule"), "schedule id")
+
+    async def async_schedule(
+        self, sensor_id: str, schedule_id: str, wait: float = JOB_WAIT
+    ) -> Schedule | None:
+        """Wait for a schedule the server's worker computes; None if still waiting.
+
+        It is kept (and shown as the device's planned power) until the next one.
+        """
+        path = (
+            f"{V3}/sensors/{parse.identifier(sensor_id, 'sensor id')}"
+            f"/schedules/{parse.identifier(schedule_id, 'schedule id')}"
+        )
+        delay, waited = JOB_FIRST_POLL, 0.0
+        while True:
+            answer = parse.mapping(await self._call("GET", path), "schedule")
+            if isinstance(answer.get("values"), list):
+                schedule = _schedule(sensor_id, schedule_id, answer)
+                self._schedules[sensor_id] = schedule
+                return schedule
+            if waited >= wait:
+                return None
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, JOB_LONGEST_POLL)
+
+    @property
+    def schedules(self) -> Mapping[str, Schedule]:
+        """Return the newest schedule of each device scheduled, by power sensor."""
+        return self._schedules
+
+    @override
+    def memory(self) -> dict[str, Any]:
+        """Keep the schedules: a restart shows the planned power still."""
+        return {
+            "schedules": {
+                sensor_id: schedule.as_dict()
+                for sensor_id, schedule in self._schedules.items()
+            }
+        }
+
+    @override
+    def recall(self, memory: Mapping[str, Any]) -> None:
+        """Take the schedules back (one that does not read is dropped)."""
+        saved = memory.get("schedules")
+        if not isinstance(saved, Mapping):
+            return
+        for sensor_id, raw in saved.items():
+            try:
+                self._schedules[str(sensor_id)] = Schedule.from_dict(raw)
+            except (InvalidResponse, KeyError, TypeError, ValueError) as err:
+                _LOGGER.debug("A saved schedule was dropped: %s", err)

@@ -6,8 +6,8 @@ import math
 
 import probatio
 
-from custom_components.cloud_energy_meters.const import CONF_PROVIDER, DOMAIN
-from custom_components.cloud_energy_meters.coordinator import CloudEnergyConfigEntry
+from custom_components.cloud_energy_meters.const import DOMAIN
+from custom_components.cloud_energy_meters.extras.calls import as_utc, loaded_entry
 from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
     valid_topic,
@@ -19,7 +19,6 @@ from custom_components.cloud_energy_meters.providers.errors import (
     PublishRefused,
 )
 from homeassistant.components.recorder import history
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import (
     HomeAssistant,
@@ -32,7 +31,6 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.helpers.typing import ConfigType
-from homeassistant.util import dt as dt_util
 
 SERVICE_PUBLISH = "energydata_publish"
 SERVICE_UPLOAD = "energydata_upload_history"
@@ -73,35 +71,11 @@ UPLOAD_SCHEMA = probatio.Schema(
 
 def _energydata(hass: HomeAssistant, call: ServiceCall) -> EnergydataProvider:
     """Return the Energydata.dk provider of the entry the call names."""
-    entry: CloudEnergyConfigEntry | None = hass.config_entries.async_get_entry(
-        call.data[ATTR_CONFIG_ENTRY_ID]
-    )
-    if entry is None or entry.domain != DOMAIN:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="entry_not_found",
-            translation_placeholders={"entry": call.data[ATTR_CONFIG_ENTRY_ID]},
-        )
-    if entry.data[CONF_PROVIDER] != EnergydataProvider.key:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="not_energydata",
-            translation_placeholders={"entry": entry.title},
-        )
-    if entry.state is not ConfigEntryState.LOADED:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="entry_not_loaded",
-            translation_placeholders={"entry": entry.title},
-        )
-    provider = entry.runtime_data.provider
+    provider = loaded_entry(
+        hass, call.data[ATTR_CONFIG_ENTRY_ID], EnergydataProvider, "not_energydata"
+    ).provider
     assert isinstance(provider, EnergydataProvider)
     return provider
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Read a naive time as Home Assistant's local time, as the UI means it."""
-    return dt_util.as_utc(moment if moment.tzinfo else dt_util.as_local(moment))
 
 
 def _number(raw: object, field: str) -> int | float:
@@ -159,7 +133,7 @@ async def _async_publish(call: ServiceCall) -> None:
     value = _payload_value(call)
     moment = call.data.get(ATTR_TIMESTAMP)
     try:
-        await provider.async_publish(topic, value, _as_utc(moment) if moment else None)
+        await provider.async_publish(topic, value, as_utc(moment) if moment else None)
     except AuthError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN, translation_key="mqtt_not_authorized"
@@ -199,7 +173,7 @@ async def _async_upload(call: ServiceCall) -> ServiceResponse:
     """Upload an entity's recorded history into a datastream by batch import."""
     hass = call.hass
     provider = _energydata(hass, call)
-    start, end = _as_utc(call.data[ATTR_START]), _as_utc(call.data[ATTR_END])
+    start, end = as_utc(call.data[ATTR_START]), as_utc(call.data[ATTR_END])
     if end <= start:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="end_before_start"

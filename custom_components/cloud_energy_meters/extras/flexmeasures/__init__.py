@@ -1,0 +1,6 @@
+"""FlexMeasures' additions: measurements sent from Home Assistant, actions, schedules."""
+
+from ..base import Extras
+from .actions import async_setup_actions
+
+EXTRAS = Extras(key="flexmeasures", async_setup_actions=async_setup_actions)
