@@ -206,8 +206,20 @@ def test_iso_durations(value: str, expected: timedelta) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["P1M", "P1Y", "P", "PT", "P1DT", "PT1.5H", "15 minutes", "-PT1H", 15, None,
-     "P99999D", "PT" + "1" * 50 + "H"],
+    [
+        "P1M",
+        "P1Y",
+        "P",
+        "PT",
+        "P1DT",
+        "PT1.5H",
+        "15 minutes",
+        "-PT1H",
+        15,
+        None,
+        "P99999D",
+        "PT" + "1" * 50 + "H",
+    ],
 )
 def test_durations_without_a_fixed_length_are_refused(value: object) -> None:
     """Months, years, fractions, negatives, text and the absurd are refused."""
