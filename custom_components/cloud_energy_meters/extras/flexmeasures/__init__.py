@@ -3,5 +3,13 @@
 from custom_components.cloud_energy_meters.extras.base import Extras
 
 from .actions import async_setup_actions
+from .flow import MeasurementSubentryFlow
+from .forward import SUBENTRY_TYPE, async_remove_entry, async_start_entry
 
-EXTRAS = Extras(key="flexmeasures", async_setup_actions=async_setup_actions)
+EXTRAS = Extras(
+    key="flexmeasures",
+    subentries={SUBENTRY_TYPE: MeasurementSubentryFlow},
+    async_setup_actions=async_setup_actions,
+    async_start_entry=async_start_entry,
+    async_remove_entry=async_remove_entry,
+)

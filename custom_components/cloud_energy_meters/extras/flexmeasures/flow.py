@@ -1,0 +1,114 @@
+"""The "measurement to send" subentry: a Home Assistant sensor and a FlexMeasures one."""
+
+from typing import Any
+
+import probatio
+
+from custom_components.cloud_energy_meters.coordinator import CloudEnergyConfigEntry
+from custom_components.cloud_energy_meters.providers.errors import (
+    AuthError,
+    ProviderError,
+)
+from custom_components.cloud_energy_meters.providers.flexmeasures import (
+    FlexMeasuresProvider,
+)
+from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
+from homeassistant.config_entries import (
+    ConfigEntryState,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
+)
+from homeassistant.const import ATTR_FRIENDLY_NAME, ATTR_UNIT_OF_MEASUREMENT
+from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+)
+
+from .forward import CONF_ENTITY_ID, CONF_SENSOR_ID
+from .units import conversion
+
+
+def _targets(entry: CloudEnergyConfigEntry) -> list[SelectOptionDict]:
+    """Return the entry's FlexMeasures sensors that can take values, by name."""
+    inventory = entry.runtime_data.inventory
+    if inventory is None:
+        return []
+    names = {site.id: site.name for site in inventory.sites}
+    names |= {device.id: device.name for device in inventory.devices}
+    options: dict[str, SelectOptionDict] = {}
+    for channel in inventory.channels:
+        sensor_id = channel.ref[0] if channel.ref else ""
+        if not sensor_id or channel.ref[1] == "plan" or sensor_id in options:
+            continue
+        where = names.get(channel.device_id or channel.site_id, "")
+        options[sensor_id] = SelectOptionDict(
+            value=sensor_id, label=f"{where} › {channel.source or channel.name}"
+        )
+    return sorted(options.values(), key=lambda option: option["label"])
+
+
+class MeasurementSubentryFlow(ConfigSubentryFlow):
+    """Choose a Home Assistant sensor whose intervals go to a FlexMeasures sensor."""
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Pick the two sensors; check FlexMeasures can take the values' unit."""
+        entry: CloudEnergyConfigEntry = self._get_entry()
+        if entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="entry_not_loaded")
+        targets = _targets(entry)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            entity_id = str(user_input[CONF_ENTITY_ID])
+            sensor_id = str(user_input[CONF_SENSOR_ID])
+            taken = {
+                str(subentry.data.get(CONF_SENSOR_ID))
+                for subentry in entry.subentries.values()
+            }
+            state = self.hass.states.get(entity_id)
+            provider = entry.runtime_data.provider
+            assert isinstance(provider, FlexMeasuresProvider)
+            if sensor_id in taken:
+                return self.async_abort(reason="already_configured")
+            if state is None:
+                errors[CONF_ENTITY_ID] = "entity_not_found"
+            else:
+                try:
+                    sensor = await provider.async_sensor(sensor_id)
+                except AuthError:
+                    errors["base"] = "invalid_auth"
+                except ProviderError:
+                    errors["base"] = "cannot_connect"
+                else:
+                    unit = str(state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) or "")
+                    if conversion(state, unit, sensor.unit, sensor.resolution) is None:
+                        errors["base"] = "unit_mismatch"
+                    else:
+                        name = state.attributes.get(ATTR_FRIENDLY_NAME) or entity_id
+                        return self.async_create_entry(
+                            title=f"{name} → {sensor.name}",
+                            data={CONF_ENTITY_ID: entity_id, CONF_SENSOR_ID: sensor_id},
+                            unique_id=sensor_id,
+                        )
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_ENTITY_ID): EntitySelector(
+                    EntitySelectorConfig(domain=SENSOR_DOMAIN)
+                ),
+                probatio.Required(CONF_SENSOR_ID): SelectSelector(
+                    SelectSelectorConfig(
+                        options=targets, mode=SelectSelectorMode.DROPDOWN
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+        )
