@@ -38,6 +38,10 @@ from tests.simulator.copper import (
     ENTERPRISE_ID as COPPER_ENTERPRISE_ID,
 )
 from tests.simulator.energydata import DEMO_TOKEN as EDK_DEMO_TOKEN
+from tests.simulator.flexmeasures_data import (
+    DEMO_EMAIL as FM_DEMO_EMAIL,
+    DEMO_PASSWORD as FM_DEMO_PASSWORD,
+)
 from tests.simulator.locus import (
     CC_CLIENT_ID,
     CC_CLIENT_SECRET,
@@ -127,6 +131,8 @@ DEMO_CREDENTIALS: dict[str, dict[str, Any]] = {
         "client_secret": COPPER_CLIENT_SECRET,
         "enterprise_id": COPPER_ENTERPRISE_ID,
     },
+    # The server part of the ids is learnt at the first sign-in (its host and port).
+    "flexmeasures": {"email": FM_DEMO_EMAIL, "password": FM_DEMO_PASSWORD},
 }
 """The simulator's demo account of each cloud."""
 
