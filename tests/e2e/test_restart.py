@@ -30,7 +30,14 @@ import pytest
 
 from custom_components.cloud_energy_meters.const import DOMAIN
 from scripts.develop_config.wait_ready import Client
-from tests.simulator import climkit, copper, energydata, locus
+from tests.simulator import (
+    climkit,
+    copper,
+    energydata,
+    flexmeasures,
+    flexmeasures_data as fm_data,
+    locus,
+)
 from tests.simulator.process import ROOT, free_port, simulator_subprocess
 
 pytestmark = pytest.mark.e2e
@@ -121,6 +128,17 @@ def _answers(sim: str) -> dict[str, list[Answer]]:
             {"code": "-", "advanced": copper_advanced},
             lambda form: {"code": _copper_sign_in(form), "advanced": copper_advanced},
             {"sites": [copper.HOME_PREMISE_ID]},
+        ],
+        # A self-hosted server: its address is the form's first field. The ids'
+        # server part is the host and port the first login met.
+        "flexmeasures": [
+            {"next_step_id": "flexmeasures"},
+            {
+                "url": sim + flexmeasures.PREFIX,
+                "email": flexmeasures.DEMO_EMAIL,
+                "password": flexmeasures.DEMO_PASSWORD,
+            },
+            {"sites": [f"{urllib.parse.urlsplit(sim).netloc}:{fm_data.HOUSE_ID}"]},
         ],
     }
 

@@ -18,6 +18,7 @@ from custom_components.cloud_energy_meters.providers.model import (
     Kind,
 )
 from custom_components.cloud_energy_meters.providers.provider import Provider
+from tests.simulator import flexmeasures_data as fm_data
 
 from . import contract
 
@@ -59,6 +60,9 @@ class Cloud:
     endpoints: tuple[Endpoint, ...]
     provider: str = ""
     """The provider key, when not `key` (another account of the same cloud)."""
+    simulator: tuple[tuple[str, Any], ...] = ()
+    """Knobs of the provider's simulated cloud set for this Cloud's calls (another
+    shape of the same server); the other Clouds of that provider get the defaults."""
 
     @property
     def provider_key(self) -> str:
@@ -237,6 +241,61 @@ COPPER_PARTNER = r"/copper/api/v2/partner/[^/]+"
 COPPER_HOME = "5f2b1c0e9a7d4e3b8c6a1d2e"
 """The Copper app demo user's Home: electricity, gas and water meters."""
 
+FLEXMEASURES_SERVER = "fuzz"
+"""The server part of the FlexMeasures entry's ids (its first host and port)."""
+FLEXMEASURES_SITE = f"{FLEXMEASURES_SERVER}:{fm_data.HOUSE_ID}"
+"""The demo house: grid, energy meter, price, temperature, solar; a battery below."""
+FM_V3 = "/flexmeasures/api/v3_0"
+FM_GRID = str(fm_data.GRID_POWER)
+FM_METER = str(fm_data.ENERGY_METER)
+
+
+def _flexmeasures(key: str, paged: bool) -> Cloud:
+    """Return the FlexMeasures demo user's endpoints (assets plain, or paged)."""
+    assets = [
+        endpoint("assets", rf"{FM_V3}/assets$", (list_sites, check_sites)),
+        endpoint("assets/discover", rf"{FM_V3}/assets$", (discover, check_inventory)),
+    ]
+    if paged:
+        return Cloud(
+            key=key,
+            provider="flexmeasures",
+            sites=(FLEXMEASURES_SITE,),
+            endpoints=tuple(assets),
+            simulator=(("always_paged_assets", True),),
+        )
+    data = rf"{FM_V3}/sensors/\d+/data$"
+    return Cloud(
+        key=key,
+        sites=(FLEXMEASURES_SITE,),
+        endpoints=(
+            endpoint("api", r"/flexmeasures/api/?$", (sign_in, check_sign_in)),
+            endpoint(
+                "requestAuthToken",
+                r"/api/requestAuthToken$",
+                (sign_in, check_sign_in),
+            ),
+            # A token asked by a call that did not sign in first (the tokens cache).
+            endpoint(
+                "requestAuthToken/discover",
+                r"/api/requestAuthToken$",
+                (discover, check_inventory),
+            ),
+            *assets,
+            endpoint(
+                "sensors/discover", rf"{FM_V3}/sensors$", (discover, check_inventory)
+            ),
+            # A restored channel's sensor is read again before its values.
+            endpoint("sensor/latest", rf"{FM_V3}/sensors/\d+$", latest(FM_GRID, 99)),
+            endpoint("sensor/history", rf"{FM_V3}/sensors/\d+$", history(FM_GRID)),
+            endpoint("data/latest/power", data, latest(FM_GRID, 99)),
+            endpoint("data/latest", data, latest(None, 99)),
+            endpoint("data/history/power", data, history(FM_GRID)),
+            endpoint("data/history/energy", data, history(FM_METER)),
+        ),
+    )
+
+
 CLOUDS: dict[str, Cloud] = {
     cloud.key: cloud
     for cloud in (
@@ -411,6 +470,8 @@ CLOUDS: dict[str, Cloud] = {
                 endpoint("import", r"/import", (upload, check_upload)),
             ),
         ),
+        _flexmeasures("flexmeasures", paged=False),
+        _flexmeasures("flexmeasures_paged", paged=True),
     )
 }
 """Every cloud under fuzzing, by provider key."""

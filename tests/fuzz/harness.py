@@ -37,7 +37,7 @@ from tests.provider_factory import build_provider, provider_class
 from tests.simulator import Simulator, copper
 
 from . import contract
-from .endpoints import CLOUDS, Context, Endpoint, span
+from .endpoints import CLOUDS, FLEXMEASURES_SERVER, Context, Endpoint, span
 from .mutations import CLASSICS, Answer, Mutation, mutations
 from .server import FuzzServer
 
@@ -123,7 +123,21 @@ class Harness:
         # Each example's provider signs in afresh with the same refresh token: the
         # answers are fuzzed, not Auth0's rotation (tests/copper tests that).
         self.simulator.copper.rotate_refresh_tokens = False
-        self.credentials: dict[str, dict[str, Any]] = {}
+        # FlexMeasures' 500 a minute per user is not fuzzed either.
+        self.simulator.flexmeasures.enforce_rate_limits = False
+        self.credentials: dict[str, dict[str, Any]] = {
+            cloud: {"server": FLEXMEASURES_SERVER}
+            for cloud in self.clouds
+            if CLOUDS[cloud].provider_key == "flexmeasures"
+        }
+        # Each knob a Cloud sets, with the simulator's own value (the other Clouds').
+        self.knobs: dict[tuple[str, str], Any] = {
+            (found.provider_key, name): getattr(
+                getattr(self.simulator, found.provider_key), name
+            )
+            for found in CLOUDS.values()
+            for name, _ in found.simulator
+        }
         self.server = FuzzServer("")
         self.session: aiohttp.ClientSession | None = None
         self.inventories: dict[str, Any] = {}
@@ -139,6 +153,7 @@ class Harness:
             self.credentials["copper_app"] = await self._copper_app_credentials()
         for cloud in self.clouds:
             self.server.arm(None, None)
+            self.configure(cloud)
             self.inventories[cloud] = await self.provider(cloud).async_discover(
                 CLOUDS[cloud].sites
             )
@@ -170,6 +185,13 @@ class Harness:
             "refresh_token": token,
             "user": f"app:{copper.HOME_PREMISE_ID}",
         }
+
+    def configure(self, cloud: str) -> None:
+        """Set the simulator's knobs as the cloud wants them (others: their default)."""
+        wanted = dict(CLOUDS[cloud].simulator)
+        for (key, name), default in self.knobs.items():
+            if key == CLOUDS[cloud].provider_key:
+                setattr(getattr(self.simulator, key), name, wanted.get(name, default))
 
     def provider(self, cloud: str) -> Provider:
         """Return a fresh provider of the cloud's demo account, through the fuzz server."""
@@ -224,6 +246,7 @@ class Harness:
         bound: int | None,
     ) -> Outcome:
         ctx = self.context(cloud)
+        self.configure(cloud)
         self.server.arm(endpoint.path if mutation else None, mutation)
         outcome = await self._judge(endpoint, ctx)
         outcome.requests = len(self.server.requests)

@@ -171,3 +171,20 @@ def test_judge_tells_crash_hang_and_amplification_apart() -> None:
     assert hung.kind == "hang"
     assert (amplified.kind, amplified.failure) == ("violation", "request amplification")
     assert amplified.requests == 13  # one sign-in, twelve site lists
+
+
+@pytest.mark.usefixtures("loopback")
+def test_a_cloud_sets_its_simulator_knobs_for_its_calls_only() -> None:
+    """flexmeasures_paged's calls get paged assets; flexmeasures', in the same run, a list."""
+    unchanged = Mutation((SetStatus(200),))
+    clouds = ["flexmeasures_paged", "flexmeasures", "flexmeasures_paged"]
+    shapes = []
+    with running(clouds[:2]) as (runner, harness):
+        for cloud in clouds:
+            outcome = harness.run_in(runner, cloud)(find(cloud, "assets"), unchanged)
+            assert outcome.kind == "ok", outcome
+            # The payload shows the answer's first bytes: `{ "data": …` or `[ {…`.
+            head = outcome.payload.partition(" B b'")[2].replace("\\n", "")
+            shapes.append("paged" if head.startswith('{  "data"') else head[:1])
+        assert harness.simulator.flexmeasures.always_paged_assets  # set by the last
+    assert shapes == ["paged", "[", "paged"]
