@@ -7,6 +7,7 @@ sample.
 
 from datetime import UTC, datetime
 import hashlib
+import re
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -33,16 +34,9 @@ from tests.simulator import Simulator
 NOW = datetime(2026, 11, 20, 10, 7, tzinfo=UTC)
 CLOUDS = ["climkit", "locus", "energydata", "copper", "flexmeasures"]
 SECRETS = ("password", "client_secret", "api_token")
-# FlexMeasures' day-ahead price is in EUR/kWh without a device class (no class takes
-# a price per energy: Home Assistant's nordpool does the same), which the rule below
-# ("no device class, no unit") refuses: for the lead to decide, the test unchanged.
-DEVICE_CLASS_CLOUDS = [
-    *(cloud for cloud in CLOUDS if cloud != "flexmeasures"),
-    pytest.param(
-        "flexmeasures",
-        marks=pytest.mark.xfail(strict=True, reason="price per kWh has no class"),
-    ),
-]
+PRICE_PER_ENERGY = re.compile(r"[A-Z]{3}/(kWh|MWh)")
+"""A price per energy (EUR/kWh): no device class takes it (core's nordpool shows
+its prices the same way), and the Energy dashboard's price entity needs it."""
 pytestmark = [
     pytest.mark.freeze_time(NOW, tick=True),
     pytest.mark.usefixtures("entity_registry_enabled_by_default"),
@@ -125,7 +119,7 @@ async def test_every_entity_is_named_after_its_device(
         assert state.name.startswith(str(device.name)), registered.entity_id
 
 
-@pytest.mark.parametrize("cloud", DEVICE_CLASS_CLOUDS)
+@pytest.mark.parametrize("cloud", CLOUDS)
 async def test_sensors_use_a_device_class_where_one_fits(
     hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry, cloud: str
 ) -> None:
@@ -154,6 +148,9 @@ async def test_sensors_use_a_device_class_where_one_fits(
             assert device_class in fitting, (registered.entity_id, unit, device_class)
         if device_class in DEVICE_CLASS_UNITS:
             assert unit in DEVICE_CLASS_UNITS[device_class], registered.entity_id
+        if device_class is None and unit and PRICE_PER_ENERGY.fullmatch(unit):
+            float(state.state)  # a number, in a currency per kWh
+            continue
         if device_class is None:
             assert unit is None, registered.entity_id
             with pytest.raises(ValueError):

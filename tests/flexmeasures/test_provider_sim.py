@@ -8,6 +8,7 @@ simulator's ground truth (`truth_values`) says, summed by hand.
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+from aiohttp import ClientSession, web
 import pytest
 
 from custom_components.cloud_energy_meters.providers.errors import (
@@ -19,7 +20,7 @@ from custom_components.cloud_energy_meters.providers.flexmeasures import (
     FlexMeasuresProvider,
 )
 from custom_components.cloud_energy_meters.providers.model import Channel
-from tests.provider_factory import MakeProvider
+from tests.provider_factory import MakeProvider, build_provider
 from tests.simulator import Simulator
 from tests.simulator.clock import FakeClock
 from tests.simulator.flexmeasures_data import (
@@ -30,6 +31,7 @@ from tests.simulator.flexmeasures_data import (
     PRICE,
     SOLAR_POWER,
 )
+from tests.stub import StubServer
 
 NOW = datetime(2026, 11, 20, 10, 7, tzinfo=UTC)
 
@@ -94,6 +96,7 @@ async def test_history_equals_the_truth_summed_by_hour(
     start, end = NOW - timedelta(days=3), NOW.replace(minute=0)
     truth = simulator.flexmeasures.truth_values(GRID_POWER, start, end)
     assert None in truth.values()  # a gap, which must stay absent
+    before = fm.state.limiter.requests
     for way, sign in (("in", 1), ("out", -1)):
         expected: dict[datetime, float] = defaultdict(float)
         for moment, value in truth.items():
@@ -108,6 +111,8 @@ async def test_history_equals_the_truth_summed_by_hour(
         assert found.keys() == expected.keys()
         for hour, value in expected.items():
             assert found[hour] == pytest.approx(value, abs=1e-12), hour
+    # Three days in one request: the second direction reuses the first's read.
+    assert fm.state.limiter.requests - before == 1
 
 
 @pytest.mark.freeze_time(NOW)
@@ -247,3 +252,45 @@ async def test_an_old_server_speaking_v1_1(
         assert found.keys() == expected.keys()
         for hour, value in expected.items():
             assert found[hour] == pytest.approx(value, abs=1e-9), hour
+
+
+def _paged_server(stub: StubServer, assets: int, served: int, claimed: int) -> None:
+    """Serve assets always paged: 10 a page unless asked, `served` at most."""
+    stub.json("GET", "/api/", {"versions": ["v3_0"]})
+    stub.json("POST", "/api/requestAuthToken", {"auth_token": "t0ken", "user_id": 1})
+    rows = [
+        {"id": i, "name": f"Asset {i}", "parent_asset_id": None} for i in range(assets)
+    ]
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        size = min(int(request.query.get("per-page", "10")), served)
+        page = int(request.query.get("page", "1"))
+        data = rows[(page - 1) * size : page * size]
+        return web.json_response(
+            {"data": data, "filtered-records": claimed, "num-records": claimed}
+        )
+
+    stub.on("GET", "/api/v3_0/assets", handler)
+
+
+async def test_a_server_that_pages_unasked_is_read_whole(
+    stub: StubServer, session: ClientSession
+) -> None:
+    """Its first page holds 10: the listing is read again at 100 a page, to its end."""
+    _paged_server(stub, assets=124, served=100, claimed=124)
+    fm = build_provider("flexmeasures", session, api_url=stub.url)
+    await fm.async_login()
+    assert len(await fm.async_list_sites()) == 124
+    assets = [r for r in stub.requests if r[1] == "/api/v3_0/assets"]
+    assert len(assets) == 3  # unasked, then two pages of ours
+
+
+async def test_a_server_that_claims_more_than_it_sends(
+    stub: StubServer, session: ClientSession
+) -> None:
+    """3,000 records claimed, one a page: a short page ends the listing."""
+    _paged_server(stub, assets=3000, served=1, claimed=3000)
+    fm = build_provider("flexmeasures", session, api_url=stub.url)
+    await fm.async_login()
+    assert len(await fm.async_list_sites()) == 1
+    assert len([r for r in stub.requests if r[1] == "/api/v3_0/assets"]) == 2

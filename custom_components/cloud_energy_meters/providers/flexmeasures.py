@@ -386,6 +386,10 @@ class FlexMeasuresProvider(Provider):
         self._user_id: str | None = None
         """The server's id of the user (told with each token)."""
         self._schedules: dict[str, Schedule] = {}
+        self._last_read: (
+            tuple[tuple[str, datetime, datetime], list[tuple[datetime, float]]] | None
+        ) = None
+        """The last history read, for the other direction of the same sensor."""
         self._version = "v3_0"
         """The API spoken: v3_0, or v1_1 with an old server (found at sign-in)."""
 
@@ -503,23 +507,29 @@ class FlexMeasuresProvider(Provider):
     # Listings -----------------------------------------------------------------------
 
     async def _listing(self, path: str, what: str) -> list[Any]:
-        """Read a listing: a plain list, or the pages of `{data, num-records}`."""
+        """Read a listing: a plain list, or the pages of `{data, num-records}`.
+
+        A server that pages unasked uses its own page size: the listing is read
+        again from page 1 at ours, and ends at a page shorter than that (a server
+        that claims more than it sends costs no more requests).
+        """
         payload = await self._call("GET", path)
         if isinstance(payload, list):
             return payload
         rows: list[Any] = []
         for page in range(1, MAX_PAGES + 1):
-            if page > 1:
-                payload = await self._call(
+            payload = parse.mapping(
+                await self._call(
                     "GET", path, params={"page": str(page), "per-page": str(PER_PAGE)}
-                )
-            payload = parse.mapping(payload, what)
+                ),
+                what,
+            )
             data = payload.get("data")
             if not isinstance(data, list):
                 raise InvalidResponse(f"{self.name} {what} is not a list")
             rows.extend(data)
             total = payload.get("filtered-records", payload.get("num-records"))
-            if not data or not isinstance(total, int) or len(rows) >= total:
+            if len(data) < PER_PAGE or (isinstance(total, int) and len(rows) >= total):
                 break
         return rows
 
@@ -740,13 +750,23 @@ class FlexMeasuresProvider(Provider):
         try:
             return self._sensor(channel)
         except LookupError:
-            raw = await self._call("GET", f"{V3}/sensors/{channel.ref[0]}")
-            try:
-                sensor = _Sensor.of(raw)
-            except parse.ValueRefused as err:
-                raise InvalidResponse(f"{self.name} sensor: {err}") from err
-            self._sensors[sensor.id] = sensor
-            return sensor
+            return await self._read_sensor(channel.ref[0])
+
+    async def _read_sensor(self, sensor_id: str) -> _Sensor:
+        """Read a sensor not met yet: all of them, in one request (after a restart)."""
+        if not self._sensors:
+            self._sensors = {sensor.id: sensor for sensor in await self._all_sensors()}
+            if (sensor := self._sensors.get(sensor_id)) is not None:
+                return sensor
+        raw = await self._call(
+            "GET", f"{V3}/sensors/{parse.identifier(sensor_id, 'sensor id')}"
+        )
+        try:
+            sensor = _Sensor.of(raw)
+        except parse.ValueRefused as err:
+            raise InvalidResponse(f"{self.name} sensor: {err}") from err
+        self._sensors[sensor.id] = sensor
+        return sensor
 
     async def _values(
         self, sensor: _Sensor, start: datetime, end: datetime, unit: str
@@ -887,13 +907,30 @@ class FlexMeasuresProvider(Provider):
         cursor = _floor(start, step)
         while cursor < end:
             until = min(cursor + HISTORY_SPAN, end)
-            amounts = await self._values(sensor, cursor, until, Unit.KWH)
+            amounts = await self._amounts(sensor, cursor, until)
             yield [
                 Interval(start=moment, end=moment + step, value=max(0.0, sign * a))
                 for moment, a in amounts
                 if moment >= start
             ]
             cursor = until
+
+    async def _amounts(
+        self, sensor: _Sensor, start: datetime, end: datetime
+    ) -> list[tuple[datetime, float]]:
+        """Return energy per step, read once for both directions of a sensor.
+
+        The importer asks for one direction, then the other, over the same span:
+        the second is served from the first's read.
+        """
+        key = (sensor.id, start, end)
+        if self._last_read is not None and self._last_read[0] == key:
+            found = self._last_read[1]
+            self._last_read = None
+            return found
+        found = await self._values(sensor, start, end, Unit.KWH)
+        self._last_read = (key, found)
+        return found
 
     async def _history_v1(
         self, channel: Channel, start: datetime, end: datetime
@@ -1034,14 +1071,7 @@ class FlexMeasuresProvider(Provider):
     async def async_sensor(self, sensor_id: str) -> SensorInfo:
         """Return what a sensor is (unit, resolution, name): known, or read once."""
         if (sensor := self._sensors.get(sensor_id)) is None:
-            raw = await self._call(
-                "GET", f"{V3}/sensors/{parse.identifier(sensor_id, 'sensor id')}"
-            )
-            try:
-                sensor = _Sensor.of(raw)
-            except parse.ValueRefused as err:
-                raise InvalidResponse(f"{self.name} sensor: {err}") from err
-            self._sensors[sensor.id] = sensor
+            sensor = await self._read_sensor(sensor_id)
         return SensorInfo(
             id=sensor.id,
             name=sensor.name,

@@ -28,7 +28,7 @@ from homeassistant.components.recorder import history
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import HomeAssistant, State, callback
-from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.event import async_track_utc_time_change
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
@@ -41,10 +41,9 @@ _LOGGER = logging.getLogger(__name__)
 SUBENTRY_TYPE = "measurement"
 CONF_ENTITY_ID = "entity_id"
 CONF_SENSOR_ID = "sensor_id"
-CHECK_EVERY = timedelta(minutes=1)
-"""How often the forwarder looks for an interval that has ended."""
 SETTLE = timedelta(seconds=30)
-"""How long after an interval's end it is sent: the recorder has written it."""
+"""How long after an interval's end it is sent: the recorder has written it. The
+forwarder looks every minute at this second for an interval that has ended."""
 CATCH_UP = timedelta(days=10)
 """The furthest back a catch-up reaches: the recorder's default history."""
 FALLBACK_STEP = timedelta(minutes=15)
@@ -265,7 +264,9 @@ async def async_start_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
     def check(now: datetime) -> None:
         entry.async_create_background_task(hass, run_all(), "flexmeasures_send")
 
-    entry.async_on_unload(async_track_time_interval(hass, check, CHECK_EVERY))
+    entry.async_on_unload(
+        async_track_utc_time_change(hass, check, second=int(SETTLE.total_seconds()))
+    )
 
     async def flush() -> None:
         await store.async_save(dict(sent))
