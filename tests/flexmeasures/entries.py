@@ -13,6 +13,7 @@ from custom_components.cloud_energy_meters.const import (
     DOMAIN,
 )
 from custom_components.cloud_energy_meters.migration import VERSION
+from homeassistant.config_entries import ConfigSubentryData
 from tests.flexmeasures_real import FlexMeasuresServer
 
 HOUSE = "Demo house"
@@ -34,6 +35,7 @@ def flexmeasures_entry(
     *,
     url: str | None = None,
     options: dict[str, Any] | None = None,
+    subentries: list[ConfigSubentryData] | None = None,
 ) -> MockConfigEntry:
     """Return the demo user's entry of a FlexMeasures server (not yet added)."""
     url = url or server.url
@@ -53,4 +55,5 @@ def flexmeasures_entry(
             CONF_KNOWN_SITES: [site_id(server)],
         },
         options={CONF_BACKFILL_DAYS: 2} if options is None else options,
+        subentries_data=subentries or [],
     )
