@@ -3,8 +3,8 @@
 from custom_components.cloud_energy_meters.extras.base import Extras
 
 from .actions import async_setup_actions
-from .flow import MeasurementSubentryFlow
 from .forward import SUBENTRY_TYPE, async_remove_entry, async_start_entry
+from .measurement import MeasurementSubentryFlow
 
 EXTRAS = Extras(
     key="flexmeasures",
