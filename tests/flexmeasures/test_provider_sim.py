@@ -14,6 +14,7 @@ import pytest
 from custom_components.cloud_energy_meters.providers.errors import (
     CannotConnect,
     InvalidResponse,
+    RequestRejected,
     UnsupportedServer,
 )
 from custom_components.cloud_energy_meters.providers.flexmeasures import (
@@ -294,3 +295,27 @@ async def test_a_server_that_claims_more_than_it_sends(
     await fm.async_login()
     assert len(await fm.async_list_sites()) == 1
     assert len([r for r in stub.requests if r[1] == "/api/v3_0/assets"]) == 2
+
+
+async def test_sending_to_an_old_server(
+    fm: FlexMeasuresProvider, simulator: Simulator
+) -> None:
+    """v1.1 postMeterData: kW become MW, energy per quarter its mean power."""
+    simulator.flexmeasures.api_versions = ("v1_1",)
+    await fm.async_login()
+    grid = {site.name: site for site in await fm.async_list_sites()}["grid power"]
+    address = grid.id.split(":", 2)[2]
+    info = await fm.async_sensor(address)
+    assert (info.unit, info.resolution) == ("MW", timedelta(minutes=15))
+    start = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    posted = await fm.async_post(address, start, info.resolution, [2.5, None], "kW")
+    assert posted.values == 1
+    await fm.async_post(
+        address, start + 2 * info.resolution, info.resolution, [0.5], "kWh"
+    )
+    assert simulator.flexmeasures.truth_posted(GRID_POWER) == {
+        start: pytest.approx(2.5),
+        start + 2 * info.resolution: pytest.approx(2.0),
+    }
+    with pytest.raises(RequestRejected):
+        await fm.async_post(address, start, info.resolution, [1.0], "EUR/MWh")

@@ -971,22 +971,26 @@ class FlexMeasuresProvider(Provider):
         sent = 0
         statuses: list[str] = []
         jobs: list[str] = []
+        v1_1 = self._version == "v1_1"
+        if v1_1:  # a connection takes power in MW
+            values = v1.in_mw(values, unit, step)
         for first in range(0, len(values), MAX_POST_VALUES):
             chunk = list(values[first : first + MAX_POST_VALUES])
             if all(value is None for value in chunk):
                 continue
+            body: dict[str, Any] = {
+                "values": chunk,
+                "start": _iso(start + first * step),
+                "duration": _iso_duration(len(chunk) * step),
+                "unit": "MW" if v1_1 else unit,
+            }
+            if v1_1:
+                body |= {"type": "PostMeterDataRequest", "connection": sensor_id}
+            path = (
+                f"{v1.V1}/postMeterData" if v1_1 else f"{V3}/sensors/{sensor_id}/data"
+            )
             answer = parse.mapping(
-                await self._call(
-                    "POST",
-                    f"{V3}/sensors/{sensor_id}/data",
-                    json_body={
-                        "values": chunk,
-                        "start": _iso(start + first * step),
-                        "duration": _iso_duration(len(chunk) * step),
-                        "unit": unit,
-                    },
-                ),
-                "post answer",
+                await self._call("POST", path, json_body=body), "post answer"
             )
             status = parse.text(answer.get("status")) or ""
             if (job := parse.text(answer.get("job"))) is not None:
@@ -1069,7 +1073,19 @@ class FlexMeasuresProvider(Provider):
         )
 
     async def async_sensor(self, sensor_id: str) -> SensorInfo:
-        """Return what a sensor is (unit, resolution, name): known, or read once."""
+        """Return what a sensor is (unit, resolution, name): known, or read once.
+
+        A v1.1 connection takes power in MW, consumption positive, per quarter hour
+        (USEF's settlement period).
+        """
+        if self._version == "v1_1":
+            return SensorInfo(
+                id=sensor_id,
+                name=sensor_id,
+                unit="MW",
+                resolution=FALLBACK_RESOLUTION,
+                consumption_positive=True,
+            )
         if (sensor := self._sensors.get(sensor_id)) is None:
             sensor = await self._read_sensor(sensor_id)
         return SensorInfo(

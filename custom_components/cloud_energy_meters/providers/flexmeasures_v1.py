@@ -8,18 +8,16 @@ as `{result: "Rejected", status: <CODE>, message}`: the transport makes them
 RequestRejected with the message.
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import parse
-from .errors import InvalidResponse
+from .errors import InvalidResponse, RequestRejected
 from .model import Channel, Kind, Quantity, Role, Site, Unit
 
 V1 = "/api/v1_1"
 MW_IN_KW = 1000.0
-
-type Call = Callable[..., Awaitable[Any]]
 
 
 def connections(payload: Any, refused: Callable[[str, Any], None]) -> list[Site]:
@@ -122,3 +120,26 @@ def meter_data(
         except parse.ValueRefused as err:
             refused("/getMeterData", err)
     return step, found
+
+
+_TO_MW = {"w": 1e-6, "kw": 1e-3, "mw": 1.0}
+_ENERGY_TO_MWH = {"wh": 1e-6, "kwh": 1e-3, "mwh": 1.0}
+
+
+def in_mw(
+    values: Sequence[float | None], unit: str, step: timedelta
+) -> list[float | None]:
+    """Return values in MW, as a connection takes them (energy: the step's mean).
+
+    Refuse a unit that is neither power nor energy before anything is sent.
+    """
+    key = unit.strip().casefold()
+    if key in _TO_MW:
+        factor = _TO_MW[key]
+    elif key in _ENERGY_TO_MWH:
+        factor = _ENERGY_TO_MWH[key] / (step / timedelta(hours=1))
+    else:
+        raise RequestRejected(
+            f"FlexMeasures v1.1 takes power in MW, not {unit}", 422, "INVALID_UNIT"
+        )
+    return [None if value is None else value * factor for value in values]
