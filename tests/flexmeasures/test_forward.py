@@ -242,6 +242,27 @@ async def test_the_flow_checks_units(
     await settle(hass)
     (subentry,) = entry.subentries.values()
     assert subentry.data == {"entity_id": POWER, "sensor_id": str(HA_POWER)}
+    assert subentry.title == f"{POWER} → power from Home Assistant"
+
+    # One Home Assistant sensor per FlexMeasures sensor; an entity that is gone.
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "measurement"), context={"source": "user"}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"entity_id": "sensor.gone", "sensor_id": str(HA_ENERGY)}
+    )
+    assert result["errors"] == {"entity_id": "entity_not_found"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"entity_id": POWER, "sensor_id": str(HA_POWER)}
+    )
+    assert result["reason"] == "already_configured"
+
+    # An account that is not loaded cannot be asked what its sensors take.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "measurement"), context={"source": "user"}
+    )
+    assert result["reason"] == "entry_not_loaded"
 
 
 @pytest.mark.usefixtures("loopback")
