@@ -795,3 +795,27 @@ async def test_the_trigger_limit_is_named(
     assert caught.value.translation_placeholders is not None
     assert 120 < int(caught.value.translation_placeholders["seconds"]) <= 300
     assert len(simulator.flexmeasures.truth_jobs()) == 1
+
+
+async def test_the_planned_power_entity_follows_the_newest_schedule(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """A second, shorter schedule: the entity's span attributes are the new one's.
+
+    The entity is created with the first schedule's channel; a later schedule
+    changes the channel's attributes, which the entity must show.
+    """
+    entry = await loaded(simulator, setup_entry)
+    start = floor(datetime.now(UTC), HOUR)
+    await call(
+        hass, SCHEDULE, schedule_call(entry, start, soc_at_start=5, duration="PT4H")
+    )
+    second = await call(hass, SCHEDULE, schedule_call(entry, start, soc_at_start=9))
+    entity_id = planned_entity(hass, simulator)
+    assert entity_id is not None
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert datetime.fromisoformat(state.attributes["schedule_end"]) == start + 2 * HOUR
+    now = datetime.now(UTC)
+    value = second["values"][(now - start) // QUARTER]["value"]
+    assert float(state.state) == pytest.approx(value)

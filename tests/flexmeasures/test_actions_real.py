@@ -155,21 +155,25 @@ async def test_worker_server_history_post_and_schedule(
     price = server.sensor(HOUSE, "day-ahead price")
     begin = datetime.now(UTC).replace(second=0, microsecond=0)
     begin -= timedelta(minutes=begin.minute % 15)
+    trigger = {
+        "config_entry_id": entry.entry_id,
+        "sensor_id": battery,
+        "start": begin.isoformat(),
+        "soc_at_start": 5,
+        "soc_min": 1,
+        "soc_max": 10,
+        "power_capacity": 3,
+        "consumption_price_sensor": price,
+        "wait": 60,
+    }
+    # A longer schedule first: the server stores it, and a later, shorter one must
+    # come back with its own span only (not the server's default 6 hours).
+    longer = await call(
+        hass, "flexmeasures_trigger_schedule", {**trigger, "duration": "PT4H"}
+    )
+    assert len(longer["values"]) == 16
     response = await call(
-        hass,
-        "flexmeasures_trigger_schedule",
-        {
-            "config_entry_id": entry.entry_id,
-            "sensor_id": battery,
-            "start": begin.isoformat(),
-            "duration": "PT2H",
-            "soc_at_start": 5,
-            "soc_min": 1,
-            "soc_max": 10,
-            "power_capacity": 3,
-            "consumption_price_sensor": price,
-            "wait": 60,
-        },
+        hass, "flexmeasures_trigger_schedule", {**trigger, "duration": "PT2H"}
     )
     assert response["status"] == "done"
     values = [item["value"] for item in response["values"]]
