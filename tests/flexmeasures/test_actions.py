@@ -819,3 +819,27 @@ async def test_the_planned_power_entity_follows_the_newest_schedule(
     now = datetime.now(UTC)
     value = second["values"][(now - start) // QUARTER]["value"]
     assert float(state.state) == pytest.approx(value)
+
+
+async def test_a_server_failing_on_its_side_is_a_translated_failure(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """A 500 while posting: the action fails with the reason, nothing is stored."""
+    entry = await loaded(simulator, setup_entry)
+    simulator.faults.add("http_500", cloud="flexmeasures", path=r"/sensors/\d+/data")
+    with pytest.raises(HomeAssistantError) as caught:
+        await hass.services.async_call(
+            DOMAIN,
+            POST,
+            {
+                "config_entry_id": entry.entry_id,
+                "sensor_id": HA_POWER,
+                "values": [1.0],
+                "start": "2026-01-05T10:00:00+00:00",
+                "duration": "PT15M",
+            },
+            blocking=True,
+        )
+    assert not isinstance(caught.value, ServiceValidationError)
+    assert caught.value.translation_key == "action_failed"
+    assert simulator.flexmeasures.truth_posted(HA_POWER) == {}

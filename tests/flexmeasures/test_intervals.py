@@ -12,6 +12,7 @@ from custom_components.cloud_energy_meters.extras.flexmeasures.intervals import 
     mean,
     per_interval,
 )
+from custom_components.cloud_energy_meters.extras.flexmeasures.recorded import converted
 
 T0 = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 QUARTER = timedelta(minutes=15)
@@ -143,3 +144,22 @@ def test_per_interval_gives_gaps_where_nothing_is_known() -> None:
         pytest.approx((3.0 * 5 + 4.0 * 5) / 10),
     ]
     assert per_interval("difference", None, changes, T0, QUARTER, 2) == [None, 1.0]
+
+
+# --------------------------------------------------------------------------- units
+
+
+def test_units_converted_where_home_assistant_knows_both() -> None:
+    """A mean power into an energy sensor is kW × hours; °F into °C; unknown units stay."""
+    assert converted([2000.0, None], "mean", "W", "kWh", QUARTER) == (
+        [pytest.approx(0.5), None],
+        "kWh",
+    )
+    assert converted([1.0], "difference", "kWh", "kW", QUARTER) == ([4.0], "kW")
+    assert converted([212.0], "mean", "°F", "°C", QUARTER) == (
+        [pytest.approx(100.0)],
+        "°C",
+    )
+    # FlexMeasures converts (or refuses with its reason) what Home Assistant cannot.
+    assert converted([0.2], "mean", "EUR/kWh", "EUR/MWh", QUARTER) == ([0.2], "EUR/kWh")
+    assert converted([3.0], "mean", None, "kW", QUARTER) == ([3.0], "kW")
