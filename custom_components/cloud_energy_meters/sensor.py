@@ -201,7 +201,12 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
     @override
     def extra_state_attributes(self) -> dict[str, Any]:
         """Return the cloud's ids for the channel and when its value was true."""
-        attributes: dict[str, Any] = dict(self.channel.attributes)
+        # A discovery may describe the channel anew (a new schedule's span).
+        channel = next(
+            (c for c in self.coordinator.channels if c.key == self.channel.key),
+            self.channel,
+        )
+        attributes: dict[str, Any] = dict(channel.attributes)
         reading = self.coordinator.data.get(self.channel.key)
         if reading is not None and reading.start is not None:
             attributes["interval_start"] = reading.start.isoformat()

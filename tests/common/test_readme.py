@@ -226,8 +226,12 @@ def test_every_option_is_documented_with_its_default() -> None:
 def test_every_action_and_field_is_documented() -> None:
     """Each action of services.yaml is named, and each of its fields shown or named."""
     actions = yaml.safe_load((PACKAGE / "services.yaml").read_text(encoding="utf-8"))
-    section = _section("### Energydata.dk actions")
+    sections = {
+        "energydata": _section("### Energydata.dk actions"),
+        "flexmeasures": _section("### FlexMeasures actions"),
+    }
     for action, schema in actions.items():
+        section = sections[action.split("_", 1)[0]]
         assert f"**`{DOMAIN}.{action}`**" in section, action
         part = section.split(f"**`{DOMAIN}.{action}`**", 1)[1].split("\n**`", 1)[0]
         for field in schema["fields"]:

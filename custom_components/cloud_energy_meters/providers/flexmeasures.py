@@ -1114,19 +1114,28 @@ class FlexMeasuresProvider(Provider):
         return parse.identifier(answer.get("schedule"), "schedule id")
 
     async def async_schedule(
-        self, sensor_id: str, schedule_id: str, wait: float = JOB_WAIT
+        self,
+        sensor_id: str,
+        schedule_id: str,
+        wait: float = JOB_WAIT,
+        duration: timedelta | None = None,
     ) -> Schedule | None:
         """Wait for a schedule the server's worker computes; None if still waiting.
 
+        `duration`: the span triggered. Without it the server answers its default
+        window (6 hours), cut short or filled with older schedules' stored values.
         It is kept (and shown as the device's planned power) until the next one.
         """
         path = (
             f"{V3}/sensors/{parse.identifier(sensor_id, 'sensor id')}"
             f"/schedules/{parse.identifier(schedule_id, 'schedule id')}"
         )
+        params = None if duration is None else {"duration": _iso_duration(duration)}
         delay, waited = JOB_FIRST_POLL, 0.0
         while True:
-            answer = parse.mapping(await self._call("GET", path), "schedule")
+            answer = parse.mapping(
+                await self._call("GET", path, params=params), "schedule"
+            )
             if isinstance(answer.get("values"), list):
                 schedule = _schedule(sensor_id, schedule_id, answer)
                 self._schedules[sensor_id] = schedule
