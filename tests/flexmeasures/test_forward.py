@@ -204,13 +204,16 @@ async def test_an_outage_delays_but_skips_nothing(
     # The server fails everything for 40 minutes.
     simulator.faults.add("http_500", 10_000, cloud="flexmeasures")
     await tick(hass, freezer, timedelta(minutes=40, seconds=40))  # 11:11:00
-    assert simulator.flexmeasures.truth_posted(HA_ENERGY) == {}
+    # Only the hour the meter appeared in (it counted nothing after 09:58:40).
+    hour = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    before = {hour - timedelta(hours=1): 0.0}
+    assert simulator.flexmeasures.truth_posted(HA_ENERGY) == before
     simulator.faults.clear()
     await tick(hass, freezer, timedelta(minutes=20))  # 11:31
     meter(hass, 102.0)
     await tick(hass, freezer, timedelta(minutes=30))  # 12:01
-    hour = datetime(2026, 11, 20, 10, tzinfo=UTC)
     assert simulator.flexmeasures.truth_posted(HA_ENERGY) == {
+        **before,
         hour: pytest.approx(1.5),
         hour + timedelta(hours=1): pytest.approx(0.5),
     }

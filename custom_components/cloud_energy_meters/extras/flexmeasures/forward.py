@@ -9,7 +9,7 @@ no interval is posted twice or skipped. One the server refuses is logged once, w
 its reason, and not posted again.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
@@ -24,17 +24,14 @@ from custom_components.cloud_energy_meters.providers.flexmeasures import (
     FlexMeasuresProvider,
     SensorInfo,
 )
-from homeassistant.components.recorder import history
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
-from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
-from homeassistant.core import HomeAssistant, State, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.event import async_track_utc_time_change
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from .sampling import interval_values
-from .units import Conversion, conversion
+from .recorded import converted, intervals, recorded
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -85,15 +82,6 @@ def due(last: datetime | None, now: datetime, step: timedelta) -> Window | None:
 def _floor(moment: datetime, step: timedelta) -> datetime:
     epoch = datetime(1970, 1, 1, tzinfo=dt_util.UTC)
     return epoch + ((moment - epoch) // step) * step
-
-
-def _recorded(
-    hass: HomeAssistant, entity_id: str, start: datetime, end: datetime
-) -> list[State]:
-    """Return the entity's states in [start, end), the one valid at start first."""
-    return history.state_changes_during_period(
-        hass, start, end, entity_id, no_attributes=True, include_start_time_state=True
-    ).get(entity_id, [])
 
 
 class Forwarder:
@@ -185,51 +173,21 @@ class Forwarder:
     async def _values(
         self, sensor: SensorInfo, window: Window
     ) -> tuple[list[float | None] | None, str]:
-        """Return the window's values in the sensor's unit (None: cannot convert)."""
-        state = self.hass.states.get(self.entity_id)
-        source_unit = (
-            state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) if state else None
-        ) or ""
-        how: Conversion | None = conversion(
-            state, str(source_unit), sensor.unit, window.step
+        """Return the window's values in the sensor's unit, and that unit.
+
+        A unit Home Assistant cannot convert goes as it is: the server converts it,
+        or refuses it with its reason (logged once).
+        """
+        found = await get_instance(self.hass).async_add_executor_job(
+            recorded, self.hass, self.entity_id, window.start, window.end
         )
-        if how is None:
-            key = f"unit {source_unit} → {sensor.unit}"
-            if key not in self._refused:
-                self._refused.add(key)
-                _LOGGER.warning(
-                    "%s (%s) cannot be sent to FlexMeasures sensor %s (%s)",
-                    self.entity_id,
-                    source_unit or "no unit",
-                    self.sensor_id,
-                    sensor.unit,
-                )
-            return None, sensor.unit
-        states = await get_instance(self.hass).async_add_executor_job(
-            _recorded, self.hass, self.entity_id, window.start, window.end
-        )
-        raw = interval_values(
-            _changes(states),
-            window.start,
+        return converted(
+            intervals(found, window.start, window.step, window.count),
+            found.rule,
+            found.unit,
+            sensor.unit,
             window.step,
-            window.count,
-            register=how.register,
         )
-        return [
-            None if value is None else how.convert(value) for value in raw
-        ], how.unit
-
-
-def _changes(states: Sequence[State]) -> list[tuple[datetime, float | None]]:
-    """Return state changes as numbers (None: unknown, unavailable, not a number)."""
-    changes: list[tuple[datetime, float | None]] = []
-    for state in states:
-        try:
-            value: float | None = float(state.state)
-        except ValueError:
-            value = None
-        changes.append((state.last_updated, value))
-    return changes
 
 
 async def async_start_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:

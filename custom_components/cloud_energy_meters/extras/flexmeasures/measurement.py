@@ -18,7 +18,7 @@ from homeassistant.config_entries import (
     ConfigSubentryFlow,
     SubentryFlowResult,
 )
-from homeassistant.const import ATTR_FRIENDLY_NAME, ATTR_UNIT_OF_MEASUREMENT
+from homeassistant.const import ATTR_FRIENDLY_NAME
 from homeassistant.helpers.selector import (
     EntitySelector,
     EntitySelectorConfig,
@@ -29,7 +29,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .forward import CONF_ENTITY_ID, CONF_SENSOR_ID
-from .units import conversion
+from .recorded import convertible
 
 
 def _targets(entry: CloudEnergyConfigEntry) -> list[SelectOptionDict]:
@@ -85,8 +85,7 @@ class MeasurementSubentryFlow(ConfigSubentryFlow):
                 except ProviderError:
                     errors["base"] = "cannot_connect"
                 else:
-                    unit = str(state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) or "")
-                    if conversion(state, unit, sensor.unit, sensor.resolution) is None:
+                    if not convertible(state, sensor.unit):
                         errors["base"] = "unit_mismatch"
                     else:
                         name = state.attributes.get(ATTR_FRIENDLY_NAME) or entity_id

@@ -108,3 +108,23 @@ def _each(
     values: Sequence[float | None], convert: Callable[[float], float]
 ) -> list[float | None]:
     return [None if value is None else convert(value) for value in values]
+
+
+def rule_of(state: State) -> Rule:
+    """Return how an entity's intervals are worked out: a register's, or a mean."""
+    return "difference" if state.attributes.get("state_class") in REGISTERS else "mean"
+
+
+def convertible(state: State, target: str) -> bool:
+    """Tell whether an entity's values can be sent to a sensor in `target` as such.
+
+    Its unit must be the target's, or one Home Assistant converts into it (a
+    register's energy into power and a mean power into energy included).
+    """
+    unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) or ""
+    if unit == target:
+        return True
+    return (
+        bool(unit)
+        and converted([1.0], rule_of(state), unit, target, _HOUR)[1] == target
+    )
