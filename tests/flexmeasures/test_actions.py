@@ -795,6 +795,11 @@ async def test_the_trigger_limit_is_named(
     assert caught.value.translation_placeholders is not None
     assert 120 < int(caught.value.translation_placeholders["seconds"]) <= 300
     assert len(simulator.flexmeasures.truth_jobs()) == 1
+    # The trigger limit pauses triggers only: the account's reads go on.
+    coordinator = entry.runtime_data
+    assert coordinator.provider.state.limiter.paused_for == 0
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
 
 
 async def test_the_planned_power_entity_follows_the_newest_schedule(

@@ -47,7 +47,7 @@ from .model import (
     Unit,
 )
 from .provider import Provider
-from .ratelimit import Budget, RatePolicy
+from .ratelimit import Budget, RateLimiter, RatePolicy
 from .tokens import Token, TokenReplaced
 from .transport import Transport
 
@@ -383,6 +383,14 @@ class FlexMeasuresProvider(Provider):
             self.session, self.api_url, self.state.limiter, name=self.name
         )
         self._sensors: dict[str, _Sensor] = {}
+        # Triggers have a limit of their own (10 per 5 minutes): its 429 pauses
+        # them, not the account's reads, and is reported at once, never waited out.
+        self._triggers = Transport(
+            self.session,
+            self.api_url,
+            RateLimiter(RatePolicy(max_wait=0.0)),
+            name=self.name,
+        )
         self._user_id: str | None = None
         """The server's id of the user (told with each token)."""
         self._schedules: dict[str, Schedule] = {}
@@ -480,6 +488,7 @@ class FlexMeasuresProvider(Provider):
         *,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        transport: Transport | None = None,
     ) -> Any:
         """Send an authorised request; a refused token is renewed once, silently."""
         tokens = self.state.tokens
@@ -487,7 +496,7 @@ class FlexMeasuresProvider(Provider):
         while True:
             token = await tokens.get(self._authenticate)
             try:
-                return await self._transport.request_json(
+                return await (transport or self._transport).request_json(
                     method,
                     path,
                     params=params,
@@ -1108,6 +1117,7 @@ class FlexMeasuresProvider(Provider):
                 f"{V3}/sensors/{parse.identifier(sensor_id, 'sensor id')}"
                 "/schedules/trigger",
                 json_body=dict(request),
+                transport=self._triggers,
             ),
             "trigger answer",
         )
