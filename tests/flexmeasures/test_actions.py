@@ -632,7 +632,9 @@ async def test_trigger_schedule_returns_the_plan_and_shows_it_now(
     """
     entry = await loaded(simulator, setup_entry)
     assert planned_entity(hass, simulator) is None
-    start = floor(datetime.now(UTC), HOUR)  # the simulator reads hourly prices so
+    # The quarter we are in (off the hour three times in four): hourly prices hold
+    # for each quarter of their hour.
+    start = floor(datetime.now(UTC), QUARTER)
     response = await call(hass, SCHEDULE, schedule_call(entry, start, soc_at_start=5))
     plan = simulator.flexmeasures.truth_schedule(response["schedule_id"])
     assert response["status"] == "done"

@@ -978,20 +978,27 @@ class FlexMeasuresCloud:
     def _prices(
         self, sensor: SimSensor, start: datetime, resolution: timedelta, steps: int
     ) -> list[float] | None:
-        """Prices in EUR/MWh per step, or None when one is unknown."""
+        """Prices in EUR/MWh per step, or None when one is unknown.
+
+        Read at the price sensor's own resolution from its grid, each step taking
+        the price in effect (as FlexMeasures does): a schedule may start at a
+        quarter past while prices are hourly.
+        """
+        own = sensor.resolution
+        first = floor_to(start, own)
+        end = start + resolution * steps
         read = self.store.read(
-            sensor, start, start + resolution * steps, resolution, self.now()
+            sensor, first, floor_to(end - resolution, own) + own, own, self.now()
         )
-        if any(value is None for value in read) or sensor.unit not in (
-            "EUR/MWh",
-            "EUR/kWh",
-        ):
+        if sensor.unit not in ("EUR/MWh", "EUR/kWh"):
             return None
-        return [
-            from_sensor_unit(sensor, v, "EUR/MWh", resolution)
-            for v in read
-            if v is not None
-        ]
+        prices: list[float] = []
+        for step in range(steps):
+            value = read[(start + step * resolution - first) // own]
+            if value is None:
+                return None
+            prices.append(from_sensor_unit(sensor, value, "EUR/MWh", own))
+        return prices
 
     async def _get_schedule(
         self, request: web.Request, user: SimUser | None, path: dict[str, str]

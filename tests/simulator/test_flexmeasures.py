@@ -734,6 +734,21 @@ def trigger_body(**flex_model: Any) -> dict[str, Any]:
     }
 
 
+async def test_a_schedule_may_start_a_quarter_past_the_hour(
+    demo: Api, sim: Simulator
+) -> None:
+    """Hourly prices hold for each quarter of their hour: 00:15 schedules too."""
+    trigger = f"{V3}/sensors/{BATTERY_POWER}/schedules/trigger"
+    body = {**trigger_body(), "start": "2026-03-31T00:15:00+02:00", "duration": "PT2H"}
+    accepted = await demo.post(trigger, body)
+    assert accepted.status == 202
+    url = f"{V3}/sensors/{BATTERY_POWER}/schedules/{accepted.body['schedule']}"
+    await demo.get(url)  # queued
+    done = await demo.get(url)
+    assert done.status == 200, done.body
+    assert len(done.body["values"]) == 8
+
+
 async def test_schedule_is_computed_valid_and_kept_as_truth(
     demo: Api, sim: Simulator
 ) -> None:
