@@ -7,6 +7,7 @@ simulator's ground truth (`truth_values`) says, summed by hand.
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+import json
 
 from aiohttp import ClientSession, web
 import pytest
@@ -28,6 +29,7 @@ from tests.simulator.flexmeasures_data import (
     BATTERY_ASSET_ID,
     GARAGE_ID,
     GRID_POWER,
+    HA_POWER,
     HOUSE_ID,
     PRICE,
     SOLAR_POWER,
@@ -319,3 +321,26 @@ async def test_sending_to_an_old_server(
     }
     with pytest.raises(RequestRejected):
         await fm.async_post(address, start, info.resolution, [1.0], "EUR/MWh")
+
+
+async def test_a_long_post_goes_in_chunks_below_the_size_limit(
+    fm: FlexMeasuresProvider, simulator: Simulator
+) -> None:
+    """3.5 MB of values in one body would be refused (413): they go in five."""
+    await fm.async_login()
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    values = [1.23456789012345 + i % 7 for i in range(210_000)]
+    assert len(json.dumps({"values": values})) > 3_250_586  # one body: a 413
+    posted = await fm.async_post(
+        str(HA_POWER), start, timedelta(minutes=15), values, "kW"
+    )
+    assert posted.values == len(values)
+    posts = [
+        r
+        for r in simulator.log_for("flexmeasures")
+        if r.method == "POST" and r.path.endswith(f"/sensors/{HA_POWER}/data")
+    ]
+    assert [r.status for r in posts] == [200] * 5
+    stored = simulator.flexmeasures.truth_posted(HA_POWER)
+    assert len(stored) == len(values)
+    assert stored[start + 209_999 * timedelta(minutes=15)] == values[-1]
