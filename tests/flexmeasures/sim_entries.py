@@ -19,6 +19,7 @@ from custom_components.cloud_energy_meters.const import (
     DOMAIN,
 )
 from custom_components.cloud_energy_meters.migration import VERSION
+from homeassistant.config_entries import ConfigSubentryData
 from tests.simulator import Simulator
 from tests.simulator.flexmeasures_data import (
     ASSETS,
@@ -47,6 +48,7 @@ def flexmeasures_sim_entry(
     password: str = DEMO_PASSWORD,
     sites: list[str] | None = None,
     options: dict[str, Any] | None = None,
+    subentries: list[ConfigSubentryData] | None = None,
 ) -> MockConfigEntry:
     """Return a user's entry of the simulated server (not yet added).
 
@@ -75,4 +77,5 @@ def flexmeasures_sim_entry(
             CONF_KNOWN_SITES: known,
         },
         options={CONF_BACKFILL_DAYS: 3} if options is None else options,
+        subentries_data=subentries or [],
     )

@@ -18,27 +18,18 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.cloud_energy_meters.const import (
-    CONF_API_URL,
-    CONF_BACKFILL_DAYS,
-    CONF_KNOWN_SITES,
-    CONF_PROVIDER,
-    CONF_SITES,
-    DOMAIN,
-)
-from custom_components.cloud_energy_meters.migration import VERSION
+from custom_components.cloud_energy_meters.const import CONF_BACKFILL_DAYS, DOMAIN
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from tests.conftest import SITE_IDS, SetupEntry, climkit_entry_for
+from tests.flexmeasures.sim_entries import flexmeasures_sim_entry, sim_server
 from tests.simulator import Simulator
-from tests.simulator.flexmeasures import DEMO_EMAIL, DEMO_PASSWORD
 from tests.simulator.flexmeasures_data import (
     BATTERY_POWER,
     HA_ENERGY,
     HA_POWER,
-    HOUSE_ID,
     OTHER_POWER,
     PRICE,
 )
@@ -52,6 +43,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PAST = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 """Where recorded history starts (the clock is frozen there, then moved)."""
 
+
 pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
 
 
@@ -60,35 +52,9 @@ def floor(moment: datetime, step: timedelta) -> datetime:
     return _EPOCH + ((moment - _EPOCH) // step) * step
 
 
-def server_of(simulator: Simulator) -> str:
-    """Return the host:port the entry's ids start with."""
-    return simulator.url("flexmeasures").split("://", 1)[1].split("/", 1)[0]
-
-
-def sim_entry(simulator: Simulator) -> MockConfigEntry:
-    """Return the demo user's entry of the simulated server (the demo house)."""
-    server = server_of(simulator)
-    return MockConfigEntry(
-        domain=DOMAIN,
-        version=VERSION,
-        title=f"FlexMeasures {DEMO_EMAIL}",
-        unique_id=f"flexmeasures_{server}:1",
-        data={
-            CONF_PROVIDER: "flexmeasures",
-            CONF_API_URL: simulator.url("flexmeasures"),
-            "email": DEMO_EMAIL,
-            "password": DEMO_PASSWORD,
-            "server": server,
-            CONF_SITES: [f"{server}:{HOUSE_ID}"],
-            CONF_KNOWN_SITES: [f"{server}:{HOUSE_ID}"],
-        },
-        options={CONF_BACKFILL_DAYS: 1},
-    )
-
-
 async def loaded(simulator: Simulator, setup_entry: SetupEntry) -> MockConfigEntry:
     """Set up the demo entry; it must load."""
-    entry = sim_entry(simulator)
+    entry = flexmeasures_sim_entry(simulator, options={CONF_BACKFILL_DAYS: 1})
     assert await setup_entry(entry)
     assert entry.state is ConfigEntryState.LOADED
     return entry
@@ -618,7 +584,7 @@ def schedule_call(
 def planned_entity(hass: HomeAssistant, simulator: Simulator) -> str | None:
     """Return the battery's planned power entity, once it exists."""
     return er.async_get(hass).async_get_entity_id(
-        "sensor", DOMAIN, f"flexmeasures:{server_of(simulator)}:{BATTERY_POWER}:plan"
+        "sensor", DOMAIN, f"flexmeasures:{sim_server(simulator)}:{BATTERY_POWER}:plan"
     )
 
 

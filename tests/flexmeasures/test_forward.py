@@ -19,14 +19,6 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.cloud_energy_meters.const import (
-    CONF_API_URL,
-    CONF_KNOWN_SITES,
-    CONF_PROVIDER,
-    CONF_SITES,
-    DOMAIN,
-)
-from custom_components.cloud_energy_meters.migration import VERSION
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -34,16 +26,10 @@ from tests.conftest import SetupEntry
 from tests.flexmeasures_real import FlexMeasuresServer
 from tests.helpers import settle
 from tests.simulator import Simulator
-from tests.simulator.flexmeasures_data import (
-    DEMO_EMAIL,
-    DEMO_PASSWORD,
-    HA_ENERGY,
-    HA_POWER,
-    HOUSE_ID,
-    TEMPERATURE,
-)
+from tests.simulator.flexmeasures_data import HA_ENERGY, HA_POWER, TEMPERATURE
 
 from .entries import flexmeasures_entry
+from .sim_entries import flexmeasures_sim_entry
 from .test_provider_real import raw_values
 
 pytestmark = pytest.mark.usefixtures("recorder_mock")
@@ -66,24 +52,8 @@ def measurement(entity_id: str, sensor_id: int) -> ConfigSubentryData:
 
 def sim_entry(simulator: Simulator, *subentries: ConfigSubentryData) -> MockConfigEntry:
     """Return the simulator demo user's entry with these subentries."""
-    url = simulator.url("flexmeasures")
-    server = url.split("://", 1)[1].split("/", 1)[0]
-    return MockConfigEntry(
-        domain=DOMAIN,
-        version=VERSION,
-        title=f"FlexMeasures {DEMO_EMAIL}",
-        unique_id=f"flexmeasures_{server}:1",
-        data={
-            CONF_PROVIDER: "flexmeasures",
-            CONF_API_URL: url,
-            "email": DEMO_EMAIL,
-            "password": DEMO_PASSWORD,
-            "server": server,
-            CONF_SITES: [f"{server}:{HOUSE_ID}"],
-            CONF_KNOWN_SITES: [f"{server}:{HOUSE_ID}"],
-        },
-        options={"backfill_days": 1},
-        subentries_data=list(subentries),
+    return flexmeasures_sim_entry(
+        simulator, options={"backfill_days": 1}, subentries=list(subentries)
     )
 
 
