@@ -93,8 +93,8 @@ async def async_get_config_entry_diagnostics(
                 statistic_id: asdict(result)
                 for statistic_id, result in coordinator.imports.items()
             },
-            # What the provider keeps between restarts (FlexMeasures: the schedules,
-            # whole; their entities show only the value now).
+            # What the provider keeps between restarts (a schedule, whole: its
+            # entity shows only the value now).
             "memory": coordinator.provider.memory(),
         },
         TO_REDACT,
