@@ -30,6 +30,36 @@ def site_id(server: FlexMeasuresServer, asset: str = HOUSE) -> str:
     return f"{server_id(server.url)}:{server.assets[asset]}"
 
 
+def user_entry(
+    url: str,
+    user: tuple[str, str, int],
+    sites: list[str],
+    known: list[str],
+    options: dict[str, Any],
+    subentries: list[ConfigSubentryData] | None = None,
+) -> MockConfigEntry:
+    """Return the entry of a FlexMeasures user (e-mail, password, id) at `url`."""
+    email, password, user_id = user
+    ident = server_id(url)
+    return MockConfigEntry(
+        domain=DOMAIN,
+        version=VERSION,
+        title=f"FlexMeasures {email}",
+        unique_id=f"flexmeasures_{ident}:{user_id}",
+        data={
+            CONF_PROVIDER: "flexmeasures",
+            CONF_API_URL: url,
+            "email": email,
+            "password": password,
+            "server": ident,
+            CONF_SITES: sites,
+            CONF_KNOWN_SITES: known,
+        },
+        options=options,
+        subentries_data=subentries or [],
+    )
+
+
 def flexmeasures_entry(
     server: FlexMeasuresServer,
     *,
@@ -37,23 +67,13 @@ def flexmeasures_entry(
     options: dict[str, Any] | None = None,
     subentries: list[ConfigSubentryData] | None = None,
 ) -> MockConfigEntry:
-    """Return the demo user's entry of a FlexMeasures server (not yet added)."""
-    url = url or server.url
-    ident = server_id(url)
-    return MockConfigEntry(
-        domain=DOMAIN,
-        version=VERSION,
-        title=f"FlexMeasures {server.demo.email}",
-        unique_id=f"flexmeasures_{ident}:{server.demo.user_id}",
-        data={
-            CONF_PROVIDER: "flexmeasures",
-            CONF_API_URL: url,
-            "email": server.demo.email,
-            "password": server.demo.password,
-            "server": ident,
-            CONF_SITES: [site_id(server)],
-            CONF_KNOWN_SITES: [site_id(server)],
-        },
-        options={CONF_BACKFILL_DAYS: 2} if options is None else options,
-        subentries_data=subentries or [],
+    """Return the demo user's entry of a real FlexMeasures server (not yet added)."""
+    demo = server.demo
+    return user_entry(
+        url or server.url,
+        (demo.email, demo.password, demo.user_id),
+        [site_id(server)],
+        [site_id(server)],
+        {CONF_BACKFILL_DAYS: 2} if options is None else options,
+        subentries,
     )

@@ -10,16 +10,9 @@ from typing import Any
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from yarl import URL
 
-from custom_components.cloud_energy_meters.const import (
-    CONF_API_URL,
-    CONF_BACKFILL_DAYS,
-    CONF_KNOWN_SITES,
-    CONF_PROVIDER,
-    CONF_SITES,
-    DOMAIN,
-)
-from custom_components.cloud_energy_meters.migration import VERSION
+from custom_components.cloud_energy_meters.const import CONF_BACKFILL_DAYS
 from homeassistant.config_entries import ConfigSubentryData
+from tests.flexmeasures.entries import user_entry
 from tests.simulator import Simulator
 from tests.simulator.flexmeasures_data import (
     ASSETS,
@@ -61,21 +54,11 @@ def flexmeasures_sim_entry(
         for asset in ASSETS
         if asset.account_id == user.account_id and asset.parent_id is None
     ]
-    server = sim_server(simulator)
-    return MockConfigEntry(
-        domain=DOMAIN,
-        version=VERSION,
-        title=f"FlexMeasures {email}",
-        unique_id=f"flexmeasures_{server}:{user.id}",
-        data={
-            CONF_PROVIDER: "flexmeasures",
-            CONF_API_URL: simulator.url("flexmeasures"),
-            "email": email,
-            "password": password,
-            "server": server,
-            CONF_SITES: [sim_site(simulator)] if sites is None else sites,
-            CONF_KNOWN_SITES: known,
-        },
-        options={CONF_BACKFILL_DAYS: 3} if options is None else options,
-        subentries_data=subentries or [],
+    return user_entry(
+        simulator.url("flexmeasures"),
+        (email, password, user.id),
+        [sim_site(simulator)] if sites is None else sites,
+        known,
+        {CONF_BACKFILL_DAYS: 3} if options is None else options,
+        subentries,
     )

@@ -1,6 +1,8 @@
 """What the clouds' actions share: the entry a call names, its time fields."""
 
+from contextlib import suppress
 from datetime import datetime
+import math
 
 from custom_components.cloud_energy_meters.const import CONF_PROVIDER, DOMAIN
 from custom_components.cloud_energy_meters.coordinator import (
@@ -47,3 +49,31 @@ def loaded_entry(
 def as_utc(moment: datetime) -> datetime:
     """Read a naive time as Home Assistant's local time, as the UI means it."""
     return dt_util.as_utc(moment if moment.tzinfo else dt_util.as_local(moment))
+
+
+def finite_number(raw: object, field: str) -> int | float:
+    """Return the value as a finite number; text that reads as one becomes one.
+
+    An int stays an int ("22" too) and a float a float: a cloud may take only
+    whole numbers (an Energydata.dk integer datastream). True/false, NaN and
+    infinities are refused with a translated error naming `field`.
+    """
+    value = raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            value = int(text)
+        except ValueError:
+            with suppress(ValueError):
+                value = float(text)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+    ):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_value",
+            translation_placeholders={"field": field, "value": str(raw)},
+        )
+    return value

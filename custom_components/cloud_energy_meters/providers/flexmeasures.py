@@ -18,7 +18,7 @@ What the documents leave out and this module handles (FLEXMEASURES-REAL.md, NOTE
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -542,17 +542,23 @@ class FlexMeasuresProvider(Provider):
                 break
         return rows
 
-    async def _assets(self) -> list[_Asset]:
-        """Read the account's assets, once each; one without a usable id is left out."""
-        assets: dict[str, _Asset] = {}
-        for raw in await self._listing(f"{V3}/assets", "assets"):
+    async def _objects[T: (_Asset, _Sensor)](
+        self, what: str, read: Callable[[Any], T]
+    ) -> list[T]:
+        """Read a listing's objects, once each; one without a usable id is left out."""
+        found: dict[str, T] = {}
+        for raw in await self._listing(f"{V3}/{what}", what):
             try:
-                asset = _Asset.of(raw)
+                item = read(raw)
             except parse.ValueRefused as err:
-                self.refusals.add("/assets", err)
+                self.refusals.add(f"/{what}", err)
                 continue
-            assets.setdefault(asset.id, asset)
-        return list(assets.values())
+            found.setdefault(item.id, item)
+        return list(found.values())
+
+    async def _assets(self) -> list[_Asset]:
+        """Read the account's assets."""
+        return await self._objects("assets", _Asset.of)
 
     def _site(self, asset: _Asset, zone: str | None = None) -> Site:
         return Site(
@@ -577,15 +583,8 @@ class FlexMeasuresProvider(Provider):
         return [self._site(asset) for asset in tops[:MAX_SITES]]
 
     async def _all_sensors(self) -> list[_Sensor]:
-        sensors: dict[str, _Sensor] = {}
-        for raw in await self._listing(f"{V3}/sensors", "sensors"):
-            try:
-                sensor = _Sensor.of(raw)
-            except parse.ValueRefused as err:
-                self.refusals.add("/sensors", err)
-                continue
-            sensors.setdefault(sensor.id, sensor)
-        return list(sensors.values())
+        """Read every sensor of the account's assets (children's included)."""
+        return await self._objects("sensors", _Sensor.of)
 
     async def _connections(self) -> list[Site]:
         """Read a v1.1 server's connections (ids without the server part)."""

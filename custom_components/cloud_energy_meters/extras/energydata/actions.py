@@ -1,13 +1,15 @@
 """Energydata.dk's actions: publish values by MQTT, upload recorded history."""
 
-from contextlib import suppress
 from datetime import datetime
-import math
 
 import probatio
 
 from custom_components.cloud_energy_meters.const import DOMAIN
-from custom_components.cloud_energy_meters.extras.calls import as_utc, loaded_entry
+from custom_components.cloud_energy_meters.extras.calls import (
+    as_utc,
+    finite_number,
+    loaded_entry,
+)
 from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
     valid_topic,
@@ -78,39 +80,12 @@ def _energydata(hass: HomeAssistant, call: ServiceCall) -> EnergydataProvider:
     return provider
 
 
-def _number(raw: object, field: str) -> int | float:
-    """Return the value as a finite number; text that reads as one becomes one.
-
-    An int stays an int ("22" too) and a float a float: the datastream's type
-    decides what Energydata.dk accepts. True/false, NaN and infinities are refused.
-    """
-    value = raw
-    if isinstance(raw, str):
-        text = raw.strip()
-        try:
-            value = int(text)
-        except ValueError:
-            with suppress(ValueError):
-                value = float(text)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-    ):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_value",
-            translation_placeholders={"field": field, "value": str(raw)},
-        )
-    return value
-
-
 def _payload_value(call: ServiceCall) -> int | float | dict[str, int | float]:
     """Return the number to publish, or the numbers by datastream suffix."""
     if ATTR_VALUES not in call.data:  # then the schema asks for a value
-        return _number(call.data[ATTR_VALUE], ATTR_VALUE)
+        return finite_number(call.data[ATTR_VALUE], ATTR_VALUE)
     values = {
-        suffix: _number(item, f"{ATTR_VALUES}: {suffix}")
+        suffix: finite_number(item, f"{ATTR_VALUES}: {suffix}")
         for suffix, item in call.data[ATTR_VALUES].items()
     }
     if not values:

@@ -1,13 +1,11 @@
 """FlexMeasures' actions: post measurements, read sensor data, trigger a schedule."""
 
-from contextlib import suppress
 from datetime import datetime
-import math
 
 import probatio
 
 from custom_components.cloud_energy_meters.const import DOMAIN
-from custom_components.cloud_energy_meters.extras.calls import as_utc
+from custom_components.cloud_energy_meters.extras.calls import as_utc, finite_number
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import (
     HomeAssistant,
@@ -100,24 +98,7 @@ def _value(raw: object, index: int) -> float | None:
     """Return one value to send: a finite number (text that reads as one) or null."""
     if raw is None:
         return None
-    value = raw
-    if isinstance(raw, str):
-        with suppress(ValueError):
-            value = float(raw.strip())
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-    ):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_value",
-            translation_placeholders={
-                "field": f"{ATTR_VALUES}[{index}]",
-                "value": str(raw),
-            },
-        )
-    return float(value)
+    return float(finite_number(raw, f"{ATTR_VALUES}[{index}]"))
 
 
 async def _async_post(call: ServiceCall) -> ServiceResponse:
