@@ -166,6 +166,9 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self._failing_imports: set[str] = set()
         self._import_paused = False
         self._values_wanted = False
+        self.values_read = False
+        """Whether the cloud's values were read since setup (until then, entities
+        show what they showed before the reload or restart)."""
         self.registry = RegistryUpkeep(hass, entry, provider_class)
         self.alert_tracker = AlertTracker(hass, entry)
         self.push = PushListener(hass, entry, self.provider, self._push_readings)
@@ -373,6 +376,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 )
         finally:
             self.pacing.save()
+        self.values_read = True
         if latest.gone:
             # A meter or sensor vanished: list the account again at the next refresh.
             self._discovered_at = None

@@ -1,10 +1,12 @@
 """Sensors: one per channel, described from what the channel is, in one table."""
 
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, override
 
 from homeassistant.components.sensor import (
     DEVICE_CLASS_STATE_CLASSES,
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -158,11 +160,17 @@ async def async_setup_entry(
     entry.async_on_unload(coordinator.async_add_listener(add_new_entities))
 
 
-class ChannelSensor(CloudEnergyEntity, SensorEntity):
-    """The latest value of one channel: a register, an amount, a measurement, a fact."""
+class ChannelSensor(CloudEnergyEntity, RestoreSensor):
+    """The latest value of one channel: a register, an amount, a measurement, a fact.
+
+    After a reload or a restart it shows the value it had, and when that was true,
+    until the cloud's values are read again (never unknown for a minute).
+    """
 
     # They change with every value: recorded, each state would store new attributes.
     _unrecorded_attributes = frozenset({"interval_start", "measured_at"})
+    _restored: StateType | date = None
+    _restored_times: dict[str, Any] = {}  # noqa: RUF012 (replaced, never changed)
 
     def __init__(
         self,
@@ -186,6 +194,31 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
         else:
             self._attr_translation_placeholders = {"source": channel.source or ""}
 
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Take back the value shown before the reload, if it is still in this unit."""
+        await super().async_added_to_hass()
+        if self.channel.kind is Kind.FACT or self.coordinator.values_read:
+            return
+        last = await self.async_get_last_sensor_data()
+        state = await self.async_get_last_state()
+        if (
+            last is None
+            or state is None
+            or last.native_unit_of_measurement
+            != self.entity_description.native_unit_of_measurement
+        ):
+            return
+        value = last.native_value
+        if isinstance(value, datetime):  # no channel shows a time: not ours
+            return
+        self._restored = float(value) if isinstance(value, Decimal) else value
+        self._restored_times = {
+            key: state.attributes[key]
+            for key in ("interval_start", "measured_at")
+            if key in state.attributes
+        }
+
     @property
     @override
     def native_value(self) -> StateType | date:
@@ -194,6 +227,8 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
             if self.channel.quantity is Quantity.DATE:
                 return date.fromisoformat(str(self.channel.fact))
             return self.channel.fact
+        if not self.coordinator.values_read:
+            return self._restored
         reading = self.coordinator.data.get(self.channel.key)
         return None if reading is None else reading.value
 
@@ -207,6 +242,8 @@ class ChannelSensor(CloudEnergyEntity, SensorEntity):
             self.channel,
         )
         attributes: dict[str, Any] = dict(channel.attributes)
+        if not self.coordinator.values_read:
+            return attributes | self._restored_times
         reading = self.coordinator.data.get(self.channel.key)
         if reading is not None and reading.start is not None:
             attributes["interval_start"] = reading.start.isoformat()

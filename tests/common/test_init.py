@@ -36,7 +36,7 @@ from homeassistant.helpers import (
 )
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from tests.conftest import SetupEntry, climkit_entry_for
-from tests.helpers import expected_series, stored
+from tests.helpers import expected_series, settle, stored
 from tests.simulator import Simulator
 from tests.simulator.climkit import SITE_CENTRALE, SITE_FERME, SITE_LAC, SITES
 
@@ -404,3 +404,44 @@ async def test_devices_of_an_entry_not_loaded_can_be_deleted(
     assert device
     assert await hass.config_entries.async_unload(climkit_entry.entry_id)
     assert await async_remove_config_entry_device(hass, climkit_entry, device)
+
+
+async def test_a_reload_keeps_the_values_shown(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    climkit_entry: MockConfigEntry,
+    setup_entry: SetupEntry,
+) -> None:
+    """Until the cloud is read again, each sensor shows its value from before.
+
+    The cloud hangs on the first read after the reload: the values stay (with when
+    they were true), never *unknown*; once it answers, they are the cloud's again.
+    """
+    assert await setup_entry(climkit_entry)
+    shown = {
+        state.entity_id: state
+        for state in hass.states.async_all("sensor")
+        if state.state not in ("unknown", STATE_UNAVAILABLE)
+    }
+    assert len(shown) > 10
+    simulator.faults.add("timeout", 1, cloud="climkit", path="meter_data")
+    hass.config_entries.async_schedule_reload(climkit_entry.entry_id)
+    await hass.async_block_till_done()
+    assert climkit_entry.state is ConfigEntryState.LOADED
+    for entity_id, before in shown.items():
+        now = hass.states.get(entity_id)
+        assert now is not None
+        assert now.state == before.state, entity_id
+        assert now.attributes.get("measured_at") == before.attributes.get(
+            "measured_at"
+        ), entity_id
+    assert not climkit_entry.runtime_data.values_read
+    simulator.faults.release_sleepers()  # that read fails (504): the next one counts
+    await settle(hass)
+    coordinator = climkit_entry.runtime_data
+    await coordinator.async_refresh()
+    assert coordinator.values_read
+    for entity_id in shown:
+        state = hass.states.get(entity_id)
+        assert state is not None
+        assert state.state not in ("unknown", STATE_UNAVAILABLE), entity_id

@@ -295,3 +295,18 @@ def test_coverage_gate_is_95_percent() -> None:
         in script
     )
     assert "exec scripts/test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_scripts_test_prints_its_help() -> None:
+    """`scripts/test --help` says what it runs, and runs nothing."""
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "test"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 0
+    assert "ruff check" in result.stdout
+    assert "pytest with coverage" in result.stdout
+    assert "==>" not in result.stdout  # no step ran
