@@ -310,3 +310,27 @@ def test_scripts_test_prints_its_help() -> None:
     assert "ruff check" in result.stdout
     assert "pytest with coverage" in result.stdout
     assert "==>" not in result.stdout  # no step ran
+
+
+def test_the_develop_banner_names_every_demo_account() -> None:
+    """`scripts/develop` prints, for each simulated cloud, what to type (no drift)."""
+    from tests.simulator import copper, energydata, flexmeasures, locus  # noqa: PLC0415
+
+    banner = (ROOT / "scripts" / "develop").read_text(encoding="utf-8")
+    expected = [
+        locus.DEMO_CLIENT_ID,
+        locus.DEMO_CLIENT_SECRET,
+        locus.DEMO_USERNAME,
+        locus.DEMO_PASSWORD,
+        str(locus.DEMO_PARTNER_ID),
+        energydata.DEMO_TOKEN,
+        *(
+            f"{stream_id} {described['name']}"
+            for stream_id, described in energydata.USER_DATASTREAMS.items()
+        ),
+        copper.ENTERPRISE_CLIENT_ID,
+        copper.ENTERPRISE_CLIENT_SECRET,
+        flexmeasures.DEMO_EMAIL,
+        flexmeasures.DEMO_PASSWORD,
+    ]
+    assert [text for text in expected if text not in banner] == []
