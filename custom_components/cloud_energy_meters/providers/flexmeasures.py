@@ -315,7 +315,7 @@ def _readings(
     begun = [(moment, value) for moment, value in values if moment <= now]
     if not begun:
         return readings
-    hour = _floor(now, HOUR) - HOUR
+    hour = floor_to(now, HOUR) - HOUR
     per_step = step / HOUR if power else 1.0
     amounts = [v * per_step for moment, v in begun if hour <= moment < hour + HOUR]
     whole = step <= HOUR and len(amounts) == HOUR // step
@@ -346,14 +346,14 @@ def _iso_duration(span: timedelta) -> str:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _floor(moment: datetime, step: timedelta) -> datetime:
+def floor_to(moment: datetime, step: timedelta) -> datetime:
     """Return the start of the step `moment` falls in (steps counted from the epoch)."""
     return _EPOCH + ((moment - _EPOCH) // step) * step
 
 
 def _ceil(moment: datetime, step: timedelta) -> datetime:
     """Return the first step boundary at or after `moment`."""
-    floor = _floor(moment, step)
+    floor = floor_to(moment, step)
     return floor if floor == moment else floor + step
 
 
@@ -746,19 +746,11 @@ class FlexMeasuresProvider(Provider):
 
     # Values ---------------------------------------------------------------------------
 
-    def _sensor(self, channel: Channel) -> _Sensor:
-        """Return the sensor of a channel (learnt at discovery, or from its ref)."""
-        sensor_id = channel.ref[0]
-        if (sensor := self._sensors.get(sensor_id)) is not None:
-            return sensor
-        # A channel restored from a saved inventory: the sensor is read again.
-        raise LookupError(sensor_id)
-
     async def _sensor_of(self, channel: Channel) -> _Sensor:
-        try:
-            return self._sensor(channel)
-        except LookupError:
-            return await self._read_sensor(channel.ref[0])
+        """Return a channel's sensor: learnt at discovery, or read (after a restart)."""
+        return self._sensors.get(channel.ref[0]) or await self._read_sensor(
+            channel.ref[0]
+        )
 
     async def _read_sensor(self, sensor_id: str) -> _Sensor:
         """Read a sensor not met yet: all of them, in one request (after a restart)."""
@@ -866,12 +858,12 @@ class FlexMeasuresProvider(Provider):
         a sensor costs one request whatever channels it has.
         """
         step = sensor.step
-        hour = _floor(now, HOUR) - HOUR
+        hour = floor_to(now, HOUR) - HOUR
         power = any(c.ref[1] == "energy" for c in members) and any(
             c.ref[1] == "value" for c in members
         )
         unit = next((c.ref[2] for c in members if c.ref[1] == "value"), Unit.KWH)
-        current = _floor(now, step)
+        current = floor_to(now, step)
         values = await self._values(
             sensor, min(hour, current - step), current + step, unit
         )
@@ -881,7 +873,7 @@ class FlexMeasuresProvider(Provider):
         self, address: str, members: Sequence[Channel], now: datetime
     ) -> dict[str, Reading]:
         """Read a v1.1 connection's last hours (kW at the server's resolution)."""
-        start = _floor(now, HOUR) - HOUR
+        start = floor_to(now, HOUR) - HOUR
         step, values = await self._meter_data(address, start, now)
         return _readings(members, values, step, now, power=True)
 
@@ -912,7 +904,7 @@ class FlexMeasuresProvider(Provider):
         sensor = await self._sensor_of(channel)
         step = sensor.step
         sign = int(channel.ref[2])
-        cursor = _floor(start, step)
+        cursor = floor_to(start, step)
         while cursor < end:
             until = min(cursor + HISTORY_SPAN, end)
             amounts = await self._amounts(sensor, cursor, until)
@@ -946,7 +938,7 @@ class FlexMeasuresProvider(Provider):
         """Yield a v1.1 connection's energy each way (kW × step), a month a request."""
         sign = int(channel.ref[2])
         # A start off the connection's grid reads as gaps: whole hours are on it.
-        cursor = _floor(start, HOUR)
+        cursor = floor_to(start, HOUR)
         while cursor < end:
             until = min(cursor + HISTORY_SPAN, end)
             step, values = await self._meter_data(channel.ref[0], cursor, until)

@@ -23,6 +23,7 @@ from custom_components.cloud_energy_meters.providers.errors import (
 from custom_components.cloud_energy_meters.providers.flexmeasures import (
     FlexMeasuresProvider,
     SensorInfo,
+    floor_to,
 )
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
@@ -72,16 +73,11 @@ def due(last: datetime | None, now: datetime, step: timedelta) -> Window | None:
 
     The first time (nothing posted yet), only the interval that ended last.
     """
-    end = _floor(now - SETTLE, step)
-    start = end - step if last is None else max(last, _floor(now - CATCH_UP, step))
+    end = floor_to(now - SETTLE, step)
+    start = end - step if last is None else max(last, floor_to(now - CATCH_UP, step))
     if start >= end:
         return None
     return Window(start=start, step=step, count=(end - start) // step)
-
-
-def _floor(moment: datetime, step: timedelta) -> datetime:
-    epoch = datetime(1970, 1, 1, tzinfo=dt_util.UTC)
-    return epoch + ((moment - epoch) // step) * step
 
 
 class Forwarder:
@@ -137,8 +133,6 @@ class Forwarder:
         if window is None:
             return
         values, unit = await self._values(sensor, window)
-        if values is None:
-            return
         try:
             if any(value is not None for value in values):
                 await self.provider.async_post(
@@ -172,7 +166,7 @@ class Forwarder:
 
     async def _values(
         self, sensor: SensorInfo, window: Window
-    ) -> tuple[list[float | None] | None, str]:
+    ) -> tuple[list[float | None], str]:
         """Return the window's values in the sensor's unit, and that unit.
 
         A unit Home Assistant cannot convert goes as it is: the server converts it,
