@@ -52,6 +52,13 @@ async def open_flow(hass: HomeAssistant, cloud: str) -> ConfigFlowResult:
     return result
 
 
+def section_open(result: ConfigFlowResult, name: str = "advanced") -> bool:
+    """Return whether a form shows its section `name` opened (not collapsed)."""
+    assert result["data_schema"] is not None
+    (value,) = (v for k, v in result["data_schema"].schema.items() if str(k) == name)
+    return not value.options["collapsed"]
+
+
 def climkit_credentials(
     url: str, username: str = DEMO_USERNAME, password: str = DEMO_PASSWORD
 ) -> dict[str, Any]:

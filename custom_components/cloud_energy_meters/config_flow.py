@@ -56,7 +56,8 @@ from .forms import (
     pairing_error,
     read_advanced,
     read_sign_in,
-    settings_error,
+    section_errors,
+    settings_errors,
     sign_in_schema,
     sites_schema,
 )
@@ -72,6 +73,10 @@ from .providers.form import Field
 from .providers.model import Account, Site
 
 _LOGGER = logging.getLogger(__name__)
+
+PRESELECT_SITES = 10
+"""A new entry's sites step chooses every site up to this many, none beyond: an
+enterprise's sixty premises, all chosen, would spend a request budget meant for few."""
 
 
 class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -159,13 +164,18 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str],
         extra_fields: Mapping[Any, Any] | None = None,
     ) -> ConfigFlowResult:
-        """Show a cloud's sign-in form, what the user typed kept."""
+        """Show a cloud's sign-in form, what the user typed kept.
+
+        An error of a field in the advanced section is shown on it, opened.
+        """
         provider = PROVIDERS[provider_key]
         values = user_input or {}
+        errors = section_errors(provider, errors)
         schema = sign_in_schema(
             provider,
             values if provider.self_hosted else values.get(CONF_ADVANCED) or {},
             extra_fields,
+            errors,
         )
         return self.async_show_form(
             step_id=provider_key,
@@ -230,7 +240,8 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             assert self._account is not None
             await self.async_set_unique_id(f"{provider_key}_{self._account.id}")
             self._abort_if_unique_id_mismatch(reason="wrong_account")
-        return errors
+        # The entry's addresses are not on this form: one refused is the form's error.
+        return {"base": error for error in errors.values()}
 
     def async_update_reauth_entry(self, changes: Mapping[str, Any]) -> ConfigFlowResult:
         """Save `changes`, and what the cloud changed meanwhile; reload the entry."""
@@ -247,14 +258,16 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> dict[str, str]:
         """Sign in and list the sites; return form errors (empty on success).
 
+        A refused address is an error of the field it is typed in (its form key).
+
         With the `entry` whose own credentials are checked, what the cloud changes in
         them (a rotated refresh token) is saved at once, as its coordinator would:
         the one they replace is dead, even if the flow ends here.
         """
         provider_class = PROVIDERS[provider_key]
-        if error := settings_error(provider_class, data) or pairing_error(
-            provider_class.form, data
-        ):
+        if errors := settings_errors(provider_class, data):
+            return errors
+        if error := pairing_error(provider_class.form, data):
             return {"base": error}
         credentials = {key: data[key] for key in provider_class.form.keys}
         provider = self._provider = provider_class(
@@ -364,7 +377,9 @@ class CloudEnergyMetersConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"] = "no_sites_selected"
         current = list(self._entry_data.get(CONF_SITES, ()))
         available = [site.id for site in self._offered]
-        default = [site for site in current if site in available] or available
+        default = [site for site in current if site in available]
+        if not default and len(available) <= PRESELECT_SITES:
+            default = available
         return self.async_show_form(
             step_id="sites",
             data_schema=sites_schema(self._offered, default),

@@ -108,22 +108,53 @@ def advanced_fields(
 
 
 def advanced_section(
-    provider: type[Provider], values: Mapping[str, Any]
+    provider: type[Provider],
+    values: Mapping[str, Any],
+    errors: Mapping[str, str] | None = None,
 ) -> dict[Any, Any]:
-    """Return a sign-in form's collapsed section `advanced` (API URL, settings)."""
+    """Return a sign-in form's section `advanced` (API URL, settings).
+
+    Collapsed, unless `errors` has one of its fields' (see `section_errors`).
+    """
     # Optional for scripts driving the flow over REST: left out, it means the default.
     return {
         probatio.Optional(CONF_ADVANCED): section(
-            probatio.Schema(advanced_fields(provider, values)), {"collapsed": True}
+            probatio.Schema(advanced_fields(provider, values)),
+            {"collapsed": CONF_ADVANCED not in (errors or {})},
         )
     }
 
 
-def settings_error(provider: type[Provider], data: Mapping[str, Any]) -> str | None:
-    """Return why the API URL, or another address credentials go to, is refused."""
-    urls = [data[CONF_API_URL]]
-    urls += [data[s.key] for s in provider.form.advanced if s.url and s.key in data]
-    return next((error for url in urls if (error := url_error(str(url)))), None)
+def settings_errors(
+    provider: type[Provider], data: Mapping[str, Any]
+) -> dict[str, str]:
+    """Return why the API URL, or another address credentials go to, is refused.
+
+    Keyed by the form field the address is typed in.
+    """
+    urls = {url_key(provider): data[CONF_API_URL]}
+    urls |= {
+        s.key: data[s.key] for s in provider.form.advanced if s.url and s.key in data
+    }
+    return {key: error for key, url in urls.items() if (error := url_error(str(url)))}
+
+
+def section_errors(
+    provider: type[Provider], errors: Mapping[str, str]
+) -> dict[str, str]:
+    """Return a sign-in form's errors, those of the advanced section's fields on it.
+
+    Home Assistant's frontend shows no error on a field inside a section (its
+    expandable form passes none down): the error is shown on the section instead,
+    right above it, and `advanced_section` opens the section.
+    """
+    if provider.self_hosted:  # its address and settings are fields of the form
+        return dict(errors)
+    inside = {url_key(provider), *(setting.key for setting in provider.form.advanced)}
+    placed = {key: error for key, error in errors.items() if key not in inside}
+    if moved := [error for key, error in errors.items() if key in inside]:
+        placed[CONF_ADVANCED] = moved[0]
+    return placed
 
 
 def read_advanced(
@@ -143,10 +174,12 @@ def sign_in_schema(
     provider: type[Provider],
     advanced: Mapping[str, Any],
     extra: Mapping[Any, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
 ) -> probatio.Schema:
     """Return a cloud's sign-in form: its fields, `extra` ones, the advanced section.
 
-    A self-hosted cloud's form starts with the server's address instead.
+    A self-hosted cloud's form starts with the server's address instead. The
+    section opens when `errors` (from `section_errors`) has one on it.
     """
     fields: dict[Any, Any] = (
         advanced_fields(provider, advanced) if provider.self_hosted else {}
@@ -162,7 +195,7 @@ def sign_in_schema(
     }
     fields.update(extra or {})
     if not provider.self_hosted:
-        fields.update(advanced_section(provider, advanced))
+        fields.update(advanced_section(provider, advanced, errors))
     return probatio.Schema(fields)
 
 

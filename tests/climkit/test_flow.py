@@ -21,7 +21,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from tests.conftest import SITE_IDS, SetupEntry, climkit_entry_for
-from tests.helpers import climkit_credentials, open_flow
+from tests.helpers import climkit_credentials, open_flow, section_open
 from tests.simulator import Simulator
 from tests.simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SITE_FERME, SITE_LAC
 
@@ -124,7 +124,11 @@ async def test_credential_errors_then_recovery(
         ),
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": error}
+    # An address refused is shown on the section it is typed in, opened (Home
+    # Assistant shows no error on a field inside a section).
+    url_refused = prepare in ("insecure", "not_a_url")
+    assert result["errors"] == {"advanced" if url_refused else "base": error}
+    assert section_open(result) is url_refused
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], climkit_credentials(simulator.url("climkit"))
@@ -236,7 +240,7 @@ async def test_reconfigure_url_and_sites(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_API_URL: "http://api.example.com/api/v1"}
     )
-    assert result["errors"] == {"base": "insecure_url"}
+    assert result["errors"] == {CONF_API_URL: "insecure_url"}  # on its field
     new_url = simulator.url("climkit") + "/"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_API_URL: new_url}

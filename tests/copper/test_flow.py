@@ -15,6 +15,7 @@ from aiohttp import ClientSession
 import pytest
 
 from custom_components.cloud_energy_meters.config_flow import (
+    PRESELECT_SITES,
     CloudEnergyMetersConfigFlow,
 )
 from custom_components.cloud_energy_meters.const import (
@@ -45,7 +46,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from tests.helpers import CLOUDS, settle
+from tests.helpers import CLOUDS, section_open, settle
 from tests.simulator import Simulator
 from tests.simulator.clock import FakeClock
 from tests.simulator.copper import (
@@ -149,6 +150,13 @@ async def paste(
 
 
 def offered(result: ConfigFlowResult) -> list[str]:
+    """Return the sites a sites step offers."""
+    assert result["step_id"] == "sites"
+    selector = result["data_schema"].schema[CONF_SITES]
+    return [option["value"] for option in selector.config["options"]]
+
+
+def preselected(result: ConfigFlowResult) -> list[str]:
     """Return the sites a sites step preselects."""
     assert result["step_id"] == "sites"
     key = next(key for key in result["data_schema"].schema if key == CONF_SITES)
@@ -219,6 +227,7 @@ async def test_app_sign_in_with_the_whole_address(
     address = await browse(session, link(result))
     result = await paste(hass, simulator, result, address)
     assert offered(result) == PREMISES
+    assert preselected(result) == PREMISES  # a home's few premises: all chosen
     result = await configure(hass, result, {CONF_SITES: PREMISES})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     created = result["data"]["refresh_token"]
@@ -389,9 +398,11 @@ async def test_a_sign_in_address_must_be_https(
     result = await paste(
         hass, simulator, result, "abcdefgh", auth_url="http://auth.example.com"
     )
-    assert result["errors"] == {"base": "insecure_url"}
+    # On the section the sign-in URL is typed in, opened.
+    assert result["errors"] == {CONF_ADVANCED: "insecure_url"}
+    assert section_open(result)
     result = await paste(hass, simulator, result, "abcdefgh", auth_url="nowhere")
-    assert result["errors"] == {"base": "invalid_url"}
+    assert result["errors"] == {CONF_ADVANCED: "invalid_url"}
 
 
 # Enterprise ----------------------------------------------------------------------------
@@ -453,6 +464,9 @@ async def test_enterprise_sign_in_and_its_errors(
     )
     premises = [p.id for p in simulator.copper.premises_of_enterprise(ENTERPRISE_ID)]
     assert offered(result) == premises
+    # Sixty premises: none chosen to start with (all would spend the budget).
+    assert len(premises) > PRESELECT_SITES
+    assert preselected(result) == []
     result = await configure(hass, result, {CONF_SITES: premises[:2]})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {
@@ -607,7 +621,7 @@ async def test_reconfigure_an_app_entry(
     result = await configure(
         hass, result, advanced(simulator, auth_url="http://auth.example.com")
     )
-    assert result["errors"] == {"base": "insecure_url"}
+    assert result["errors"] == {CONF_AUTH_URL: "insecure_url"}  # on its field
     result = await configure(hass, result, advanced(simulator))
     assert offered(result) == PREMISES
     result = await configure(hass, result, {CONF_SITES: [HOME_PREMISE_ID]})

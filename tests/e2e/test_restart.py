@@ -116,9 +116,12 @@ def _answers(sim: str) -> dict[str, list[Answer]]:
                 "datastreams": "65603, 65607",
                 "advanced": {"api_url": sim + energydata.PREFIX},
             },
-            # One form per datastream; no MQTT topic, so no broker is needed.
-            {"name": "Main meter", "type": "energy_register", "unit": "kWh"},
-            {"name": "PV yield", "type": "energy_amount_end", "unit": "Wh"},
+            # Per datastream, what it is, then its unit; no MQTT topic, so no
+            # broker is needed.
+            {"name": "Main meter", "type": "energy_register"},
+            {"unit": "kWh"},
+            {"name": "PV yield", "type": "energy_amount_end"},
+            {"unit": "Wh"},
         ],
         "copper": [
             {"next_step_id": "copper"},

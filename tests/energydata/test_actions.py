@@ -360,7 +360,6 @@ HEATING = {
     "id": str(HEATING_VOLUME_ID),
     "name": "Heating",
     "type": "water_register",
-    "unit": "m³",
     "topic": "",
 }
 
@@ -410,6 +409,10 @@ async def test_adding_a_datastream_while_the_cloud_fails(
     assert {s.data["id"] for s in entry.subentries.values()} == {MAIN_METER_ID}
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], HEATING
+    )
+    assert result["step_id"] == "unit"  # water: m³ or L
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"unit": "m³"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done(wait_background_tasks=True)

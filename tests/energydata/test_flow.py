@@ -25,7 +25,7 @@ from custom_components.cloud_energy_meters.sensor import channel_description
 from homeassistant.components.sensor import DEVICE_CLASS_STATE_CLASSES
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from tests.conftest import SetupEntry, energydata_entry_for
 from tests.helpers import open_flow, settle, stored
@@ -38,9 +38,14 @@ pytestmark = pytest.mark.usefixtures("recorder_mock")
 METER = {
     "name": "Main meter",
     "type": "energy_register",
-    "unit": "kWh",
     "topic": "dtu-b101/meter/main/energy",
 }
+
+
+def unit_options(result: Any) -> list[str]:
+    """Return the units a unit form offers."""
+    assert result["step_id"] in ("datastream_unit", "unit")
+    return list(result["data_schema"].schema["unit"].config["options"])
 
 
 def shown(result: Any) -> dict[str, Any]:
@@ -76,7 +81,11 @@ def _token_step(simulator: Simulator, **changes: Any) -> dict[str, Any]:
 async def test_token_then_each_datastream(
     hass: HomeAssistant, simulator: Simulator
 ) -> None:
-    """Several ids, checked with one read; each is described on a blank form."""
+    """Several ids, checked with one read; each described on forms of its own.
+
+    What a datastream measures comes first, then its unit among that quantity's
+    units only (the usual one shown chosen); each datastream starts blank.
+    """
     flow_id = await _form(hass)
     simulator.clear_log()
     result = await hass.config_entries.flow.async_configure(
@@ -92,26 +101,28 @@ async def test_token_then_each_datastream(
         "number": "1",
         "count": "2",
     }
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {**METER, "unit": "°C"}
-    )
-    assert result["errors"] == {"base": "unit_mismatch"}
-    assert shown(result)["unit"] == "°C"  # the user's input is kept
+    # Nothing chosen for the user: no type (the frontend would preselect the first).
+    assert shown(result) == {"name": "Datastream 65603", "topic": ""}
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**METER, "topic": "no-suffix"}
     )
-    assert result["errors"] == {"base": "invalid_topic"}
+    assert result["errors"] == {"topic": "invalid_topic"}
+    assert shown(result)["topic"] == "no-suffix"  # the user's input is kept
     result = await hass.config_entries.flow.async_configure(flow_id, METER)
+    assert result["step_id"] == "datastream_unit"
+    assert unit_options(result) == ["kWh", "Wh", "MWh"]  # energy's units only
+    assert shown(result) == {"unit": "kWh"}  # the usual one, in the open
+    # Another unit, or none, is refused (the frontend shows it on the field).
+    for unit in ("°C", ""):
+        with pytest.raises(InvalidData):
+            await hass.config_entries.flow.async_configure(flow_id, {"unit": unit})
+    result = await hass.config_entries.flow.async_configure(flow_id, {"unit": "Wh"})
     assert result["description_placeholders"]["id"] == "65863"
     # The next datastream starts blank: nothing of the previous answers.
-    assert shown(result) == {
-        "name": "Datastream 65863",
-        "type": "energy_register",
-        "unit": "",
-        "topic": "",
-    }
+    assert shown(result) == {"name": "Datastream 65863", "topic": ""}
+    # A temperature has one unit: no unit form.
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {"name": "Room 12", "type": "temperature", "unit": "", "topic": ""}
+        flow_id, {"name": "Room 12", "type": "temperature", "topic": ""}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
@@ -126,16 +137,72 @@ async def test_token_then_each_datastream(
         "id": 65603,
         "name": "Main meter",
         "quantity": "energy",
-        "unit": "kWh",
+        "unit": "Wh",
         "meaning": "register",
         "topic": "dtu-b101/meter/main/energy",
     }
-    assert described[65863]["unit"] == "°C"  # the quantity's default
+    assert described[65863]["unit"] == "°C"  # the quantity's only unit
     assert described[65863]["meaning"] == "measurement"
     assert {s.title for s in entry.subentries.values()} == {"Main meter", "Room 12"}
     await settle(hass)  # its MQTT listener lasts as long as the entry
     assert entry.state is ConfigEntryState.LOADED
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("kind", "units"),
+    [
+        ("energy_amount_end", ["kWh", "Wh", "MWh"]),
+        ("power", ["W", "kW"]),
+        ("water_register", ["m³", "L"]),
+        ("gas_amount_start", ["m³", "L"]),
+    ],
+)
+async def test_the_units_follow_what_the_datastream_measures(
+    hass: HomeAssistant, simulator: Simulator, kind: str, units: list[str]
+) -> None:
+    """The unit form offers the units of the chosen quantity, and only those."""
+    flow_id = await _form(hass)
+    await hass.config_entries.flow.async_configure(
+        flow_id, _token_step(simulator, datastreams="65603")
+    )
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"name": "Stream", "type": kind, "topic": ""}
+    )
+    assert unit_options(result) == units
+    assert shown(result) == {"unit": units[0]}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"unit": units[-1]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (subentry,) = result["result"].subentries.values()
+    assert subentry.data["unit"] == units[-1]
+    await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_text_has_no_unit_and_another_number_any(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """Text skips the unit form (it has none); another number takes any unit or none."""
+    flow_id = await _form(hass)
+    await hass.config_entries.flow.async_configure(
+        flow_id, _token_step(simulator, datastreams="70002, 65863")
+    )
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"name": "Battery state", "type": "text", "topic": ""}
+    )
+    assert result["step_id"] == "datastream"  # straight to the next datastream
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"name": "Counter", "type": "other_measurement", "topic": ""}
+    )
+    assert result["step_id"] == "datastream_unit"
+    assert shown(result) == {"unit": ""}
+    result = await hass.config_entries.flow.async_configure(flow_id, {"unit": "ppm"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    units = {s.title: s.data["unit"] for s in result["result"].subentries.values()}
+    assert units == {"Battery state": "", "Counter": "ppm"}
+    await settle(hass)
+    await hass.config_entries.async_unload(result["result"].entry_id)
 
 
 @pytest.mark.parametrize(
@@ -150,7 +217,7 @@ async def test_token_then_each_datastream(
         ({"datastreams": "meter one"}, {"datastreams": "invalid_datastreams"}),
         (
             {CONF_ADVANCED: {CONF_API_URL: "http://api.example.com/v1"}},
-            {"base": "insecure_url"},
+            {CONF_ADVANCED: "insecure_url"},  # on the section the URL is in
         ),
     ],
 )
@@ -185,7 +252,10 @@ async def test_an_api_url_that_is_no_api(
     energydata_entry_for(simulator, streams=[65603]).add_to_hass(hass)
     flow_id = await _form(hass)
     storage = f"{simulator.base_url}/energydata-s3/import"
-    for url, error in (("http://[broken", "invalid_url"), (storage, "cannot_connect")):
+    for url, errors in (
+        ("http://[broken", {CONF_ADVANCED: "invalid_url"}),
+        (storage, {"base": "cannot_connect"}),
+    ):
         simulator.clear_log()
         result = await hass.config_entries.flow.async_configure(
             flow_id,
@@ -193,7 +263,7 @@ async def test_an_api_url_that_is_no_api(
                 simulator, datastreams="65863", **{CONF_ADVANCED: {CONF_API_URL: url}}
             ),
         )
-        assert result["errors"] == {"base": error}, url
+        assert result["errors"] == errors, url
     assert [r.status for r in simulator.log_for("energydata")] == [405]
     result = await hass.config_entries.flow.async_configure(
         flow_id, _token_step(simulator, datastreams="65863")
@@ -243,8 +313,9 @@ async def test_add_edit_and_refuse_datastreams(
 ) -> None:
     """Subentries: add one (checked with a latest read), refuse a duplicate, edit one.
 
-    The id field starts empty; a wrong or duplicate id is a form error that keeps
-    what the user typed.
+    The id field starts empty; a wrong, duplicate or unknown id is an error on the
+    id field that keeps what the user typed (the flow goes on); the unit comes
+    next, among the quantity's.
     """
     other = energydata_entry_for(simulator, streams=[70003], account_id="0aa0bb0cc0dd")
     other.add_to_hass(hass)
@@ -266,11 +337,22 @@ async def test_add_edit_and_refuse_datastreams(
             result["flow_id"], {**METER, "id": typed, "name": "Nope", "topic": ""}
         )
         assert result["type"] is FlowResultType.FORM, typed
-        assert result["errors"] == {"base": error}, typed
+        assert result["errors"] == {"id": error}, typed
         assert shown(result)["name"] == "Nope"
+        assert shown(result)["id"] == typed
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
         {"id": " 70001 ", "name": "Heating", "type": "water_register", "topic": ""},
+    )
+    assert result["step_id"] == "unit"
+    assert unit_options(result) == ["m³", "L"]
+    assert shown(result) == {"unit": "m³"}
+    with pytest.raises(InvalidData):  # not a unit of water
+        await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"unit": "kWh"}
+        )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"unit": "m³"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -282,19 +364,19 @@ async def test_add_edit_and_refuse_datastreams(
 
     result = await entry.start_subentry_reconfigure_flow(hass, heating.subentry_id)
     assert "id" not in [str(key) for key in result["data_schema"].schema]
-    assert shown(result) == {
-        "name": "Heating",
-        "type": "water_register",
-        "unit": "m³",
-        "topic": "",
-    }
+    assert shown(result) == {"name": "Heating", "type": "water_register", "topic": ""}
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
         {"name": "District heating", "type": "water_register", "topic": ""},
     )
+    assert shown(result) == {"unit": "m³"}  # its unit, as it was
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"unit": "L"}
+    )
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert entry.subentries[heating.subentry_id].data["name"] == "District heating"
+    edited = entry.subentries[heating.subentry_id].data
+    assert (edited["name"], edited["unit"]) == ("District heating", "L")
 
 
 async def test_a_text_datastream_is_a_text_sensor(
@@ -308,7 +390,7 @@ async def test_a_text_datastream_is_a_text_sensor(
     )
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
-        {"id": "70002", "name": "Battery state", "type": "text", "unit": "m³"},
+        {"id": "70002", "name": "Battery state", "type": "text"},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["unit"] == ""
@@ -321,6 +403,31 @@ async def test_a_text_datastream_is_a_text_sensor(
     assert state.state == str(latest[1])
     assert "unit_of_measurement" not in state.attributes
     assert "state_class" not in state.attributes
+
+
+async def test_a_text_datastream_saved_with_a_unit_shows_its_text(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """A text datastream an older form saved with a unit still shows its text.
+
+    With the unit, Home Assistant took the sensor for a number and refused every
+    text value (a ValueError at each refresh).
+    """
+    entry = energydata_entry_for(simulator, streams=[70002])
+    entry.add_to_hass(hass)
+    (subentry,) = entry.subentries.values()
+    hass.config_entries.async_update_subentry(
+        entry, subentry, data={**subentry.data, "unit": "m³"}
+    )
+    assert await setup_entry(entry)
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.battery_state")
+    assert state is not None
+    latest = simulator.energydata.latest(70002)
+    assert latest is not None
+    assert state.state == str(latest[1])
+    assert "unit_of_measurement" not in state.attributes
 
 
 async def test_the_form_offers_only_combinations_home_assistant_accepts() -> None:
@@ -372,7 +479,7 @@ async def test_a_token_that_may_not_read_the_new_datastream(
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {**METER, "id": "70001", "name": "Heating", "topic": ""}
     )
-    assert result["errors"] == {"base": "datastream_forbidden"}
+    assert result["errors"] == {"id": "datastream_forbidden"}
 
 
 async def test_datastreams_need_a_loaded_account(
@@ -400,11 +507,14 @@ async def test_an_unexpected_error_while_checking_a_datastream_is_unknown(
     heating = {**METER, "id": "70001", "name": "Heating", "type": "water_register"}
     with patch.object(EnergydataProvider, "async_check", side_effect=RuntimeError):
         result = await hass.config_entries.subentries.async_configure(
-            result["flow_id"], {**heating, "unit": "", "topic": ""}
+            result["flow_id"], {**heating, "topic": ""}
         )
     assert result["errors"] == {"base": "unknown"}
     result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {**heating, "unit": "", "topic": ""}
+        result["flow_id"], {**heating, "topic": ""}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"unit": "m³"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done(wait_background_tasks=True)

@@ -203,6 +203,9 @@ async def test_a_datastream_removed_and_added_again_starts_over(
             result["flow_id"],
             {"id": "70001", "name": "Heating", "type": "water_register", "topic": ""},
         )
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"unit": "m³"}
+        )
         assert result["type"] is FlowResultType.CREATE_ENTRY
         await hass.async_block_till_done(wait_background_tasks=True)
     start = NOW - timedelta(days=3)

@@ -18,7 +18,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from tests.conftest import LOCUS_SMALL_SITES, SetupEntry
-from tests.helpers import open_flow
+from tests.helpers import open_flow, section_open
 from tests.simulator import Simulator
 from tests.simulator.locus import (
     CC_CLIENT_ID,
@@ -155,7 +155,10 @@ async def test_errors_then_recovery(
     result = await hass.config_entries.flow.async_configure(
         flow_id, _form(simulator, **changes)
     )
-    assert result["errors"] == {"base": error}
+    # The URL refused: shown on the advanced section, opened.
+    where = "advanced" if error == "insecure_url" else "base"
+    assert result["errors"] == {where: error}
+    assert section_open(result) is (where == "advanced")
     result = await hass.config_entries.flow.async_configure(flow_id, _form(simulator))
     assert result["step_id"] == "sites"
 

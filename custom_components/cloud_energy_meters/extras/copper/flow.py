@@ -22,7 +22,8 @@ from custom_components.cloud_energy_meters.forms import (
     field_selector,
     read_advanced,
     read_sign_in,
-    settings_error,
+    section_errors,
+    settings_errors,
 )
 from custom_components.cloud_energy_meters.providers import AccountState
 from custom_components.cloud_energy_meters.providers.copper import (
@@ -86,8 +87,8 @@ async def _async_exchange(
     code = code_from(str(pasted or ""))
     if code is None:
         return None, {APP_FIELD: "invalid_code"}
-    if error := settings_error(CopperProvider, settings):
-        return None, {"base": error}
+    if errors := settings_errors(CopperProvider, settings):
+        return None, errors
     _, verifier = _link(flow, settings[CONF_AUTH_URL])
     del flow.extra[_LINK]
     # A state of its own: the code is single use, and no account is known yet.
@@ -129,10 +130,11 @@ async def async_step_app(
                 return await flow.async_offer_sites()
     settings = read_advanced(CopperProvider, advanced)
     link, _ = _link(flow, settings[CONF_AUTH_URL])
+    errors = section_errors(CopperProvider, errors)
     return flow.async_show_form(
         step_id=APP_STEP,
         data_schema=probatio.Schema(
-            _code_field() | advanced_section(CopperProvider, advanced)
+            _code_field() | advanced_section(CopperProvider, advanced, errors)
         ),
         errors=errors,
         description_placeholders={"link": link},
@@ -158,7 +160,10 @@ async def async_step_enterprise(
         if field.key in ENTERPRISE_KEYS
     }
     advanced = (user_input or {}).get(CONF_ADVANCED) or {}
-    schema = probatio.Schema(fields | advanced_section(CopperProvider, advanced))
+    errors = section_errors(CopperProvider, errors)
+    schema = probatio.Schema(
+        fields | advanced_section(CopperProvider, advanced, errors)
+    )
     return flow.async_show_form(
         step_id=ENTERPRISE_STEP,
         data_schema=flow.add_suggested_values_to_schema(schema, user_input),

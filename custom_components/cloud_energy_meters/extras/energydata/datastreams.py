@@ -56,7 +56,7 @@ CONF_MEANING: Final = "meaning"
 CONF_TOPIC: Final = "topic"
 
 # What a datastream may measure, with the units Home Assistant accepts for it (the
-# first is the default); OTHER takes any unit, TEXT none.
+# first is the one the unit form shows first); OTHER takes any unit or none, TEXT none.
 QUANTITY_UNITS: Final[dict[Quantity, tuple[str, ...]]] = {
     Quantity.ENERGY: (Unit.KWH, Unit.WH, "MWh"),
     Quantity.POWER: (Unit.W, Unit.KW),
@@ -64,8 +64,8 @@ QUANTITY_UNITS: Final[dict[Quantity, tuple[str, ...]]] = {
     Quantity.GAS: (Unit.CUBIC_METER, Unit.LITER),
     Quantity.TEMPERATURE: (Unit.CELSIUS,),
     Quantity.HUMIDITY: (Unit.PERCENT,),
-    Quantity.TEXT: ("",),
-    Quantity.OTHER: ("",),
+    Quantity.TEXT: (),
+    Quantity.OTHER: (),
 }
 
 # What a datastream's values are: only the pairs of quantity and meaning Home
@@ -94,25 +94,21 @@ def type_of(data: Mapping[str, Any]) -> str | None:
 
 
 def datastream_schema(*, with_id: bool) -> probatio.Schema:
-    """Return the form describing one datastream (its id only when adding it)."""
+    """Return the first form describing a datastream (its id only when adding it).
+
+    What it measures comes first; its unit is asked next, among that quantity's
+    (`unit_schema`): one form cannot change its choices while it is filled in.
+    """
     fields: dict[Any, Any] = {}
     if with_id:
         # Text, not a number box: an id has no default (a box would show its minimum).
         fields[probatio.Required(CONF_ID)] = TextSelector()
     fields[probatio.Required(CONF_NAME)] = TextSelector()
-    fields[probatio.Required(CONF_TYPE, default="energy_register")] = SelectSelector(
+    # No default: the frontend would preselect one, a guess the user may not notice.
+    fields[probatio.Required(CONF_TYPE)] = SelectSelector(
         SelectSelectorConfig(
             options=list(TYPES),
             translation_key=CONF_TYPE,
-            mode=SelectSelectorMode.DROPDOWN,
-        )
-    )
-    fields[probatio.Optional(CONF_UNIT, default="")] = SelectSelector(
-        SelectSelectorConfig(
-            options=sorted(
-                {u for units in QUANTITY_UNITS.values() for u in units if u}
-            ),
-            custom_value=True,
             mode=SelectSelectorMode.DROPDOWN,
         )
     )
@@ -120,11 +116,35 @@ def datastream_schema(*, with_id: bool) -> probatio.Schema:
     return probatio.Schema(fields)
 
 
+def unit_schema(quantity: Quantity, unit: str = "") -> probatio.Schema | None:
+    """Return the form asking the unit among the quantity's, `unit` shown if it fits.
+
+    None when there is nothing to ask: text has no unit, and a temperature or a
+    humidity one unit only (the type's name says which).
+    """
+    allowed = QUANTITY_UNITS[quantity]
+    if quantity is Quantity.OTHER:
+        return probatio.Schema(
+            {probatio.Optional(CONF_UNIT, default=unit): TextSelector()}
+        )
+    if len(allowed) < 2:
+        return None
+    # The usual unit shown chosen, in the open: never filled in behind the user's back.
+    shown = unit if unit in allowed else allowed[0]
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_UNIT, default=shown): SelectSelector(
+                SelectSelectorConfig(
+                    options=list(allowed), mode=SelectSelectorMode.LIST
+                )
+            )
+        }
+    )
+
+
 def form_values(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a datastream's data as the form shows it."""
-    values = {
-        key: data[key] for key in (CONF_NAME, CONF_UNIT, CONF_TOPIC) if key in data
-    }
+    """Return a datastream's data as its first form shows it."""
+    values = {key: data[key] for key in (CONF_NAME, CONF_TOPIC) if key in data}
     if (kind := type_of(data)) is not None:
         values[CONF_TYPE] = kind
     return values
@@ -132,26 +152,39 @@ def form_values(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def datastream_data(
     datastream_id: int, user_input: Mapping[str, Any]
-) -> tuple[dict[str, Any], str | None]:
-    """Return a datastream's subentry data from the form, or the error to show."""
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return a datastream's data from its first form, or the form's errors.
+
+    The unit is the quantity's only one (none for text), else left for `with_unit`.
+    """
     quantity, meaning = TYPES[user_input[CONF_TYPE]]
-    allowed = QUANTITY_UNITS[quantity]
-    unit = str(user_input.get(CONF_UNIT) or allowed[0]).strip()
-    if quantity is Quantity.TEXT:
-        unit = ""  # text has no unit: a value with one must be a number
-    elif allowed != ("",) and unit not in allowed:
-        return {}, "unit_mismatch"
     topic = str(user_input.get(CONF_TOPIC) or "").strip().strip("/")
     if topic and ("/" not in topic or not valid_topic(topic)):
-        return {}, "invalid_topic"
+        return {}, {CONF_TOPIC: "invalid_topic"}
+    allowed = QUANTITY_UNITS[quantity]
     return {
         CONF_ID: datastream_id,
-        CONF_NAME: str(user_input[CONF_NAME]).strip() or f"Datastream {datastream_id}",
+        CONF_NAME: str(user_input.get(CONF_NAME) or "").strip()
+        or f"Datastream {datastream_id}",
         CONF_QUANTITY: quantity.value,
-        CONF_UNIT: unit,
+        CONF_UNIT: allowed[0] if len(allowed) == 1 else "",
         CONF_MEANING: meaning,
         CONF_TOPIC: topic,
-    }, None
+    }, {}
+
+
+def needs_unit(data: Mapping[str, Any]) -> bool:
+    """Return whether the unit form follows the first one for this datastream."""
+    return unit_schema(Quantity(data[CONF_QUANTITY])) is not None
+
+
+def with_unit(data: Mapping[str, Any], user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the datastream's data with the unit form's unit.
+
+    The form's choice admits the quantity's units only (Home Assistant refuses
+    anything else, an empty one too); another number takes any unit, or none.
+    """
+    return {**data, CONF_UNIT: str(user_input.get(CONF_UNIT) or "").strip()}
 
 
 def datastreams_taken(
@@ -177,6 +210,11 @@ def datastreams_taken(
 REFUSED: Final = {403: "datastream_forbidden", 404: "unknown_datastream"}
 
 
+def err_of_id(error: str) -> bool:
+    """Return whether a check's error says the datastream id is wrong."""
+    return error in REFUSED.values()
+
+
 def check_error(err: Exception) -> str:
     """Return the form error for a failed latest read of datastreams."""
     if isinstance(err, AuthError):
@@ -189,7 +227,11 @@ def check_error(err: Exception) -> str:
 
 
 class DatastreamSubentryFlow(ConfigSubentryFlow):
-    """Add or edit one datastream of an Energydata.dk account."""
+    """Add or edit one datastream of an Energydata.dk account: what, then its unit."""
+
+    def __init__(self) -> None:
+        """Start with nothing described."""
+        self._data: dict[str, Any] = {}
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
@@ -225,14 +267,13 @@ class DatastreamSubentryFlow(ConfigSubentryFlow):
                 if subentry is not current
             }
             data: dict[str, Any] = {}
-            error: str | None
             if datastream_id is None:
-                error = "invalid_datastream_id"
+                errors[CONF_ID] = "invalid_datastream_id"
             elif datastream_id in taken:
-                error = "already_configured"
+                errors[CONF_ID] = "already_configured"
             else:
-                data, error = datastream_data(datastream_id, user_input)
-            if error is None:
+                data, errors = datastream_data(datastream_id, user_input)
+            if not errors:
                 assert datastream_id is not None
                 provider = entry.runtime_data.provider
                 assert isinstance(provider, EnergydataProvider)
@@ -240,19 +281,48 @@ class DatastreamSubentryFlow(ConfigSubentryFlow):
                     await provider.async_check([datastream_id])
                 except Exception as err:  # noqa: BLE001 - shown to the user
                     error = check_error(err)
-            if error is None:
-                if current is None:
-                    return self.async_create_entry(
-                        title=data[CONF_NAME], data=data, unique_id=str(datastream_id)
-                    )
-                return self.async_update_and_abort(
-                    entry, current, title=data[CONF_NAME], data=data
-                )
-            errors["base"] = error
+                    # A datastream refused or unknown: its id is wrong (when typed).
+                    errors[CONF_ID if adding and err_of_id(error) else "base"] = error
+            if not errors:
+                self._data = data
+                if needs_unit(data):
+                    return await self.async_step_unit()
+                return self._async_save(data)
         schema = datastream_schema(with_id=adding)
         suggested = user_input or (form_values(current.data) if current else {})
         return self.async_show_form(
             step_id="user" if adding else "reconfigure",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
+        )
+
+    async def async_step_unit(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask the unit among those of what the datastream measures."""
+        if user_input is not None:
+            return self._async_save(with_unit(self._data, user_input))
+        current = (
+            None if self.source == SOURCE_USER else self._get_reconfigure_subentry()
+        )
+        unit = str(current.data.get(CONF_UNIT, "")) if current else ""
+        schema = unit_schema(Quantity(self._data[CONF_QUANTITY]), unit)
+        assert schema is not None
+        return self.async_show_form(
+            step_id="unit",
+            data_schema=schema,
+            description_placeholders={"name": str(self._data[CONF_NAME])},
+        )
+
+    def _async_save(self, data: dict[str, Any]) -> SubentryFlowResult:
+        """Add the datastream, or save the edited one."""
+        if self.source == SOURCE_USER:
+            return self.async_create_entry(
+                title=data[CONF_NAME], data=data, unique_id=str(data[CONF_ID])
+            )
+        return self.async_update_and_abort(
+            self._get_entry(),
+            self._get_reconfigure_subentry(),
+            title=data[CONF_NAME],
+            data=data,
         )

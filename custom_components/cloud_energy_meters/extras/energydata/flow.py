@@ -2,7 +2,8 @@
 
 The API cannot list a token's datastreams: the sign-in form also asks for their ids,
 one read proves the token may read them all, and each is then described on a form of
-its own, each becoming a datastream subentry of the new entry.
+its own (what it measures, then its unit among that quantity's), each becoming a
+datastream subentry of the new entry.
 """
 
 from typing import Any, Final
@@ -19,21 +20,29 @@ from custom_components.cloud_energy_meters.forms import read_sign_in
 from custom_components.cloud_energy_meters.providers.energydata import (
     EnergydataProvider,
 )
+from custom_components.cloud_energy_meters.providers.model import Quantity
 from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.helpers.selector import TextSelector
 
 from .datastreams import (
     CONF_ID,
+    CONF_QUANTITY,
     SUBENTRY_TYPE,
     datastream_data,
     datastream_schema,
     datastreams_taken,
+    needs_unit,
+    unit_schema,
+    with_unit,
 )
 
 KEY: Final = EnergydataProvider.key
 DATASTREAM_STEP: Final = "datastream"
+UNIT_STEP: Final = "datastream_unit"
 _PENDING: Final = "pending"
 _DESCRIBED: Final = "described"
+_CURRENT: Final = "current"
+"""flow.extra: the datastream whose unit the unit form asks."""
 
 
 def _datastream_ids(text: str) -> list[int] | None:
@@ -76,45 +85,78 @@ async def async_step_sign_in(
     return flow.async_show_sign_in(KEY, user_input, errors, _ids_field())
 
 
+def _placeholders(flow: SignInFlow) -> dict[str, str]:
+    pending: list[int] = flow.extra[_PENDING]
+    described: list[dict[str, Any]] = flow.extra[_DESCRIBED]
+    return {
+        "id": str(pending[0]),
+        "number": str(len(described) + 1),
+        "count": str(len(described) + len(pending)),
+    }
+
+
 async def async_step_datastream(
     flow: SignInFlow, user_input: dict[str, Any] | None
 ) -> ConfigFlowResult:
-    """Describe each datastream named at sign-in, one after the other."""
+    """Describe each datastream named at sign-in, one after the other.
+
+    Each form starts blank: only the id's own name is suggested, nothing of the
+    previous datastream's answers.
+    """
     pending: list[int] = flow.extra[_PENDING]
-    described: list[dict[str, Any]] = flow.extra[_DESCRIBED]
     errors: dict[str, str] = {}
     if user_input is not None:
-        data, error = datastream_data(pending[0], user_input)
-        if error is None:
-            described.append(data)
-            pending.pop(0)
-            user_input = None  # the next datastream starts from a blank form
-        else:
-            errors["base"] = error
-    if not pending:
-        (site,) = flow.signed_in_sites
-        return flow.async_create_account(
-            [site.id],
-            [
-                {
-                    "subentry_type": SUBENTRY_TYPE,
-                    "data": data,
-                    "title": data["name"],
-                    "unique_id": str(data[CONF_ID]),
-                }
-                for data in described
-            ],
-        )
+        data, errors = datastream_data(pending[0], user_input)
+        if not errors:
+            if needs_unit(data):
+                flow.extra[_CURRENT] = data
+                return await async_step_datastream_unit(flow, None)
+            return await _async_next(flow, data)
     return flow.async_show_form(
         step_id=DATASTREAM_STEP,
         data_schema=flow.add_suggested_values_to_schema(
             datastream_schema(with_id=False),
             user_input or {"name": f"Datastream {pending[0]}"},
         ),
-        description_placeholders={
-            "id": str(pending[0]),
-            "number": str(len(described) + 1),
-            "count": str(len(described) + len(pending)),
-        },
+        description_placeholders=_placeholders(flow),
         errors=errors,
+    )
+
+
+async def async_step_datastream_unit(
+    flow: SignInFlow, user_input: dict[str, Any] | None
+) -> ConfigFlowResult:
+    """Ask the unit of the datastream just described, among its quantity's."""
+    current: dict[str, Any] = flow.extra[_CURRENT]
+    if user_input is not None:
+        return await _async_next(flow, with_unit(current, user_input))
+    schema = unit_schema(Quantity(current[CONF_QUANTITY]))
+    assert schema is not None
+    return flow.async_show_form(
+        step_id=UNIT_STEP,
+        data_schema=schema,
+        description_placeholders=_placeholders(flow) | {"name": current["name"]},
+    )
+
+
+async def _async_next(flow: SignInFlow, data: dict[str, Any]) -> ConfigFlowResult:
+    """Keep a described datastream; describe the next, or create the entry."""
+    pending: list[int] = flow.extra[_PENDING]
+    described: list[dict[str, Any]] = flow.extra[_DESCRIBED]
+    described.append(data)
+    pending.pop(0)
+    if pending:
+        return await async_step_datastream(flow, None)
+    (site,) = flow.signed_in_sites
+    return flow.async_create_account(
+        [site.id],
+        [
+            {
+                "subentry_type": SUBENTRY_TYPE,
+                "data": data,
+                "title": data["name"],
+                "unique_id": str(data[CONF_ID]),
+            }
+            for data in described
+        ],
     )

@@ -14,6 +14,7 @@ from custom_components.cloud_energy_meters.providers.flexmeasures import (
 )
 from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
 from homeassistant.config_entries import (
+    SOURCE_USER,
     ConfigEntryState,
     ConfigSubentryFlow,
     SubentryFlowResult,
@@ -58,26 +59,42 @@ class MeasurementSubentryFlow(ConfigSubentryFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
         """Pick the two sensors; check FlexMeasures can take the values' unit."""
+        return await self._async_step(user_input)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change either sensor of a pair (sending resumes where it stopped)."""
+        return await self._async_step(user_input)
+
+    async def _async_step(
+        self, user_input: dict[str, Any] | None
+    ) -> SubentryFlowResult:
         entry: CloudEnergyConfigEntry = self._get_entry()
         if entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="entry_not_loaded")
-        targets = _targets(entry)
+        adding = self.source == SOURCE_USER
+        current = None if adding else self._get_reconfigure_subentry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            entity_id = str(user_input[CONF_ENTITY_ID])
-            sensor_id = str(user_input[CONF_SENSOR_ID])
+            entity_id = str(user_input.get(CONF_ENTITY_ID) or "")
+            sensor_id = str(user_input.get(CONF_SENSOR_ID) or "")
             taken = {
                 str(subentry.data.get(CONF_SENSOR_ID))
                 for subentry in entry.subentries.values()
+                if subentry is not current
             }
             state = self.hass.states.get(entity_id)
             provider = entry.runtime_data.provider
             assert isinstance(provider, FlexMeasuresProvider)
-            if sensor_id in taken:
-                return self.async_abort(reason="already_configured")
+            if not sensor_id:
+                errors[CONF_SENSOR_ID] = "sensor_required"
+            elif sensor_id in taken:
+                errors[CONF_SENSOR_ID] = "already_configured"
             if state is None:
                 errors[CONF_ENTITY_ID] = "entity_not_found"
-            else:
+            if not errors:
+                assert state is not None
                 try:
                     sensor = await provider.async_sensor(sensor_id)
                 except AuthError:
@@ -89,10 +106,14 @@ class MeasurementSubentryFlow(ConfigSubentryFlow):
                         errors["base"] = "unit_mismatch"
                     else:
                         name = state.attributes.get(ATTR_FRIENDLY_NAME) or entity_id
-                        return self.async_create_entry(
-                            title=f"{name} → {sensor.name}",
-                            data={CONF_ENTITY_ID: entity_id, CONF_SENSOR_ID: sensor_id},
-                            unique_id=sensor_id,
+                        title = f"{name} → {sensor.name}"
+                        data = {CONF_ENTITY_ID: entity_id, CONF_SENSOR_ID: sensor_id}
+                        if current is None:
+                            return self.async_create_entry(
+                                title=title, data=data, unique_id=sensor_id
+                            )
+                        return self.async_update_and_abort(
+                            entry, current, title=title, data=data, unique_id=sensor_id
                         )
         schema = probatio.Schema(
             {
@@ -101,13 +122,18 @@ class MeasurementSubentryFlow(ConfigSubentryFlow):
                 ),
                 probatio.Required(CONF_SENSOR_ID): SelectSelector(
                     SelectSelectorConfig(
-                        options=targets, mode=SelectSelectorMode.DROPDOWN
+                        options=_targets(entry), mode=SelectSelectorMode.DROPDOWN
                     )
                 ),
             }
         )
+        # The frontend preselects the first option of a required choice left without
+        # a value: an empty one leaves the choice to the user.
+        shown = {CONF_SENSOR_ID: "", **(current.data if current else {})}
         return self.async_show_form(
-            step_id="user",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            step_id="user" if adding else "reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, {**shown, **(user_input or {})}
+            ),
             errors=errors,
         )
