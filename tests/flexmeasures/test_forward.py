@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from tests.conftest import SetupEntry
 from tests.flexmeasures_real import FlexMeasuresServer
 from tests.helpers import settle
@@ -204,6 +204,14 @@ async def test_the_flow_checks_units(
         o["label"] for o in result["data_schema"].schema["sensor_id"].config["options"]
     ]
     assert "Demo house › power from Home Assistant" in labels
+    # No FlexMeasures sensor chosen for the user: an empty value (the frontend
+    # preselects the first option of a required choice that has none).
+    (key,) = (k for k in result["data_schema"].schema if str(k) == "sensor_id")
+    assert key.description == {"suggested_value": ""}
+    with pytest.raises(InvalidData):  # and the choice is required
+        await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"entity_id": POWER, "sensor_id": ""}
+        )
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {"entity_id": POWER, "sensor_id": str(TEMPERATURE)}
     )
@@ -225,10 +233,36 @@ async def test_the_flow_checks_units(
         result["flow_id"], {"entity_id": "sensor.gone", "sensor_id": str(HA_ENERGY)}
     )
     assert result["errors"] == {"entity_id": "entity_not_found"}
+    # A FlexMeasures sensor taken: an error on its field; the flow goes on.
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {"entity_id": POWER, "sensor_id": str(HA_POWER)}
     )
-    assert result["reason"] == "already_configured"
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"sensor_id": "already_configured"}
+    meter(hass, 12.5)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"entity_id": METER, "sensor_id": str(HA_ENERGY)}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await settle(hass)
+
+    # A pair is changed in place: the other sensor of the pair, or another target.
+    result = await entry.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+    assert result["step_id"] == "reconfigure"
+    (key,) = (k for k in result["data_schema"].schema if str(k) == "sensor_id")
+    assert key.description == {"suggested_value": str(HA_POWER)}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"entity_id": POWER, "sensor_id": str(HA_ENERGY)}
+    )
+    assert result["errors"] == {"sensor_id": "already_configured"}  # the meter's
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"entity_id": METER, "sensor_id": str(HA_POWER)}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await settle(hass)
+    changed = entry.subentries[subentry.subentry_id]
+    assert changed.data == {"entity_id": METER, "sensor_id": str(HA_POWER)}
+    assert changed.unique_id == str(HA_POWER)
 
     # An account that is not loaded cannot be asked what its sensors take.
     assert await hass.config_entries.async_unload(entry.entry_id)

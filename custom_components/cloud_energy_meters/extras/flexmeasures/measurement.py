@@ -77,8 +77,8 @@ class MeasurementSubentryFlow(ConfigSubentryFlow):
         current = None if adding else self._get_reconfigure_subentry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            entity_id = str(user_input.get(CONF_ENTITY_ID) or "")
-            sensor_id = str(user_input.get(CONF_SENSOR_ID) or "")
+            entity_id = str(user_input[CONF_ENTITY_ID])
+            sensor_id = str(user_input[CONF_SENSOR_ID])
             taken = {
                 str(subentry.data.get(CONF_SENSOR_ID))
                 for subentry in entry.subentries.values()
@@ -87,9 +87,7 @@ class MeasurementSubentryFlow(ConfigSubentryFlow):
             state = self.hass.states.get(entity_id)
             provider = entry.runtime_data.provider
             assert isinstance(provider, FlexMeasuresProvider)
-            if not sensor_id:
-                errors[CONF_SENSOR_ID] = "sensor_required"
-            elif sensor_id in taken:
+            if sensor_id in taken:
                 errors[CONF_SENSOR_ID] = "already_configured"
             if state is None:
                 errors[CONF_ENTITY_ID] = "entity_not_found"
