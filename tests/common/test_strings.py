@@ -165,6 +165,26 @@ def test_flow_errors_and_aborts_are_translated() -> None:
         assert provider in strings["config"]["step"]
 
 
+def test_shared_errors_name_no_cloud() -> None:
+    """Errors every cloud's sign-in can show are generic; hints go in a step's text.
+
+    A newcomer signing in to one cloud is not told about another's quirks.
+    """
+    errors = _load("strings.json")["config"]["error"]
+    shared = (
+        "invalid_auth",
+        "cannot_connect",
+        "not_permitted",
+        "no_sites",
+        "unknown",
+        "insecure_url",
+        "invalid_url",
+    )
+    names = [provider.name for provider in PROVIDERS.values()]
+    named = {key: name for key in shared for name in names if name in errors[key]}
+    assert named == {}
+
+
 def test_exception_and_issue_keys_are_translated() -> None:
     """Translation keys raised to Home Assistant have messages."""
     strings = _load("strings.json")
