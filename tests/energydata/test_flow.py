@@ -410,8 +410,8 @@ async def test_a_text_datastream_saved_with_a_unit_shows_its_text(
 ) -> None:
     """A text datastream an older form saved with a unit still shows its text.
 
-    With the unit, Home Assistant took the sensor for a number and refused every
-    text value (a ValueError at each refresh).
+    With a unit, Home Assistant would take the sensor for a number and refuse every
+    text value (a ValueError at each refresh): a text sensor never has one.
     """
     entry = energydata_entry_for(simulator, streams=[70002])
     entry.add_to_hass(hass)

@@ -127,14 +127,11 @@ class Datastream:
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any]) -> Datastream:
         """Read one datastream of the provider's settings."""
-        quantity = Quantity(raw.get("quantity") or Quantity.OTHER)
         return cls(
             id=int(raw["id"]),
             name=str(raw.get("name") or f"Datastream {raw['id']}"),
-            quantity=quantity,
-            # Text has no unit, whatever an older form saved with it: a sensor with
-            # a unit must show a number, and would fail at every refresh.
-            unit="" if quantity is Quantity.TEXT else str(raw.get("unit") or ""),
+            quantity=Quantity(raw.get("quantity") or Quantity.OTHER),
+            unit=str(raw.get("unit") or ""),
             meaning=str(raw.get("meaning") or MEASUREMENT),
             topic=str(raw["topic"]).strip("/") if raw.get("topic") else None,
         )
