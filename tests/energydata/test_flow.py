@@ -102,7 +102,7 @@ async def test_token_then_each_datastream(
         "count": "2",
     }
     # Nothing chosen for the user: no type (the frontend would preselect the first).
-    assert shown(result) == {"name": "Datastream 65603", "topic": ""}
+    assert shown(result) == {"name": "Datastream 65603", "type": "", "topic": ""}
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**METER, "topic": "no-suffix"}
     )
@@ -119,7 +119,7 @@ async def test_token_then_each_datastream(
     result = await hass.config_entries.flow.async_configure(flow_id, {"unit": "Wh"})
     assert result["description_placeholders"]["id"] == "65863"
     # The next datastream starts blank: nothing of the previous answers.
-    assert shown(result) == {"name": "Datastream 65863", "topic": ""}
+    assert shown(result) == {"name": "Datastream 65863", "type": "", "topic": ""}
     # A temperature has one unit: no unit form.
     result = await hass.config_entries.flow.async_configure(
         flow_id, {"name": "Room 12", "type": "temperature", "topic": ""}
@@ -325,7 +325,7 @@ async def test_add_edit_and_refuse_datastreams(
         (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
     )
     assert result["step_id"] == "user"
-    assert "id" not in shown(result)
+    assert shown(result) == {"type": "", "topic": ""}  # nothing chosen, no id
     for typed, error in (
         ("", "invalid_datastream_id"),
         ("sixty", "invalid_datastream_id"),

@@ -104,7 +104,8 @@ def datastream_schema(*, with_id: bool) -> probatio.Schema:
         # Text, not a number box: an id has no default (a box would show its minimum).
         fields[probatio.Required(CONF_ID)] = TextSelector()
     fields[probatio.Required(CONF_NAME)] = TextSelector()
-    # No default: the frontend would preselect one, a guess the user may not notice.
+    # No default: shown with an empty suggested value (the frontend preselects the
+    # first option of a required choice that has no value: a guess one may miss).
     fields[probatio.Required(CONF_TYPE)] = SelectSelector(
         SelectSelectorConfig(
             options=list(TYPES),
@@ -289,7 +290,9 @@ class DatastreamSubentryFlow(ConfigSubentryFlow):
                     return await self.async_step_unit()
                 return self._async_save(data)
         schema = datastream_schema(with_id=adding)
-        suggested = user_input or (form_values(current.data) if current else {})
+        suggested = user_input or (
+            form_values(current.data) if current else {CONF_TYPE: ""}
+        )
         return self.async_show_form(
             step_id="user" if adding else "reconfigure",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),

@@ -27,6 +27,7 @@ from homeassistant.helpers.selector import TextSelector
 from .datastreams import (
     CONF_ID,
     CONF_QUANTITY,
+    CONF_TYPE,
     SUBENTRY_TYPE,
     datastream_data,
     datastream_schema,
@@ -116,7 +117,7 @@ async def async_step_datastream(
         step_id=DATASTREAM_STEP,
         data_schema=flow.add_suggested_values_to_schema(
             datastream_schema(with_id=False),
-            user_input or {"name": f"Datastream {pending[0]}"},
+            user_input or {"name": f"Datastream {pending[0]}", CONF_TYPE: ""},
         ),
         description_placeholders=_placeholders(flow),
         errors=errors,
