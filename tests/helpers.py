@@ -27,6 +27,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.recorder import get_instance
+from homeassistant.util.hass_dict import HassKey
 
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SimSite
@@ -106,10 +107,39 @@ def expected_series(sim: Simulator, site: SimSite) -> dict[str, Truth]:
     return series
 
 
+_WHERE: HassKey[dict[str, str]] = HassKey("tests_statistic_where")
+
+
+def where(hass: HomeAssistant, statistic_id: str) -> str:
+    """Return where a statistic named by its cloud ids (its key) is stored now.
+
+    An entry stores each statistic under a readable id it pins to the key in its
+    record; the answer is remembered, so it holds once the entry is removed.
+    """
+    memo = hass.data.setdefault(_WHERE, {})
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        coordinator = getattr(entry, "runtime_data", None)
+        if coordinator is not None and (
+            pinned := coordinator.imported.pinned.get(statistic_id)
+        ):
+            memo[statistic_id] = pinned
+    return memo.get(statistic_id, statistic_id)
+
+
 async def stored(
     hass: HomeAssistant, statistic_id: str
 ) -> dict[datetime, tuple[float, float]]:
-    """Return hour -> (state, sum) of every row the recorder holds for a statistic."""
+    """Return hour -> (state, sum) of every row the recorder holds for a statistic.
+
+    A statistic's key (the cloud's ids) stands for the id its entry pinned.
+    """
+    return await stored_at(hass, where(hass, statistic_id))
+
+
+async def stored_at(
+    hass: HomeAssistant, statistic_id: str
+) -> dict[datetime, tuple[float, float]]:
+    """Return hour -> (state, sum) of every row stored under this very id."""
     await async_wait_recording_done(hass)
     rows = await get_instance(hass).async_add_executor_job(
         statistics_during_period,

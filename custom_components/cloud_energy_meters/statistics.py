@@ -389,8 +389,12 @@ class ImportedStatistics:
         return self.ids
 
     async def async_set(self, ids: Iterable[str]) -> None:
-        """Replace the record of ids."""
+        """Replace the record of ids; a statistic cleared loses its pin too."""
         self.ids = set(ids)
+        for key, statistic_id in list(self.pinned.items()):
+            if statistic_id not in self.ids:
+                del self.pinned[key]
+                pinned_ids(self._hass).discard(statistic_id)
         await self._save()
 
     async def async_add(self, statistic_id: str) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
+import re
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -39,7 +41,7 @@ from tests.conftest import (
 )
 from tests.copper.entries import copper_entry
 from tests.flexmeasures.sim_entries import flexmeasures_sim_entry
-from tests.helpers import stored
+from tests.helpers import stored_at
 from tests.provider_factory import build_provider
 from tests.simulator import Simulator
 from tests.simulator.climkit import SITE_FERME
@@ -63,6 +65,26 @@ def found_by(words: str, statistic_id: str) -> bool:
     """
     searched = statistic_id.partition(":")[2]
     return all(slugify(word) in searched for word in words.split() if slugify(word))
+
+
+README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+CLOUD_NAMES = {
+    "climkit": "Climkit",
+    "locus": "Locus Energy",
+    "energydata": "Energydata.dk",
+    "copper": "Copper Labs",
+    "flexmeasures": "FlexMeasures",
+}
+
+
+def readme_words(cloud: str) -> list[str]:
+    """Return what the README's "Finding your statistics" says to type for a cloud."""
+    section = README.split("### Finding your statistics in the Energy dashboard")[1]
+    row = re.search(
+        rf"^\| {re.escape(CLOUD_NAMES[cloud])} \| (.+?) \|", section, re.MULTILINE
+    )
+    assert row, cloud
+    return re.findall(r"`([^`]+)`", row.group(1))
 
 
 async def ours(hass: HomeAssistant) -> dict[str, str]:
@@ -99,7 +121,9 @@ async def test_the_picker_finds_every_statistic_by_its_name(
         assert found_by(f"{cloud} {site.name}", statistic_id), statistic_id
         if slugify(site.id) != slugify(site.name):
             assert slugify(site.id) not in statistic_id, statistic_id
-    if cloud == "climkit":  # the words the README tells people to type
+    for words in readme_words(cloud):  # what the README tells people to type
+        assert any(found_by(words, sid) for sid in statistics), words
+    if cloud == "climkit":
         assert (
             statistics[f"{DOMAIN}:climkit_residence_du_lac_site_grid_import"]
             == "Résidence du Lac Site grid import"
@@ -169,7 +193,7 @@ async def test_statistics_under_old_ids_move_with_every_hour(
             "device_consumption": [{"stat_consumption": grid, "name": "Mine"}],
         }
     )
-    before = {old: await stored(hass, old) for old in moves}
+    before = {old: await stored_at(hass, old) for old in moves}
     assert all(before.values())
     assert SITE_FERME.id in grid  # the old ids were the cloud's
 
@@ -178,12 +202,12 @@ async def test_statistics_under_old_ids_move_with_every_hour(
 
     for old, new in moves.items():
         assert SITE_FERME.id not in new
-        after = await stored(hass, new)
+        after = await stored_at(hass, new)
         complete = [hour for hour in before[old] if hour < max(before[old])]
         assert {hour: after[hour] for hour in complete} == {
             hour: before[old][hour] for hour in complete
         }, new
-        assert not await stored(hass, old)
+        assert not await stored_at(hass, old)
     assert manager.data is not None
     assert manager.data["energy_sources"][0]["stat_energy_from"] == moves[solar]
     assert manager.data["device_consumption"] == [

@@ -48,3 +48,9 @@ async def test_an_id_once_written_stays(
     # Another meter named like the first: the same words, another id.
     twin = replace(series, key=f"{series.key}_twin")
     assert await async_statistic_id(hass, imported, twin) == f"{first}_2"
+
+    # A statistic cleared (its datastream removed, say) gives its id back.
+    await imported.async_set(imported.ids - {first})
+    assert series.key not in imported.pinned
+    other = replace(series, key=f"{series.key}_other")
+    assert await async_statistic_id(hass, imported, other) == first
