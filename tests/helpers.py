@@ -19,6 +19,7 @@ from custom_components.cloud_energy_meters.const import (
     CONF_API_URL,
     DOMAIN,
 )
+from custom_components.cloud_energy_meters.statistics import ImportedStatistics
 from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.components.recorder.tasks import RecorderTask
@@ -110,7 +111,7 @@ def expected_series(sim: Simulator, site: SimSite) -> dict[str, Truth]:
 _WHERE: HassKey[dict[str, str]] = HassKey("tests_statistic_where")
 
 
-def where(hass: HomeAssistant, statistic_id: str) -> str:
+async def where(hass: HomeAssistant, statistic_id: str) -> str:
     """Return where a statistic named by its cloud ids (its key) is stored now.
 
     An entry stores each statistic under a readable id it pins to the key in its
@@ -118,10 +119,9 @@ def where(hass: HomeAssistant, statistic_id: str) -> str:
     """
     memo = hass.data.setdefault(_WHERE, {})
     for entry in hass.config_entries.async_entries(DOMAIN):
-        coordinator = getattr(entry, "runtime_data", None)
-        if coordinator is not None and (
-            pinned := coordinator.imported.pinned.get(statistic_id)
-        ):
+        record = ImportedStatistics(hass, entry.entry_id)
+        await record.async_load()
+        if pinned := record.pinned.get(statistic_id):
             memo[statistic_id] = pinned
     return memo.get(statistic_id, statistic_id)
 
@@ -133,7 +133,7 @@ async def stored(
 
     A statistic's key (the cloud's ids) stands for the id its entry pinned.
     """
-    return await stored_at(hass, where(hass, statistic_id))
+    return await stored_at(hass, await where(hass, statistic_id))
 
 
 async def stored_at(

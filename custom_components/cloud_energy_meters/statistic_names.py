@@ -29,6 +29,7 @@ from .statistics import (
     async_move_statistic,
     async_stored_statistics,
     pinned_ids,
+    queued_rows,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ async def async_statistic_id(
     while statistic_id in taken:
         number += 1  # two meters of a site named alike, two sites named alike
         statistic_id = f"{series.statistic_id}_{number}"
+    if (queued := queued_rows(hass).get(series.key)) and queued.pending:
+        # Just moved here from an older id (a version 1 entry): let it land first.
+        assert queued.committed is not None
+        await queued.committed
     if await async_move_statistic(hass, series.key, statistic_id):
         _LOGGER.info("Statistic %s is now %s", series.key, statistic_id)
         await _async_follow_in_energy(hass, series.key, statistic_id)

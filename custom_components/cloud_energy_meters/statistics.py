@@ -165,6 +165,11 @@ def _queued(hass: HomeAssistant) -> dict[str, _Queued]:
     return hass.data.setdefault(_QUEUED, {})
 
 
+def queued_rows(hass: HomeAssistant) -> dict[str, _Queued]:
+    """Return what imports queued for the recorder, by statistic id."""
+    return _queued(hass)
+
+
 def _write(
     hass: HomeAssistant,
     metadata: StatisticMetaData,

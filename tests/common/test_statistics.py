@@ -367,7 +367,9 @@ async def test_statistic_metadata(
         if row["source"] == "cloud_energy_meters"
     }
     expected = {
-        where(hass, sid) for site in SITES for sid in expected_series(simulator, site)
+        await where(hass, sid)
+        for site in SITES
+        for sid in expected_series(simulator, site)
     }
     assert set(listed) == expected
     for site in SITES:
@@ -375,7 +377,9 @@ async def test_statistic_metadata(
             water = meter.type in ("cold_water", "hot_water")
             word = "volume" if water else "energy"
             row = listed[
-                where(hass, f"cloud_energy_meters:climkit_{site.id}_{meter.id}_{word}")
+                await where(
+                    hass, f"cloud_energy_meters:climkit_{site.id}_{meter.id}_{word}"
+                )
             ]
             assert row["name"] == f"{site.name} {meter.name} {word}"
             assert row["statistics_unit_of_measurement"] == ("m³" if water else "kWh")
@@ -383,7 +387,7 @@ async def test_statistic_metadata(
             assert row["has_sum"] is True
             assert row["mean_type"] is StatisticMeanType.NONE
     grid = listed[
-        where(
+        await where(
             hass,
             f"cloud_energy_meters:climkit_{SITE_LAC.id}_site_electricity_grid_import",
         )
