@@ -19,6 +19,7 @@ from custom_components.cloud_energy_meters.const import (
     CONF_API_URL,
     DOMAIN,
 )
+from custom_components.cloud_energy_meters.statistics import ImportedStatistics
 from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.components.recorder.tasks import RecorderTask
@@ -27,6 +28,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.recorder import get_instance
+from homeassistant.util.hass_dict import HassKey
 
 from .simulator import Simulator
 from .simulator.climkit import DEMO_PASSWORD, DEMO_USERNAME, SimSite
@@ -113,10 +115,38 @@ def expected_series(sim: Simulator, site: SimSite) -> dict[str, Truth]:
     return series
 
 
+_WHERE: HassKey[dict[str, str]] = HassKey("tests_statistic_where")
+
+
+async def where(hass: HomeAssistant, statistic_id: str) -> str:
+    """Return where a statistic named by its cloud ids (its key) is stored now.
+
+    An entry stores each statistic under a readable id it pins to the key in its
+    record; the answer is remembered, so it holds once the entry is removed.
+    """
+    memo = hass.data.setdefault(_WHERE, {})
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        record = ImportedStatistics(hass, entry.entry_id)
+        await record.async_load()
+        if pinned := record.pinned.get(statistic_id):
+            memo[statistic_id] = pinned
+    return memo.get(statistic_id, statistic_id)
+
+
 async def stored(
     hass: HomeAssistant, statistic_id: str
 ) -> dict[datetime, tuple[float, float]]:
-    """Return hour -> (state, sum) of every row the recorder holds for a statistic."""
+    """Return hour -> (state, sum) of every row the recorder holds for a statistic.
+
+    A statistic's key (the cloud's ids) stands for the id its entry pinned.
+    """
+    return await stored_at(hass, await where(hass, statistic_id))
+
+
+async def stored_at(
+    hass: HomeAssistant, statistic_id: str
+) -> dict[datetime, tuple[float, float]]:
+    """Return hour -> (state, sum) of every row stored under this very id."""
     await async_wait_recording_done(hass)
     rows = await get_instance(hass).async_add_executor_job(
         statistics_during_period,

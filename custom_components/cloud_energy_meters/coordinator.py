@@ -54,6 +54,7 @@ from .providers.plan import Demand
 from .providers.ratelimit import background
 from .push import PushListener
 from .registry import RegistryUpkeep
+from .statistic_names import async_statistic_id
 from .statistics import (
     ImportedStatistics,
     ImportResult,
@@ -258,9 +259,11 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         """Clear the statistics of channels the user removed, not of vanished ones."""
         assert self.inventory is not None
         current = {
-            series_for(self.provider.key, site, channel).statistic_id
+            self.imported.pinned.get(series.key, series.key)
             for channel in self.inventory.channels
-            if channel.statistic and (site := self.inventory.site(channel.site_id))
+            if channel.statistic
+            and (site := self.inventory.site(channel.site_id))
+            and (series := series_for(self.provider.key, site, channel))
         }
         prefixes = [
             statistic_prefix(self.provider.key, site.id)
@@ -463,8 +466,15 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 if not (channel.history and channel.statistic and site):
                     continue
                 series = series_for(self.provider.key, site, channel)
+                # Before the schedule: a statistic under its old id moves now.
+                series = replace(
+                    series,
+                    statistic_id=await async_statistic_id(
+                        self.hass, self.imported, series
+                    ),
+                )
                 now = dt_util.utcnow()
-                if not self.pacing.due(series.statistic_id, now):
+                if not self.pacing.due(series.key, now):
                     continue
                 await self.imported.async_add(series.statistic_id)
                 try:
@@ -492,23 +502,23 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                     self._import_paused = True
                     return
                 except ProviderError as err:
-                    if series.statistic_id not in self._failing_imports:
+                    if series.key not in self._failing_imports:
                         _LOGGER.warning(
                             "Could not import the history of %s; nothing of it was "
                             "stored and it will be tried again within the hour: %s",
                             series.name,
                             err,
                         )
-                    self._failing_imports.add(series.statistic_id)
+                    self._failing_imports.add(series.key)
                     continue
-                if series.statistic_id in self._failing_imports:
-                    self._failing_imports.discard(series.statistic_id)
+                if series.key in self._failing_imports:
+                    self._failing_imports.discard(series.key)
                     _LOGGER.info("History of %s imports again", series.name)
                 if self._import_paused:
                     self._import_paused = False
                     _LOGGER.info("History import resumed")
-                self.imports[series.statistic_id] = result
-                self.pacing.imported(series.statistic_id, now)
+                self.imports[series.key] = result
+                self.pacing.imported(series.key, now)
             await self.energy_offer.async_update()
             await self._async_show_free_values()
 
@@ -516,7 +526,8 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         """Return what the statistics imported since setup would add to the dashboard."""
         if self.inventory is None:
             return Offer()
-        return plan(self.provider.key, self.inventory, self.imports)
+        stored = {key: self.imported.pinned.get(key, key) for key in self.imports}
+        return plan(self.provider.key, self.inventory, stored)
 
     async def _async_show_free_values(self) -> None:
         """Show values the import brought along (those a refresh reads for free)."""

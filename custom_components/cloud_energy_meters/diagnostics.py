@@ -90,8 +90,8 @@ async def async_get_config_entry_diagnostics(
                 for channel in coordinator.channels
             ],
             "imports": {
-                statistic_id: asdict(result)
-                for statistic_id, result in coordinator.imports.items()
+                coordinator.imported.pinned.get(key, key): asdict(result)
+                for key, result in coordinator.imports.items()
             },
             # What the provider keeps between restarts (a schedule, whole: its
             # entity shows only the value now).

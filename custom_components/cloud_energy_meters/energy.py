@@ -159,8 +159,11 @@ class Offer:
         }
 
 
-def plan(provider_key: str, inventory: Inventory, imported: Collection[str]) -> Offer:
-    """Return what an inventory's imported statistics would add (see module doc)."""
+def plan(provider_key: str, inventory: Inventory, imported: Mapping[str, str]) -> Offer:
+    """Return what an inventory's imported statistics would add (see module doc).
+
+    `imported` maps each imported series' key to the id its rows are stored under.
+    """
     parents = {device.id: device.parent_id for device in inventory.devices}
     names: dict[str, str] = {}
     chosen: dict[tuple[str, str], list[tuple[Channel, str]]] = {}
@@ -169,9 +172,10 @@ def plan(provider_key: str, inventory: Inventory, imported: Collection[str]) -> 
         if not (channel.history and channel.statistic and site):
             continue
         series = series_for(provider_key, site, channel)
-        statistic_id = series.statistic_id
+        if (statistic_id := imported.get(series.key)) is None:
+            continue
         names[statistic_id] = series.name
-        if statistic_id in imported and (part := _part(channel)):
+        if part := _part(channel):
             chosen.setdefault((channel.site_id, part), []).append(
                 (channel, statistic_id)
             )

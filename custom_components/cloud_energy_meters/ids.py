@@ -65,6 +65,26 @@ def statistic_prefix(provider_key: str, site_id: str) -> str:
 
 
 def statistic_id_of(provider_key: str, channel: Channel) -> str:
-    """Return the id of the statistic a channel's history feeds."""
+    """Return the stable key of the statistic a channel's history feeds.
+
+    Made of the cloud's ids, it never changes. Statistics were stored under it until
+    they got readable ids (see `readable_statistic_id`); it still names them in the
+    entry's record of pinned ids and in the import schedule.
+    """
     assert channel.statistic is not None
     return f"{DOMAIN}:{slugify(f'{provider_key}_{channel.statistic}')}"
+
+
+STATISTIC_ID_LENGTH = 200
+"""Longest readable part of a statistic id (the recorder stores 255 characters)."""
+
+
+def readable_statistic_id(provider_key: str, site_name: str, channel_name: str) -> str:
+    """Return a statistic id made of the words people type to find it.
+
+    The cloud, the site and what the statistic is: Home Assistant's statistic picker
+    searches an external statistic by its id, not by its name (see statistic_names).
+    """
+    words = slugify(f"{provider_key} {site_name} {channel_name}")
+    words = words[:STATISTIC_ID_LENGTH].strip("_")
+    return f"{DOMAIN}:{words}"

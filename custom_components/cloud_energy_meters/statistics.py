@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 import logging
+from typing import Any
 
 from homeassistant.components.recorder.models import (
     StatisticData,
@@ -46,7 +47,7 @@ from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.unit_conversion import EnergyConverter, VolumeConverter
 
 from .const import DOMAIN, REIMPORT_WINDOW
-from .ids import statistic_id_of
+from .ids import readable_statistic_id, statistic_id_of
 from .providers.model import Channel, Interval, Site
 
 _LOGGER = logging.getLogger(__name__)
@@ -66,8 +67,13 @@ type HistoryFetcher = Callable[[datetime, datetime], AsyncIterator[list[Interval
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """One external statistic: where it is stored and how it is named."""
+    """One external statistic: where it is stored and how it is named.
 
+    `key` never changes (the cloud's ids); `statistic_id` is where the rows are
+    stored: a readable id, pinned by the entry once written (see statistic_names).
+    """
+
+    key: str
     statistic_id: str
     name: str
     unit: str
@@ -97,7 +103,8 @@ class ImportResult:
 def series_for(provider_key: str, site: Site, channel: Channel) -> Series:
     """Describe the statistic a channel's history feeds."""
     return Series(
-        statistic_id=statistic_id_of(provider_key, channel),
+        key=statistic_id_of(provider_key, channel),
+        statistic_id=readable_statistic_id(provider_key, site.name, channel.name),
         name=f"{site.name} {channel.name}",  # what the Energy dashboard's picker shows
         unit=channel.unit,
     )
@@ -156,6 +163,11 @@ _QUEUED: HassKey[dict[str, _Queued]] = HassKey(f"{DOMAIN}_queued_rows")
 
 def _queued(hass: HomeAssistant) -> dict[str, _Queued]:
     return hass.data.setdefault(_QUEUED, {})
+
+
+def queued_rows(hass: HomeAssistant) -> dict[str, _Queued]:
+    """Return what imports queued for the recorder, by statistic id."""
+    return _queued(hass)
 
 
 def _write(
@@ -359,32 +371,67 @@ class ImportedStatistics:
     """Every statistic an entry has written, kept between restarts.
 
     Removing the entry clears them all, also those of sites or datastreams the
-    user dropped since.
+    user dropped since. The record also pins each statistic's id to its key, so a
+    readable id, once written, stays when a site or meter is renamed.
     """
 
     def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
         """Bind the entry's record (load it before use)."""
-        self._store: Store[dict[str, list[str]]] = Store(
+        self._hass = hass
+        self._store: Store[dict[str, Any]] = Store(
             hass, 1, f"{DOMAIN}.{entry_id}.statistics"
         )
         self.ids: set[str] = set()
+        self.pinned: dict[str, str] = {}
+        """Statistic key → the id its rows are stored under."""
 
     async def async_load(self) -> set[str]:
         """Read the record; return the ids."""
         saved = await self._store.async_load()
         self.ids = set(saved["statistic_ids"]) if saved else set()
+        self.pinned = dict(saved.get("pinned", {})) if saved else {}
+        pinned_ids(self._hass).update(self.pinned.values())
         return self.ids
 
     async def async_set(self, ids: Iterable[str]) -> None:
-        """Replace the record."""
+        """Replace the record of ids; a statistic cleared loses its pin too."""
         self.ids = set(ids)
-        await self._store.async_save({"statistic_ids": sorted(self.ids)})
+        for key, statistic_id in list(self.pinned.items()):
+            if statistic_id not in self.ids:
+                del self.pinned[key]
+                pinned_ids(self._hass).discard(statistic_id)
+        await self._save()
 
     async def async_add(self, statistic_id: str) -> None:
         """Note a statistic before its first rows are written."""
         if statistic_id not in self.ids:
             await self.async_set({*self.ids, statistic_id})
 
+    async def async_pin(self, key: str, statistic_id: str) -> None:
+        """Store the statistic of `key` under `statistic_id` from now on."""
+        self.pinned[key] = statistic_id
+        pinned_ids(self._hass).add(statistic_id)
+        self.ids.discard(key)  # its rows moved, if it had any
+        self.ids.add(statistic_id)
+        await self._save()
+
+    async def _save(self) -> None:
+        await self._store.async_save(
+            {
+                "statistic_ids": sorted(self.ids),
+                "pinned": dict(sorted(self.pinned.items())),
+            }
+        )
+
     async def async_remove(self) -> None:
         """Forget the record (the entry is removed)."""
+        pinned_ids(self._hass).difference_update(self.pinned.values())
         await self._store.async_remove()
+
+
+_PINNED: HassKey[set[str]] = HassKey(f"{DOMAIN}_pinned_statistic_ids")
+
+
+def pinned_ids(hass: HomeAssistant) -> set[str]:
+    """Return the statistic ids every loaded entry has pinned (none is given twice)."""
+    return hass.data.setdefault(_PINNED, set())

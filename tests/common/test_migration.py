@@ -8,6 +8,7 @@ put in areas. After the migration every stored hour is where the new ids say, an
 names, areas and entity ids are as the user left them.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 import hashlib
@@ -98,9 +99,10 @@ async def _import_the_old_way(hass: HomeAssistant, entry: MockConfigEntry) -> No
     (site,) = inventory.sites
     for channel in inventory.channels:
         if channel.statistic:
+            series = series_for(provider.key, site, channel)
             await async_import_series(
                 hass,
-                series_for(provider.key, site, channel),
+                replace(series, statistic_id=series.key),  # version 1's id
                 partial(provider.async_history, channel),
                 now=NOW,
                 backfill=timedelta(days=3),

@@ -293,10 +293,10 @@ def test_use_cases_are_listed() -> None:
 
 
 async def test_energydata_statistic_ids_are_as_documented() -> None:
-    """The README's Energydata.dk ids are what the code writes: the entry's own id.
+    """The README's Energydata.dk ids are what the code writes: the datastream's name.
 
-    A template `energydata_<entry id>_<id>_<word>` must match the statistic of each
-    kind of datastream; no token (or hash of one) is part of it.
+    A template `energydata_energydata_dk_<name>` must match the statistic of each
+    kind of datastream; no token (or hash of one), nor the entry's id, is part of it.
     """
     templates = re.findall(r"`(cloud_energy_meters:energydata_[^`]+)`", README)
     assert len(templates) == 3
@@ -308,9 +308,9 @@ async def test_energydata_statistic_ids_are_as_documented() -> None:
         settings={
             "account_id": "0a1b2c3d4e5f",
             "datastreams": [
-                {"id": 11, "quantity": "energy", "meaning": "register"},
-                {"id": 12, "quantity": "water", "meaning": "register"},
-                {"id": 13, "quantity": "gas", "meaning": "amount_end"},
+                {"id": 11, "quantity": "energy", "meaning": "register", "name": "Main"},
+                {"id": 12, "quantity": "water", "meaning": "register", "name": "Tap"},
+                {"id": 13, "quantity": "gas", "meaning": "amount_end", "name": "Gas"},
             ],
         },
     )
@@ -320,7 +320,8 @@ async def test_energydata_statistic_ids_are_as_documented() -> None:
         series_for(provider.key, site, c).statistic_id for c in inventory.channels
     ]
     documented = [
-        template.replace("<entry id>", "0a1b2c3d4e5f").replace("<id>", str(stream))
-        for template, stream in zip(templates, (11, 12, 13), strict=True)
+        template.replace("<name>", name.lower())
+        for template, name in zip(templates, ("Main", "Tap", "Gas"), strict=True)
     ]
     assert written == documented
+    assert not any("0a1b2c3d4e5f" in sid or "token" in sid for sid in written)

@@ -42,6 +42,7 @@ from tests.helpers import (
     hour,
     recorder_queue_held,
     stored,
+    where,
 )
 from tests.simulator import Simulator
 from tests.simulator.climkit import SITE_CENTRALE, SITE_FERME, SITE_LAC, SITES
@@ -365,20 +366,31 @@ async def test_statistic_metadata(
         for row in await async_list_statistic_ids(hass)
         if row["source"] == "cloud_energy_meters"
     }
-    expected = {sid for site in SITES for sid in expected_series(simulator, site)}
+    expected = {
+        await where(hass, sid)
+        for site in SITES
+        for sid in expected_series(simulator, site)
+    }
     assert set(listed) == expected
     for site in SITES:
         for meter in site.meters:
             water = meter.type in ("cold_water", "hot_water")
             word = "volume" if water else "energy"
-            row = listed[f"cloud_energy_meters:climkit_{site.id}_{meter.id}_{word}"]
+            row = listed[
+                await where(
+                    hass, f"cloud_energy_meters:climkit_{site.id}_{meter.id}_{word}"
+                )
+            ]
             assert row["name"] == f"{site.name} {meter.name} {word}"
             assert row["statistics_unit_of_measurement"] == ("m³" if water else "kWh")
             assert row["unit_class"] == ("volume" if water else "energy")
             assert row["has_sum"] is True
             assert row["mean_type"] is StatisticMeanType.NONE
     grid = listed[
-        f"cloud_energy_meters:climkit_{SITE_LAC.id}_site_electricity_grid_import"
+        await where(
+            hass,
+            f"cloud_energy_meters:climkit_{SITE_LAC.id}_site_electricity_grid_import",
+        )
     ]
     assert grid["name"] == f"{SITE_LAC.name} Site grid import"
 

@@ -208,7 +208,7 @@ async def test_an_enterprise_of_200_meters_backfills_within_budget(
     inventory = coordinator.inventory
     assert inventory is not None
     hours_of = [
-        (series_for("copper", site, channel).statistic_id, channel.ref[2])
+        (series_for("copper", site, channel).key, channel.ref[2])
         for channel in inventory.channels
         if channel.history
         and channel.statistic
