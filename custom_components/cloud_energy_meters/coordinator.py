@@ -71,6 +71,10 @@ MIN_UPDATE_INTERVAL = timedelta(minutes=1)
 DISCOVERED_AT = "discovered_at"
 """When the saved inventory was listed (beside it in the entry's storage)."""
 STORAGE_VERSION = 1
+LAYOUT = "layout"
+INVENTORY_LAYOUT = 2
+"""How providers describe devices; an inventory saved under another is listed anew
+(2: a device per Climkit meter), so entities start on the devices they now belong to."""
 
 
 @contextmanager
@@ -225,7 +229,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
 
     def _restore(self, saved: Mapping[str, Any] | None) -> Inventory | None:
         """Return the saved inventory cut to the chosen sites, if it covers them all."""
-        if not saved:
+        if not saved or saved.get(LAYOUT) != INVENTORY_LAYOUT:
             return None
         inventory = Inventory.from_dict(saved)
         chosen = set(self.site_ids)
@@ -252,7 +256,11 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         if self.provider.named_by_user:
             await self._async_forget_removed_statistics()
         await self._store.async_save(
-            {**inventory.as_dict(), DISCOVERED_AT: self._discovered_at.isoformat()}
+            {
+                **inventory.as_dict(),
+                DISCOVERED_AT: self._discovered_at.isoformat(),
+                LAYOUT: INVENTORY_LAYOUT,
+            }
         )
 
     async def _async_forget_removed_statistics(self) -> None:

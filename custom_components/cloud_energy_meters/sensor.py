@@ -62,16 +62,46 @@ STATE_CLASSES: dict[Kind, SensorStateClass | None] = {
     Kind.FACT: None,
 }
 
-# Measured kW to the watt; a stated size in kW (a system's, a fact) keeps one decimal.
+# Digits shown, by unit: a 15-minute amount and a measured kW to the watt(-hour),
+# whole watts, litres, percents and ppm; a stated size (a fact) keeps one decimal.
 PRECISIONS: dict[str, int] = {
     Unit.KWH: 3,
+    "MWh": 3,
+    Unit.WH: 0,
     Unit.KW: 3,
+    Unit.W: 0,
     Unit.CUBIC_METER: 3,
     Unit.CUBIC_METER_PER_HOUR: 3,
-    Unit.WH: 0,
-    Unit.W: 0,
+    Unit.LITER: 0,
+    Unit.CELSIUS: 1,
+    Unit.FAHRENHEIT: 1,
+    Unit.PERCENT: 0,
     Unit.PPM: 0,
+    Unit.HPA: 0,
+    Unit.LUX: 0,
+    Unit.VOLT: 1,
+    Unit.AMPERE: 2,
+    Unit.HERTZ: 2,
+    Unit.VOLT_AMPERE: 0,
+    Unit.VAR: 0,
+    Unit.W_PER_M2: 0,
 }
+QUANTITY_PRECISIONS: dict[Quantity, int] = {
+    # A price per kWh (0.1085 EUR/kWh) is read to the hundredth of a cent.
+    Quantity.PRICE: 4,
+    Quantity.POWER_FACTOR: 2,
+}
+DEFAULT_PRECISION = 1
+"""For a unit the table does not know (one a cloud or the user named)."""
+
+
+def display_precision(channel: Channel) -> int:
+    """Return how many decimals a numeric channel's value shows."""
+    if channel.kind is Kind.FACT:
+        return 1
+    if channel.quantity in QUANTITY_PRECISIONS:
+        return QUANTITY_PRECISIONS[channel.quantity]
+    return PRECISIONS.get(channel.unit, DEFAULT_PRECISION)
 
 
 def channel_description(channel: Channel) -> SensorEntityDescription:
@@ -94,21 +124,17 @@ def channel_description(channel: Channel) -> SensorEntityDescription:
         device_class=device_class,
         state_class=state_class,
         native_unit_of_measurement=(str(channel.unit) or None) if numeric else None,
-        suggested_display_precision=(
-            1
-            if channel.kind is Kind.FACT
-            # A price per kWh (0.1085 EUR/kWh) is read to the hundredth of a cent.
-            else 4
-            if channel.quantity is Quantity.PRICE
-            else PRECISIONS.get(channel.unit, 1)
-        )
-        if numeric
-        else None,
+        suggested_display_precision=display_precision(channel) if numeric else None,
         entity_category=EntityCategory.DIAGNOSTIC
         if channel.kind is Kind.FACT or channel.diagnostic
         else None,
         entity_registry_enabled_default=channel.common,
     )
+
+
+def cloud_name(name: str) -> str:
+    """Return a name the cloud gave, starting with a capital as entity names do."""
+    return name[:1].upper() + name[1:] if name[:1].islower() else name
 
 
 async def async_setup_entry(
@@ -190,9 +216,7 @@ class ChannelSensor(CloudEnergyEntity, RestoreSensor):
         if main:
             self._attr_name = None
         elif channel.label is None:  # named by the cloud (a sensor the user named)
-            self._attr_name = channel.name
-        else:
-            self._attr_translation_placeholders = {"source": channel.source or ""}
+            self._attr_name = cloud_name(channel.name)
 
     @override
     async def async_added_to_hass(self) -> None:

@@ -36,17 +36,20 @@ async def test_entities_snapshot(
 
 
 @pytest.mark.freeze_time(NOW)
-async def test_one_device_per_site(
+async def test_a_device_per_site_and_per_meter(
     hass: HomeAssistant,
     simulator: Simulator,
     climkit_entry: MockConfigEntry,
     setup_entry: SetupEntry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    """Each site is one device, identified by its Climkit id, with a portal link."""
+    """Each site is a device, identified by its Climkit id, with a portal link.
+
+    Each of its meters is a device linked to it (tests/climkit/test_meter_devices.py).
+    """
     assert await setup_entry(climkit_entry)
     devices = dr.async_entries_for_config_entry(device_registry, climkit_entry.entry_id)
-    assert len(devices) == len(SITES)
+    assert len(devices) == len(SITES) + sum(len(site.meters) for site in SITES)
     for site in SITES:
         device = device_registry.async_get_device_by_identifier(
             (DOMAIN, site.id), climkit_entry.entry_id

@@ -155,3 +155,58 @@ async def test_sensors_use_a_device_class_where_one_fits(
             assert unit is None, registered.entity_id
             with pytest.raises(ValueError):
                 float(state.state)  # text (an address, say), not a number
+
+
+DECIMALS = {"kWh": 3, "kW": 3, "W": 0, "L": 0, "m³": 3, "°C": 1, "%": 0, "Hz": 2}
+"""Decimals some units show (sensor.PRECISIONS): what a reader checks them against."""
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+async def test_every_number_shows_the_decimals_of_its_unit(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry, cloud: str
+) -> None:
+    """Every numeric sensor suggests a display precision, never the raw 6 decimals.
+
+    Home Assistant keeps it in the entity's registry options, where the frontend
+    reads it; a price per kWh shows four decimals.
+    """
+    entry = await _set_up(simulator, setup_entry, cloud)
+    numbers = 0
+    for registered in _entities(hass, entry):
+        state = hass.states.get(registered.entity_id)
+        assert state is not None
+        unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
+        if (
+            registered.domain != "sensor"
+            or registered.original_device_class == "date"
+            or (unit is None and registered.original_device_class is None)
+        ):
+            continue  # text, a date, a problem
+        numbers += 1
+        shown = registered.options.get("sensor", {}).get("suggested_display_precision")
+        assert isinstance(shown, int), registered.entity_id
+        if unit in DECIMALS and registered.entity_category is None:
+            assert shown == DECIMALS[unit], (registered.entity_id, unit, shown)
+        if unit and PRICE_PER_ENERGY.fullmatch(unit):
+            assert shown == 4, registered.entity_id
+    assert numbers
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+async def test_entity_names_start_with_a_capital(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry, cloud: str
+) -> None:
+    """After its device's name, an entity's own name starts with a capital.
+
+    Names a cloud gives (FlexMeasures' "grid power") read as Home Assistant's own
+    do ("Grid power"); the rest of the cloud's name is kept as it is.
+    """
+    entry = await _set_up(simulator, setup_entry, cloud)
+    devices = dr.async_get(hass)
+    for registered in _entities(hass, entry):
+        device = devices.async_get(str(registered.device_id))
+        state = hass.states.get(registered.entity_id)
+        assert device is not None
+        assert state is not None
+        own = state.name.removeprefix(str(device.name)).strip()
+        assert not own[:1].islower(), state.name

@@ -251,7 +251,7 @@ async def test_a_cloud_added_with_its_provider_alone(
     assert {device.name for device in devices} == set(SITES.values())
     for site in SITES:
         state = hass.states.get(
-            f"sensor.{site}_{'farm' if site == 'north' else 'barn'}_meter_energy_last_interval"
+            f"sensor.{site}_{'farm' if site == 'north' else 'barn'}_energy_last_interval"
         )
         assert state is not None, site
         rows = await stored(hass, f"{DOMAIN}:meterco_{site}_meter_energy")

@@ -132,7 +132,9 @@ async def test_unselected_sites_lose_their_device(
     assert await hass.config_entries.async_reload(climkit_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     devices = dr.async_entries_for_config_entry(device_registry, climkit_entry.entry_id)
-    assert [device.name for device in devices] == [SITE_LAC.name]
+    # The site's device and its meters' (linked to it) stay; the others go.
+    assert [d.name for d in devices if d.via_device_id is None] == [SITE_LAC.name]
+    assert all(str(device.name).startswith(SITE_LAC.name) for device in devices)
     entities = er.async_entries_for_config_entry(
         entity_registry, climkit_entry.entry_id
     )

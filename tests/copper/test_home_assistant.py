@@ -54,10 +54,23 @@ RATE_CLASSES = {
 }
 NAMES = {
     "electric": ("Energy", "Power", "Energy (last interval)"),
-    "gas": ("Gas volume", "Flow rate", "Gas volume (last interval)"),
-    "water": ("Water volume", "Flow rate", "Water volume (last interval)"),
+    "gas": ("Volume", "Flow rate", "Volume (last interval)"),
+    "water": ("Volume", "Flow rate", "Volume (last interval)"),
 }
-"""Each meter's register, rate and last hour, named on the meter's device."""
+"""Each meter's register, rate and last hour, named on the meter's device (whose
+name says gas or water: the entity's does not say it again)."""
+MODELS = {
+    "power_net": "Net electricity meter (import and export)",
+    "power_gen": "Electricity generation meter",
+    "power_sub": "Electricity submeter",
+    "power": "Electricity meter",
+    "electric": "Electricity meter",
+    "gas": "Gas meter",
+    "water": "Water meter",
+    "water_indoor": "Indoor water meter",
+    "water_outdoor": "Outdoor water meter",
+}
+"""What each Copper meter type is, in words, as its device's model."""
 
 
 def converted(value: float, kind: str) -> float:
@@ -163,7 +176,7 @@ async def test_a_device_per_premise_and_per_meter_below_it(
                 == f"{premise.name} {meter.kind.capitalize()} meter {meter.id}"
             )
             assert found.serial_number == meter.id
-            assert found.model == meter.type
+            assert found.model == MODELS[meter.type]
             expected_devices += 1
         gateway = device_registry.async_get_device_by_identifier(
             (DOMAIN, f"gateway_{premise.gateway_id}"), entry.entry_id
@@ -248,6 +261,7 @@ async def test_each_meter_has_register_rate_and_last_hour(
                 assert state.name == (
                     f"{premise.name} {meter.kind.capitalize()} meter {meter.id} {name}"
                 )
+                assert meter.kind not in name.casefold().split(), state.name
                 assert state.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN), (
                     registered.entity_id
                 )

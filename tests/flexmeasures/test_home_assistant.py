@@ -94,7 +94,7 @@ async def test_devices_and_entities_of_the_demo_house(
     ).device_id == (battery.id)
     imported = hass.states.get(sensor(HOUSE, "grid power", "in"))
     assert imported is not None
-    assert imported.name == f"{HOUSE} grid power import"
+    assert imported.name == f"{HOUSE} Grid energy import"
     assert imported.attributes[ATTR_UNIT_OF_MEASUREMENT] == "kWh"
     assert "state_class" not in imported.attributes  # its history is the statistic
 

@@ -27,8 +27,11 @@ from tests.simulator import Simulator
 from tests.simulator.clock import FakeClock
 from tests.simulator.flexmeasures_data import (
     BATTERY_ASSET_ID,
+    BATTERY_POWER,
+    ENERGY_METER,
     GARAGE_ID,
     GRID_POWER,
+    HA_ENERGY,
     HA_POWER,
     HOUSE_ID,
     PRICE,
@@ -87,6 +90,38 @@ async def test_solar_production_is_positive_when_the_sensor_says_so(
     assert (production.role.value, production.ref[2]) == ("production", "1")
     consumption = channels[f"{server}:{SOLAR_POWER}:in"]
     assert (consumption.role.value, consumption.ref[2]) == ("consumption", "-1")
+
+
+async def test_a_powers_energy_is_not_called_power(
+    fm: FlexMeasuresProvider, simulator: Simulator
+) -> None:
+    """Energy each way of a power sensor says "energy"; the power keeps its name.
+
+    A power whose energy would take the name of an energy sensor of the same asset
+    ("power from Home Assistant" and "energy from Home Assistant") says where it
+    comes from.
+    """
+    channels = {c.key: c.name for c in await _channels(fm, simulator)}
+    server = _server(simulator)
+
+    def name(sensor: int, way: str = "") -> str:
+        return channels[f"{server}:{sensor}:{way}" if way else f"{server}:{sensor}"]
+
+    assert name(GRID_POWER) == "grid power"
+    assert (name(GRID_POWER, "in"), name(GRID_POWER, "out")) == (
+        "grid energy import",
+        "grid energy export",
+    )
+    assert name(SOLAR_POWER, "out") == "solar energy production"
+    assert name(BATTERY_POWER, "in") == "battery energy charging"
+    assert name(ENERGY_METER, "in") == "energy meter consumption"
+    assert name(HA_ENERGY, "in") == "energy from Home Assistant consumption"
+    assert name(HA_POWER, "in") == (
+        "energy from Home Assistant (from power) consumption"
+    )
+    split = [n for k, n in channels.items() if k.endswith((":in", ":out"))]
+    assert split
+    assert not [n for n in split if "power" in n.split()]
 
 
 @pytest.mark.freeze_time(NOW)

@@ -32,6 +32,7 @@ from .form import Field, Form
 from .model import (
     Account,
     Channel,
+    Device,
     Interval,
     Inventory,
     Kind,
@@ -180,6 +181,21 @@ _SITE_ROLE_NAMES = {
 }
 
 # Climkit sensor units (free text) → quantity and our unit string.
+# What a meter is, on its device: a type's name and, for electricity, its mode's.
+_TYPE_MODELS = {
+    "electricity": "Electricity meter",
+    "heating": "Heat meter",
+    "cooling": "Cooling meter",
+    "cold_water": "Cold water meter",
+    "hot_water": "Hot water meter",
+}
+_MODE_MODELS = {
+    "consumption": "consumption",
+    "production": "production",
+    "introduction": "grid connection",
+    "battery": "battery",
+}
+
 _SENSOR_UNITS: dict[str, tuple[Quantity, Unit]] = {
     "°c": (Quantity.TEMPERATURE, Unit.CELSIUS),
     "c": (Quantity.TEMPERATURE, Unit.CELSIUS),
@@ -526,6 +542,7 @@ class ClimkitProvider(Provider):
         available = set(listed)
         sites: list[Site] = []
         channels: list[Channel] = []
+        devices: list[Device] = []
         for site_id in site_ids:
             if site_id not in available:
                 continue
@@ -539,6 +556,7 @@ class ClimkitProvider(Provider):
                 raise InvalidResponse("Climkit sensors_list is not a list")
             sites.append(site)
             for meter in meters:
+                devices.append(_meter_device(site_id, meter))
                 channels.extend(_meter_channels(site_id, meter))
             channels.extend(_site_channels(site_id, meters))
             channels.extend(self._sensors(site_id, raw_sensors))
@@ -547,6 +565,7 @@ class ClimkitProvider(Provider):
             sites=tuple(sites),
             channels=tuple(channels),
             listed=listed,
+            devices=tuple(devices),
         )
 
     @override
@@ -733,6 +752,25 @@ class ClimkitProvider(Provider):
             cursor = window_end
 
 
+def _meter_device_id(site_id: str, meter: _Meter) -> str:
+    """Return a meter's device id (meter ids are the site's: the site's id leads)."""
+    return f"{site_id}:meter:{meter.id}"
+
+
+def _meter_device(site_id: str, meter: _Meter) -> Device:
+    """Describe a meter as a device of its site: named as in Climkit, its kind shown."""
+    model = _TYPE_MODELS.get(meter.type, f"{meter.type.replace('_', ' ')} meter")
+    if meter.type == "electricity":
+        model = f"{model}, {_MODE_MODELS.get(meter.mode, meter.mode)}"
+    return Device(
+        id=_meter_device_id(site_id, meter),
+        site_id=site_id,
+        name=meter.name,
+        model=f"Virtual {model.lower()}" if meter.rule else model.capitalize(),
+        kind="meter",
+    )
+
+
 def _meter_channels(site_id: str, meter: _Meter) -> list[Channel]:
     """Describe one meter: its registers (physical meters) and interval amounts."""
     kind = _METER_TYPES.get(meter.type, _OTHER_TYPE)
@@ -758,6 +796,7 @@ def _meter_channels(site_id: str, meter: _Meter) -> list[Channel]:
         source_id=meter.id,
         history=True,
         statistic=f"{site_id}_{meter.id}_{kind.word}",
+        device_id=_meter_device_id(site_id, meter),
         attributes=attributes,
         ref=("meter_data", site_id, meter.id, "total"),
     )

@@ -170,6 +170,19 @@ _KINDS: dict[MeterKind, _Kind] = {
     ),
 }
 
+_MODELS: dict[str, str] = {
+    "power": "Electricity meter",
+    "electric": "Electricity meter",
+    "power_net": "Net electricity meter (import and export)",
+    "power_gen": "Electricity generation meter",
+    "power_sub": "Electricity submeter",
+    "gas": "Gas meter",
+    "water": "Water meter",
+    "water_indoor": "Indoor water meter",
+    "water_outdoor": "Outdoor water meter",
+}
+"""What each meter type is, as its device's model says it (the type is an attribute)."""
+
 APP_FIELD: Final = "code"
 """What the Copper app sign-in asks: the pasted address (or code), not kept."""
 FORM = Form(
@@ -765,7 +778,8 @@ class CopperProvider(Provider):
                     id=meter.device_id,
                     site_id=meter.premise_id,
                     name=f"{meter.kind.capitalize()} meter {meter.id}",
-                    model=meter.type,
+                    model=_MODELS.get(meter.type)
+                    or f"{meter.type.replace('_', ' ').capitalize()} meter",
                     serial_number=meter.id,
                     kind=meter.type,
                 )

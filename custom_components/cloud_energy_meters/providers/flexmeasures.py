@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 import json
 import logging
+import re
 from typing import Any, override
 
 from yarl import URL
@@ -286,6 +287,25 @@ def _kind_of(sensor: _Sensor) -> tuple[Quantity, str, str] | None:
         if "humid" in words:
             return Quantity.HUMIDITY, "%", Unit.PERCENT
     return None
+
+
+_POWER_WORD = re.compile(r"\bpower\b", re.IGNORECASE)
+
+
+def _energy_name(name: str, quantity: Quantity, taken: frozenset[str]) -> str:
+    """Name the energy a sensor's values add up to: a power's "power" says "energy".
+
+    "grid power" gives "grid energy"; a power named without the word gains it. When
+    a sensor of the same asset already has that name, "(from power)" tells them apart.
+    """
+    if quantity is not Quantity.POWER:
+        return name
+    renamed = _POWER_WORD.sub(
+        lambda word: "Energy" if word[0][0].isupper() else "energy", name
+    )
+    if renamed == name:
+        renamed = f"{name} energy"
+    return f"{renamed} (from power)" if renamed.casefold() in taken else renamed
 
 
 def _directions(sensor: _Sensor, asset: _Asset) -> tuple[Role, Role, str, str]:
@@ -651,12 +671,20 @@ class FlexMeasuresProvider(Provider):
         ]
         channels: list[Channel] = []
         self._sensors = {}
+        names: dict[str, set[str]] = {}
+        for sensor in sensors:
+            names.setdefault(sensor.asset_id, set()).add(sensor.name.casefold())
         for sensor in sensors:
             if top[sensor.asset_id] not in chosen:
                 continue
             self._sensors[sensor.id] = sensor
             channels.extend(
-                self._channels(sensor, assets[sensor.asset_id], top[sensor.asset_id])
+                self._channels(
+                    sensor,
+                    assets[sensor.asset_id],
+                    top[sensor.asset_id],
+                    frozenset(names[sensor.asset_id]),
+                )
             )
         return Inventory(
             account=self._account,
@@ -666,8 +694,13 @@ class FlexMeasuresProvider(Provider):
             devices=tuple(devices),
         )
 
-    def _channels(self, sensor: _Sensor, asset: _Asset, top: str) -> list[Channel]:
-        """Return a sensor's channels: its value, and for power and energy, each way."""
+    def _channels(
+        self, sensor: _Sensor, asset: _Asset, top: str, taken: frozenset[str]
+    ) -> list[Channel]:
+        """Return a sensor's channels: its value, and for power and energy, each way.
+
+        `taken`: the names of the asset's sensors, which an energy's name must not be.
+        """
         base = f"{self.server}:{sensor.id}"
         attributes: dict[str, str | int | float | bool] = (
             {"sensor_id": int(sensor.id)} if sensor.id.isdecimal() else {}
@@ -728,11 +761,12 @@ class FlexMeasuresProvider(Provider):
         hourly = sensor.step <= HOUR and HOUR % sensor.step == timedelta(0)
         inward, outward, in_word, out_word = _directions(sensor, asset)
         positive = "in" if sensor.consumption_positive else "out"
+        energy = _energy_name(sensor.name, quantity, taken)
         for way, role, word in (("in", inward, in_word), ("out", outward, out_word)):
             channels.append(
                 make(
                     key=f"{base}:{way}",
-                    name=f"{sensor.name} {word}",
+                    name=f"{energy} {word}",
                     quantity=Quantity.ENERGY,
                     kind=Kind.INTERVAL,
                     unit=Unit.KWH,
