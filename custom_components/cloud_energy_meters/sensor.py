@@ -18,7 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
-from .entity import CloudEnergyEntity
+from .entity import CloudEnergyEntity, async_add_in_steps
 from .ids import (
     SITE_TEXTS,
     channel_device,
@@ -120,8 +120,8 @@ async def async_setup_entry(
     coordinator = entry.runtime_data
     known: set[str] = set()
 
-    @callback
-    def add_new_entities() -> None:
+    def new_entities() -> dict[str | None, list[SensorEntity]]:
+        """Return the entities not added yet, by subentry."""
         inventory = coordinator.inventory
         assert inventory is not None  # set before the first refresh
         # Entities of channels that vanished were removed; if they come back, re-add.
@@ -151,12 +151,18 @@ async def async_setup_entry(
                     main=device is not None and device.name == channel.name,
                 )
             )
-        for group, entities in grouped.items():
+        for entities in grouped.values():
             known.update(entity.unique_id for entity in entities if entity.unique_id)
+        return grouped
+
+    @callback
+    def add_new_entities() -> None:
+        for group, entities in new_entities().items():
             if entities:
                 async_add_entities(entities, config_subentry_id=group)
 
-    add_new_entities()
+    for group, entities in new_entities().items():
+        await async_add_in_steps(async_add_entities, entities, group)
     entry.async_on_unload(coordinator.async_add_listener(add_new_entities))
 
 
