@@ -43,8 +43,9 @@ from .const import (
     DISCOVERY_INTERVAL,
     DOMAIN,
 )
-from .ids import channel_unique_id, statistic_prefix
+from .ids import channel_unique_id, statistic_id_of, statistic_prefix
 from .pacing import Pacing
+from .progress import ImportProgress
 from .providers import PROVIDERS, Provider
 from .providers.errors import AuthError, CannotConnect, ProviderError, RateLimited
 from .providers.model import Alert, Channel, Inventory, Reading
@@ -159,6 +160,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.inventory: Inventory | None = None
         self.minimum_interval = MIN_UPDATE_INTERVAL
         self.imports: dict[str, ImportResult] = {}
+        self.import_progress = ImportProgress()
         self.imported = ImportedStatistics(hass, entry.entry_id)
         self._store = inventory_store(hass, entry.entry_id)
         self._discovered_at: datetime | None = None
@@ -323,6 +325,15 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         """
         wanted_channels = self._wanted_channels()
         cost = self.provider.refresh_cost(wanted_channels, self._site_ids_present)
+        # The statistics to import are known from here on: none stored yet is 0 %.
+        if self.inventory is not None:
+            self.import_progress.expect(
+                statistic_id_of(self.provider.key, channel)
+                for channel in self.inventory.channels
+                if channel.history
+                and channel.statistic
+                and self.inventory.site(channel.site_id)
+            )
         if self.pacing.active:
             self.minimum_interval = self.pacing.update(
                 Demand(
@@ -461,6 +472,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 series = series_for(self.provider.key, site, channel)
                 now = dt_util.utcnow()
                 if not self.pacing.due(series.statistic_id, now):
+                    self.import_progress.finished(series.statistic_id)
                     continue
                 await self.imported.async_add(series.statistic_id)
                 try:
@@ -471,6 +483,12 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                             partial(self.provider.async_history, channel),
                             now=now,
                             backfill=backfill,
+                            reached=partial(
+                                self.import_progress.reached,
+                                series.statistic_id,
+                                now=now,
+                                backfill=backfill,
+                            ),
                         )
                 except AuthError:
                     _LOGGER.warning(
@@ -504,6 +522,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                     self._import_paused = False
                     _LOGGER.info("History import resumed")
                 self.imports[series.statistic_id] = result
+                self.import_progress.finished(series.statistic_id)
                 self.pacing.imported(series.statistic_id, now)
             await self._async_show_free_values()
 

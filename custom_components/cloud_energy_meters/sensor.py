@@ -12,7 +12,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import PERCENTAGE, EntityCategory
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
@@ -20,6 +20,7 @@ from homeassistant.helpers.typing import StateType
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
 from .entity import CloudEnergyEntity, async_add_in_steps
 from .ids import (
+    HISTORY_IMPORT_KEY,
     SITE_TEXTS,
     channel_device,
     channel_unique_id,
@@ -135,6 +136,12 @@ async def async_setup_entry(
             if getattr(site, key)
             and site_unique_id(coordinator.provider.key, site, key) not in known
         ]
+        new.extend(
+            ImportProgressSensor(coordinator, site)
+            for site in inventory.sites[:1]
+            if site_unique_id(coordinator.provider.key, site, HISTORY_IMPORT_KEY)
+            not in known
+        )
         devices = {device.id: device for device in inventory.devices}
         grouped: dict[str | None, list[SensorEntity]] = {None: new}
         for channel in inventory.channels:
@@ -285,3 +292,53 @@ class SiteTextSensor(CloudEnergyEntity, SensorEntity):
         site = inventory.site(self.site_id) if inventory else None
         value = getattr(site, self.key) if site else None
         return value if isinstance(value, str) else None
+
+
+class ImportProgressSensor(CloudEnergyEntity, SensorEntity):
+    """How far the entry's history import has come, in percent (progress.py)."""
+
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_native_unit_of_measurement = PERCENTAGE
+    _attr_suggested_display_precision = 0
+    _attr_translation_key = HISTORY_IMPORT_KEY
+    _unrecorded_attributes = frozenset({"statistics", "statistics_imported"})
+
+    def __init__(self, coordinator: CloudEnergyCoordinator, site: Site) -> None:
+        """Attach the entry's progress to its first site's device."""
+        super().__init__(
+            coordinator,
+            site.id,
+            site_unique_id(coordinator.provider.key, site, HISTORY_IMPORT_KEY),
+        )
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Show each whole percent the import gains."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.coordinator.import_progress.async_add_listener(
+                self.async_write_ha_state
+            )
+        )
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Stay available: the import goes on while the latest values fail."""
+        return True
+
+    @property
+    @override
+    def native_value(self) -> int:
+        """Return the share of the backfill stored, 0 to 100."""
+        return self.coordinator.import_progress.percent
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, int]:
+        """Return how many statistics there are and how many are complete."""
+        progress = self.coordinator.import_progress
+        return {
+            "statistics": len(progress.expected),
+            "statistics_imported": progress.done,
+        }
