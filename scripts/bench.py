@@ -8,6 +8,7 @@ of every statistic. Requests are counted by our own rate limiter; memory is what
 process allocated (tracemalloc peak during the step). Prints a Markdown table.
 
     scripts/bench [--days 30] [--cloud climkit|copper|locus|energydata|flexmeasures]
+    scripts/bench --frontend [--read-delay MS]   (see scripts/bench_frontend.py)
 
 Energydata.dk lists no datastreams: the demo's six, as a user enters them, are named
 in the settings; its history is CSV streamed in chunks, so the backfill step shows the
@@ -346,6 +347,11 @@ async def compare(days: int, repeat: int) -> tuple[list[Pace], int, int]:
 
 def main() -> None:
     """Run the benchmark and print a Markdown table."""
+    if "--frontend" in sys.argv:  # a large account's setup in Home Assistant
+        from scripts import bench_frontend  # noqa: PLC0415
+
+        bench_frontend.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--cloud", choices=sorted(CREDENTIALS), default="climkit")

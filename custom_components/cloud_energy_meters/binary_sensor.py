@@ -8,7 +8,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
-from .entity import CloudEnergyEntity
+from .entity import CloudEnergyEntity, async_add_in_steps
 from .ids import PROBLEM_KEY, device_unique_id, expected_unique_ids
 from .providers.model import Alert, Device
 
@@ -25,8 +25,7 @@ async def async_setup_entry(
     coordinator = entry.runtime_data
     known: set[str] = set()
 
-    @callback
-    def add_new_entities() -> None:
+    def new_entities() -> list[ProblemSensor]:
         inventory = coordinator.inventory
         assert inventory is not None  # set before the first refresh
         known.intersection_update(
@@ -40,10 +39,14 @@ async def async_setup_entry(
             not in known
         ]
         known.update(entity.unique_id for entity in new if entity.unique_id)
-        if new:
+        return new
+
+    @callback
+    def add_new_entities() -> None:
+        if new := new_entities():
             async_add_entities(new)
 
-    add_new_entities()
+    await async_add_in_steps(async_add_entities, new_entities())
     entry.async_on_unload(coordinator.async_add_listener(add_new_entities))
 
 

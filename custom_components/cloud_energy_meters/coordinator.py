@@ -45,8 +45,9 @@ from .const import (
 )
 from .energy import Offer, plan
 from .energy_offer import EnergyOffer
-from .ids import channel_unique_id, statistic_prefix
+from .ids import channel_unique_id, statistic_id_of, statistic_prefix
 from .pacing import Pacing
+from .progress import ImportProgress
 from .providers import PROVIDERS, Provider
 from .providers.errors import AuthError, CannotConnect, ProviderError, RateLimited
 from .providers.model import Alert, Channel, Inventory, Reading
@@ -166,6 +167,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         self.inventory: Inventory | None = None
         self.minimum_interval = MIN_UPDATE_INTERVAL
         self.imports: dict[str, ImportResult] = {}
+        self.import_progress = ImportProgress()
         self.imported = ImportedStatistics(hass, entry.entry_id)
         self._store = inventory_store(hass, entry.entry_id)
         self._discovered_at: datetime | None = None
@@ -338,6 +340,15 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         """
         wanted_channels = self._wanted_channels()
         cost = self.provider.refresh_cost(wanted_channels, self._site_ids_present)
+        # The statistics to import are known from here on: none stored yet is 0 %.
+        if self.inventory is not None:
+            self.import_progress.expect(
+                statistic_id_of(self.provider.key, channel)
+                for channel in self.inventory.channels
+                if channel.history
+                and channel.statistic
+                and self.inventory.site(channel.site_id)
+            )
         if self.pacing.active:
             self.minimum_interval = self.pacing.update(
                 Demand(
@@ -483,6 +494,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                 )
                 now = dt_util.utcnow()
                 if not self.pacing.due(series.key, now):
+                    self.import_progress.finished(series.key)
                     continue
                 await self.imported.async_add(series.statistic_id)
                 try:
@@ -493,6 +505,12 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                             partial(self.provider.async_history, channel),
                             now=now,
                             backfill=backfill,
+                            reached=partial(
+                                self.import_progress.reached,
+                                series.key,
+                                now=now,
+                                backfill=backfill,
+                            ),
                         )
                 except AuthError:
                     _LOGGER.warning(
@@ -526,6 +544,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                     self._import_paused = False
                     _LOGGER.info("History import resumed")
                 self.imports[series.key] = result
+                self.import_progress.finished(series.key)
                 self.pacing.imported(series.key, now)
             await self.energy_offer.async_update()
             await self._async_show_free_values()

@@ -15,6 +15,8 @@ ZONE_KEY = "timezone"
 SITE_TEXTS = (ADDRESS_KEY, ZONE_KEY)
 """Site fields shown as a text sensor of the site (the key is the field's name)."""
 PROBLEM_KEY = "problem"
+HISTORY_IMPORT_KEY = "history_import"
+"""The entry's history import progress, shown on its first site's device."""
 
 
 def channel_unique_id(provider_key: str, channel: Channel) -> str:
@@ -40,6 +42,10 @@ def expected_unique_ids(provider_key: str, inventory: Inventory) -> set[str]:
         for site in inventory.sites
         for key in SITE_TEXTS
         if getattr(site, key)
+    )
+    ids.update(
+        site_unique_id(provider_key, site, HISTORY_IMPORT_KEY)
+        for site in inventory.sites[:1]
     )
     ids.update(
         device_unique_id(provider_key, device, PROBLEM_KEY)

@@ -12,14 +12,15 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import PERCENTAGE, EntityCategory
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator
-from .entity import CloudEnergyEntity
+from .entity import CloudEnergyEntity, async_add_in_steps
 from .ids import (
+    HISTORY_IMPORT_KEY,
     SITE_TEXTS,
     channel_device,
     channel_unique_id,
@@ -146,8 +147,8 @@ async def async_setup_entry(
     coordinator = entry.runtime_data
     known: set[str] = set()
 
-    @callback
-    def add_new_entities() -> None:
+    def new_entities() -> dict[str | None, list[SensorEntity]]:
+        """Return the entities not added yet, by subentry."""
         inventory = coordinator.inventory
         assert inventory is not None  # set before the first refresh
         # Entities of channels that vanished were removed; if they come back, re-add.
@@ -161,6 +162,12 @@ async def async_setup_entry(
             if getattr(site, key)
             and site_unique_id(coordinator.provider.key, site, key) not in known
         ]
+        new.extend(
+            ImportProgressSensor(coordinator, site)
+            for site in inventory.sites[:1]
+            if site_unique_id(coordinator.provider.key, site, HISTORY_IMPORT_KEY)
+            not in known
+        )
         devices = {device.id: device for device in inventory.devices}
         grouped: dict[str | None, list[SensorEntity]] = {None: new}
         for channel in inventory.channels:
@@ -177,12 +184,18 @@ async def async_setup_entry(
                     main=device is not None and device.name == channel.name,
                 )
             )
-        for group, entities in grouped.items():
+        for entities in grouped.values():
             known.update(entity.unique_id for entity in entities if entity.unique_id)
+        return grouped
+
+    @callback
+    def add_new_entities() -> None:
+        for group, entities in new_entities().items():
             if entities:
                 async_add_entities(entities, config_subentry_id=group)
 
-    add_new_entities()
+    for group, entities in new_entities().items():
+        await async_add_in_steps(async_add_entities, entities, group)
     entry.async_on_unload(coordinator.async_add_listener(add_new_entities))
 
 
@@ -303,3 +316,53 @@ class SiteTextSensor(CloudEnergyEntity, SensorEntity):
         site = inventory.site(self.site_id) if inventory else None
         value = getattr(site, self.key) if site else None
         return value if isinstance(value, str) else None
+
+
+class ImportProgressSensor(CloudEnergyEntity, SensorEntity):
+    """How far the entry's history import has come, in percent (progress.py)."""
+
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_native_unit_of_measurement = PERCENTAGE
+    _attr_suggested_display_precision = 0
+    _attr_translation_key = HISTORY_IMPORT_KEY
+    _unrecorded_attributes = frozenset({"statistics", "statistics_imported"})
+
+    def __init__(self, coordinator: CloudEnergyCoordinator, site: Site) -> None:
+        """Attach the entry's progress to its first site's device."""
+        super().__init__(
+            coordinator,
+            site.id,
+            site_unique_id(coordinator.provider.key, site, HISTORY_IMPORT_KEY),
+        )
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Show each whole percent the import gains."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.coordinator.import_progress.async_add_listener(
+                self.async_write_ha_state
+            )
+        )
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Stay available: the import goes on while the latest values fail."""
+        return True
+
+    @property
+    @override
+    def native_value(self) -> int:
+        """Return the share of the backfill stored, 0 to 100."""
+        return self.coordinator.import_progress.percent
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, int]:
+        """Return how many statistics there are and how many are complete."""
+        progress = self.coordinator.import_progress
+        return {
+            "statistics": len(progress.expected),
+            "statistics_imported": progress.done,
+        }

@@ -241,9 +241,15 @@ async def async_import_series(
     *,
     now: datetime,
     backfill: timedelta,
+    reached: Callable[[datetime], None] | None = None,
 ) -> ImportResult:
-    """Import one channel's history into its hourly statistic (see module docstring)."""
+    """Import one channel's history into its hourly statistic (see module docstring).
+
+    `reached` is told, as rows are written, up to which hour (exclusive) they go.
+    """
     resume = await _resume_point(hass, series.statistic_id, now, backfill)
+    if reached is not None:
+        reached(resume.start)
     running = resume.anchor
     kept = resume.stored
     queued = _Queued(resume.anchor)
@@ -271,6 +277,8 @@ async def async_import_series(
         _write(hass, series.metadata, rows, queued, now)
         rows_written += len(rows)
         last_hour = hours[-1]
+        if reached is not None:
+            reached(last_hour + HOUR)
 
     async for batch in fetch(resume.start, now):
         for interval in batch:

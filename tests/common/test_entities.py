@@ -138,6 +138,9 @@ async def test_sensors_use_a_device_class_where_one_fits(
         if registered.domain == "binary_sensor":
             assert device_class == BinarySensorDeviceClass.PROBLEM
             continue
+        if registered.unique_id.endswith(":history_import"):
+            assert device_class is None  # a share of work done: no quantity
+            continue
         unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
         fitting = {
             cls

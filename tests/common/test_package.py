@@ -323,6 +323,7 @@ def test_the_develop_banner_names_every_demo_account() -> None:
         locus.DEMO_USERNAME,
         locus.DEMO_PASSWORD,
         str(locus.DEMO_PARTNER_ID),
+        str(locus.SMALL_PARTNER_ID),
         energydata.DEMO_TOKEN,
         *(
             f"{stream_id} {described['name']}"

@@ -91,6 +91,8 @@ DEMO_USERNAME = "demo@solar.example"
 DEMO_PASSWORD = "demo-password"
 DEMO_PARTNER_ID = 4242
 OTHER_PARTNER_ID = 4343
+SMALL_PARTNER_ID = 4444
+"""A small partner of the demo user: two homes (4242 is the large one)."""
 CC_CLIENT_ID = "cc-client"
 CC_CLIENT_SECRET = "cc-secret"
 
@@ -531,6 +533,8 @@ PRAIRIE_SITE_ID = 3393712
 FRONT_RANGE_SITE_ID = 3393713
 SONORAN_SITE_ID = 3393714
 CEDAR_SITE_ID = 3394301
+WILLOW_SITE_ID = 3394401
+BIRCH_SITE_ID = 3394402
 
 MAPLE_PV_METER_ID = 5437001
 MAPLE_ARRAY_GROUP_ID = 5437002
@@ -542,6 +546,11 @@ HARBOR_INVERTER_ID = 5437012
 HARBOR_NET_METER_ID = 5437013
 CEDAR_PV_METER_ID = 5494001
 CEDAR_INVERTER_ID = 5494002
+WILLOW_PV_METER_ID = 5495001
+WILLOW_INVERTER_ID = 5495002
+WILLOW_NET_METER_ID = 5495003
+BIRCH_PV_METER_ID = 5495011
+BIRCH_INVERTER_ID = 5495012
 RIVERSIDE_METER_ID = 5441001
 PRAIRIE_INVERTER_ID = 5442101
 FRONT_RANGE_METER_ID = 5443002
@@ -562,6 +571,14 @@ CLIENTS: tuple[SimClient, ...] = (
         "Summit",
         "Commercial Portfolio",
         "ops@summit-commercial.example",
+    ),
+    SimClient(
+        619001,
+        SMALL_PARTNER_ID,
+        "US/Eastern",
+        "Grace",
+        "Okafor",
+        "grace@example.com",
     ),
     SimClient(
         519001,
@@ -789,6 +806,79 @@ def _cedar() -> SimSite:
     )
 
 
+def _home(
+    site_id: int,
+    meter_id: int,
+    inverter_id: int,
+    net_meter_id: int | None,
+    **site: Any,
+) -> SimSite:
+    """Build a home of the small partner: a PV meter over an inverter, a net meter."""
+    place = _Place(site_id, 619001, site["latitude"], site["longitude"], False)
+    components: tuple[SimComponent, ...] = (
+        _component(place, meter_id, "PV Meter", "pv_meter", None, capacity_w=5200),
+        _component(
+            place,
+            inverter_id,
+            "Inverter 1",
+            "inverter",
+            meter_id,
+            oem="SolarEdge",
+            model="SE5000H-US",
+            capacity_w=5000,
+        ),
+    )
+    if net_meter_id is not None:
+        components += (_component(place, net_meter_id, "Net Meter", "net_meter", None),)
+    return SimSite(
+        id=site_id,
+        partner_id=SMALL_PARTNER_ID,
+        client_id=place.client_id,
+        size_kw=6.1,
+        components=_with_net_capacity(components, 5000),
+        installer="Blue Ridge Solar",
+        **site,
+    )
+
+
+def _willow() -> SimSite:
+    """Willow Court: the small partner's home with a net meter."""
+    return _home(
+        WILLOW_SITE_ID,
+        WILLOW_PV_METER_ID,
+        WILLOW_INVERTER_ID,
+        WILLOW_NET_METER_ID,
+        name="Willow Court",
+        address1="21 Willow Court",
+        locale3="Asheville",
+        locale1="North Carolina",
+        locale_code1="NC",
+        postal_code="28801",
+        timezone="America/New_York",
+        latitude=35.5951,
+        longitude=-82.5515,
+    )
+
+
+def _birch() -> SimSite:
+    """Birch Lane: the small partner's home without a net meter."""
+    return _home(
+        BIRCH_SITE_ID,
+        BIRCH_PV_METER_ID,
+        BIRCH_INVERTER_ID,
+        None,
+        name="Birch Lane Farmhouse",
+        address1="5 Birch Lane",
+        locale3="Roanoke",
+        locale1="Virginia",
+        locale_code1="VA",
+        postal_code="24011",
+        timezone="America/New_York",
+        latitude=37.2710,
+        longitude=-79.9414,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Plant:
     """The recipe of a commercial site."""
@@ -968,12 +1058,16 @@ SITES: tuple[SimSite, ...] = (
     _harbor(),
     *(_commercial(i, plant) for i, plant in enumerate(PLANTS, start=1)),
     _cedar(),
+    _willow(),
+    _birch(),
 )
 _SITE_BY_ID: dict[int, SimSite] = {site.id: site for site in SITES}
 _COMPONENT_BY_ID: dict[int, SimComponent] = {
     c.id: c for site in SITES for c in site.components
 }
-PARTNERS: frozenset[int] = frozenset({DEMO_PARTNER_ID, OTHER_PARTNER_ID})
+PARTNERS: frozenset[int] = frozenset(
+    {DEMO_PARTNER_ID, OTHER_PARTNER_ID, SMALL_PARTNER_ID}
+)
 
 _DOC_FAULT_LONG = "A voltage higher than 2100 V is present on the DC bus. (Resettable)"
 
@@ -1611,7 +1705,9 @@ class LocusCloud:
     )
     user_partners: dict[str, frozenset[int]] = field(
         default_factory=lambda: {
-            DEMO_USERNAME: frozenset({DEMO_PARTNER_ID, OTHER_PARTNER_ID})
+            DEMO_USERNAME: frozenset(
+                {DEMO_PARTNER_ID, OTHER_PARTNER_ID, SMALL_PARTNER_ID}
+            )
         }
     )
     _refusing_refresh: bool = False
