@@ -130,8 +130,10 @@ def _fill_copper(page: Page, dialog: Locator, sim: str) -> None:
     dialog.get_by_role("textbox", name="Address or code").fill("-")
     _submit(dialog)
     link = dialog.get_by_role("link", name="the Copper sign-in page")
-    link.wait_for()
-    assert (link.get_attribute("href") or "").startswith(sim + copper.AUTH_PREFIX)
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while not (link.get_attribute("href") or "").startswith(sim + copper.AUTH_PREFIX):
+        assert time.monotonic() < deadline, "no link to the simulator's sign-in"
+        page.wait_for_timeout(100)
     page.context.route(
         "https://api.copperlabs.com/**",
         lambda route: route.fulfill(status=404, body="not served in the test"),
@@ -350,9 +352,8 @@ def _accept_offer(page: Page, develop: Develop, title: str) -> None:
     if not any("offer" in shot for shot in _shots):
         _screenshot(page, "energy-offer")
     _submit(dialog)
-    dialog.get_by_role("button").filter(has_text=re.compile("(?i)close|finish")).or_(
-        dialog.get_by_role("button", name="Close")
-    ).first.click()
+    dialog.get_by_text("The issue is repaired!").wait_for()  # Home Assistant's words
+    dialog.get_by_role("button", name="Finish", exact=True).click()
 
 
 def _kwh(text: str) -> float:
@@ -381,8 +382,11 @@ def _last_30_days(page: Page) -> None:
 
 
 def _check_dashboard(page: Page, develop: Develop, cloud: Cloud) -> dict[str, float]:
-    """Open the Energy dashboard on the last 30 days; wait for the cloud's numbers."""
-    page.goto(f"{develop.url}/energy")
+    """Open the Energy dashboard on the last 30 days; wait for the cloud's numbers.
+
+    Its Electricity tab lists each source (the Summary tab only the totals).
+    """
+    page.goto(f"{develop.url}/energy/electricity")
 
     def numbers() -> dict[str, float] | None:
         _last_30_days(page)
