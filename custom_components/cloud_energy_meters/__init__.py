@@ -22,6 +22,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_PROVIDER, CONF_SITES, DOMAIN, STATISTICS_INTERVAL
 from .coordinator import CloudEnergyConfigEntry, CloudEnergyCoordinator, inventory_store
+from .energy_offer import offer_store
 from .extras import EXTRAS, extras_of
 from .ids import statistic_prefix
 from .migration import async_migrate
@@ -113,6 +114,7 @@ async def async_remove_entry(
     await imported.async_remove()
     await inventory_store(hass, entry.entry_id).async_remove()
     await requests_store(hass, entry.entry_id).async_remove()
+    await offer_store(hass, entry.entry_id).async_remove()
     if (remove := extras_of(entry.data[CONF_PROVIDER]).async_remove_entry) is not None:
         await remove(hass, entry)
     for issue in (
@@ -120,6 +122,7 @@ async def async_remove_entry(
         "listing_truncated",
         "push_unreachable",
         "budget_too_small",
+        "energy_offer",
     ):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
 

@@ -43,6 +43,8 @@ from .const import (
     DISCOVERY_INTERVAL,
     DOMAIN,
 )
+from .energy import Offer, plan
+from .energy_offer import EnergyOffer
 from .ids import channel_unique_id, statistic_prefix
 from .pacing import Pacing
 from .providers import PROVIDERS, Provider
@@ -176,6 +178,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
             save_to_account, hass, entry, self.provider
         )
         self.pacing = Pacing(hass, entry, self.provider, self.registry)
+        self.energy_offer = EnergyOffer(hass, entry, self._energy_candidates)
         self._apply_budget()
 
     @property
@@ -197,6 +200,7 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
         """
         await self.imported.async_load()
         await self.pacing.async_load()
+        await self.energy_offer.async_load()
         with provider_errors():
             await self.provider.async_login()
         if self.provider.named_by_user:
@@ -505,7 +509,14 @@ class CloudEnergyCoordinator(DataUpdateCoordinator[Mapping[str, Reading]]):
                     _LOGGER.info("History import resumed")
                 self.imports[series.statistic_id] = result
                 self.pacing.imported(series.statistic_id, now)
+            await self.energy_offer.async_update()
             await self._async_show_free_values()
+
+    def _energy_candidates(self) -> Offer:
+        """Return what the statistics imported since setup would add to the dashboard."""
+        if self.inventory is None:
+            return Offer()
+        return plan(self.provider.key, self.inventory, self.imports)
 
     async def _async_show_free_values(self) -> None:
         """Show values the import brought along (those a refresh reads for free)."""
