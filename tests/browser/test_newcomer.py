@@ -39,8 +39,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 CHROMIUM = Path(os.environ.get("CEM_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("CEM_ARTIFACTS", ROOT / "artifacts")) / "browser"
 USER, PASSWORD = "dev", "dev"  # what scripts/develop makes and prints
-# Seconds, at most, for one cloud's values, offer or dashboard numbers to show up (the simulator serves 30 days in seconds; Climkit's
-# one request a second makes its import the slowest, about 100 s).
+# Seconds, at most, for one cloud's values, offer or dashboard numbers to show up
+# (the simulator serves 30 days in seconds; Climkit's one request a second makes
+# its import the slowest, about 100 s).
 STEP_BOUND = 300
 # Playwright's own wait for one element (a click, a form).
 UI_TIMEOUT_MS = 30_000
@@ -56,7 +57,8 @@ class Cloud:
     fill: Callable[[Page, Locator, str], None]  # the forms before the sites
     keep: tuple[str, ...]  # the sites kept in the Sites step (all when empty)
     device: str  # the device page whose values are checked (a name's start)
-    dashboard: tuple[str, ...]  # how its Energy dashboard rows start
+    tab: str  # the Energy dashboard's tab that lists its sources
+    dashboard: tuple[str, ...]  # how its rows there start
 
 
 def _advanced(dialog: Locator, **fields: str) -> None:
@@ -88,6 +90,9 @@ def _fill_energydata(page: Page, dialog: Locator, sim: str) -> None:
     dialog.get_by_role("textbox", name="API token").fill(energydata.DEMO_TOKEN)
     streams = {65603: "Energy: a meter reading (only grows)"}
     streams[65607] = "Energy: an amount per interval, stamped at its end"
+    # What the Energy dashboard offer takes: a water meter (an energy datastream the
+    # user describes has no role there: grid, solar or a device).
+    streams[70001] = "Water: a meter reading (only grows)"
     dialog.get_by_role("textbox", name="Datastream ids").fill(
         ", ".join(map(str, streams))
     )
@@ -168,6 +173,7 @@ CLOUDS: dict[str, Cloud] = {
         _fill_climkit,
         (),
         climkit.SITE_LAC.name,
+        "electricity",
         tuple(site.name for site in climkit.SITES),
     ),
     "locus": Cloud(
@@ -175,6 +181,7 @@ CLOUDS: dict[str, Cloud] = {
         _fill_locus,
         ("Maple Street Residence",),
         "Maple Street Residence",
+        "electricity",
         ("Maple Street Residence",),
     ),
     "energydata": Cloud(
@@ -182,13 +189,15 @@ CLOUDS: dict[str, Cloud] = {
         _fill_energydata,
         (),
         energydata.USER_DATASTREAMS[65603]["name"],
-        ("Energydata.dk", "Main meter", "PV yield"),
+        "water",
+        ("Energydata.dk", energydata.USER_DATASTREAMS[70001]["name"]),
     ),
     "copper": Cloud(
         "Copper Labs",
         _fill_copper,
         ("Home",),
         "Home Electric meter",
+        "gas",
         ("Home ",),
     ),
     "flexmeasures": Cloud(
@@ -196,6 +205,7 @@ CLOUDS: dict[str, Cloud] = {
         _fill_flexmeasures,
         ("Demo house",),
         "Demo house",
+        "electricity",
         ("Demo house",),
     ),
 }
@@ -356,23 +366,19 @@ def _accept_offer(page: Page, develop: Develop, title: str) -> None:
     dialog.get_by_role("button", name="Finish", exact=True).click()
 
 
-def _kwh(text: str) -> float:
-    """Return '1,234.5 kWh' (or Wh, MWh) in kWh."""
-    match = re.fullmatch(r"(-?[\d,.]+)\s*(k|M)?Wh", text.strip())
-    assert match, text
-    scale = {"k": 1.0, "M": 1000.0, None: 0.001}[match[2]]
-    return float(match[1].replace(",", "")) * scale
+# An amount in the sources table: "1,234.56 kWh", "23.1 m³".
+AMOUNT = re.compile(r"(-?[\d,]+(?:\.\d+)?)\s*(Wh|kWh|MWh|m³|L|ft³|CCF|gal)")
 
 
 def _dashboard_rows(page: Page) -> dict[str, float]:
-    """Return the Energy dashboard's sources with their energy (kWh), by name."""
+    """Return the tab's sources with their amounts (in the unit shown), by name."""
     rows = page.locator("hui-energy-sources-table-card tr")
     found: dict[str, float] = {}
     for index in range(rows.count()):
         cells = [c.strip() for c in rows.nth(index).inner_text().split("\t")]
         cells = [c for c in cells if c]
-        if len(cells) >= 2 and re.search(r"\dWh$|\d\s[kM]?Wh$", cells[-1]):
-            found[cells[0]] = _kwh(cells[-1])
+        if len(cells) >= 2 and (amount := AMOUNT.fullmatch(cells[-1])):
+            found[cells[0]] = float(amount[1].replace(",", ""))
     return found
 
 
@@ -384,19 +390,19 @@ def _last_30_days(page: Page) -> None:
 def _check_dashboard(page: Page, develop: Develop, cloud: Cloud) -> dict[str, float]:
     """Open the Energy dashboard on the last 30 days; wait for the cloud's numbers.
 
-    Its Electricity tab lists each source (the Summary tab only the totals).
+    Each tab (Electricity, Gas, Water) lists its sources; the Summary only totals.
     """
-    page.goto(f"{develop.url}/energy/electricity")
+    page.goto(f"{develop.url}/energy/{cloud.tab}")
 
     def numbers() -> dict[str, float] | None:
         _last_30_days(page)
         page.wait_for_timeout(1500)
         rows = {
-            name: kwh
-            for name, kwh in _dashboard_rows(page).items()
+            name: amount
+            for name, amount in _dashboard_rows(page).items()
             if name.startswith(cloud.dashboard)
         }
-        return rows if any(kwh > 0 for kwh in rows.values()) else None
+        return rows if any(amount > 0 for amount in rows.values()) else None
 
     return _poll(numbers, f"{cloud.menu} on the Energy dashboard", reload=page)
 
@@ -453,7 +459,13 @@ def test_a_newcomer_reaches_a_filled_energy_dashboard(develop: Develop) -> None:
                 timeline[name]["offer accepted"] = _since(develop)
                 _check_dashboard(page, develop, cloud)
                 timeline[name]["dashboard"] = _since(develop)
-            _screenshot(page, "energy-dashboard", full_page=True)
+                if name == "climkit":
+                    _screenshot(page, "energy-climkit")
+            _screenshot(page, "energy-electricity", full_page=True)
+            page.goto(f"{develop.url}/energy")  # the Summary tab: every cloud
+            _last_30_days(page)
+            page.wait_for_timeout(3000)  # the charts draw
+            _screenshot(page, "energy-summary")
         except BaseException:
             _screenshot(page, "failure", full_page=True)
             raise
