@@ -359,6 +359,8 @@ def _accept_offer(page: Page, develop: Develop, title: str) -> None:
     offer.first.click()
     dialog = page.locator("dialog-repair-flow, dialog-data-entry-flow")
     dialog.get_by_role("button", name="Submit", exact=True).wait_for()
+    # What it adds is listed before the user agrees (the offer's own words).
+    dialog.get_by_text("Nothing you have set there already changes").wait_for()
     if not any("offer" in shot for shot in _shots):
         _screenshot(page, "energy-offer")
     _submit(dialog)
