@@ -26,7 +26,12 @@ import shutil
 import time
 from typing import Any
 
-from playwright.sync_api import Locator, Page, sync_playwright
+from playwright.sync_api import (
+    Locator,
+    Page,
+    TimeoutError as PlaywrightTimeoutError,
+    sync_playwright,
+)
 import pytest
 
 from custom_components.cloud_energy_meters.const import DOMAIN
@@ -98,22 +103,49 @@ def _fill_energydata(page: Page, dialog: Locator, sim: str) -> None:
     )
     _advanced(dialog, **{"API URL": sim + energydata.PREFIX})
     _submit(dialog)
-    # One form per datastream, described as the banner lists it.
+    # One form per datastream, described as the banner lists it; its unit is on the
+    # same form or, where the units follow the quantity, on a form of its own.
     for number, (stream, values_are) in enumerate(streams.items(), start=1):
         described = energydata.USER_DATASTREAMS[stream]
         title = f"Datastream {stream} ({number} of {len(streams)})"
         dialog.get_by_text(title, exact=True).wait_for()
         dialog.get_by_role("textbox", name="Name").fill(described["name"])
-        dialog.get_by_text("Values are *", exact=True).click()
+        label = dialog.get_by_text("Values are *", exact=True)
+        label.or_(dialog.get_by_text("Values are", exact=True)).first.click()
         dialog.get_by_role("menuitem", name=values_are, exact=True).click()
-        dialog.get_by_text("Unit", exact=True).click()
-        page.get_by_placeholder("Search | Add custom item").fill(described["unit"])
-        page.locator("ha-picker-combo-box ha-combo-box-item").get_by_text(
-            described["unit"], exact=True
-        ).first.click()
-        if number == 1:
+        unit_form = f"Datastream {stream}: unit ({number} of {len(streams)})"
+        if dialog.get_by_text("Unit", exact=True).count():
+            _pick_unit(page, dialog, described["unit"])
+        elif number == 1:
             _screenshot(page, "energydata-datastream")
         _submit(dialog)
+        try:
+            dialog.get_by_text(unit_form, exact=True).wait_for(timeout=5000)
+        except PlaywrightTimeoutError:
+            continue  # the unit was on the datastream's form
+        _pick_unit(page, dialog, described["unit"])
+        if number == 1:
+            _screenshot(page, "energydata-unit")
+        _submit(dialog)
+
+
+def _pick_unit(page: Page, dialog: Locator, unit: str) -> None:
+    """Choose the unit: a radio button, from a list, or typed into a list."""
+    if dialog.get_by_role("radio", name=unit, exact=True).count():
+        dialog.get_by_text(unit, exact=True).click()  # its label, as a user does
+        assert dialog.get_by_role("radio", name=unit, exact=True).is_checked()
+        return
+    dialog.get_by_text("Unit", exact=True).click()
+    search = page.get_by_placeholder("Search | Add custom item")
+    listed = dialog.get_by_role("menuitem", name=unit, exact=True)
+    search.or_(listed).first.wait_for()
+    if search.is_visible():
+        search.fill(unit)
+        page.locator("ha-picker-combo-box ha-combo-box-item").get_by_text(
+            unit, exact=True
+        ).first.click()
+    else:
+        listed.click()
 
 
 def _fill_copper(page: Page, dialog: Locator, sim: str) -> None:
