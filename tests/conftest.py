@@ -79,6 +79,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        "browser: Chromium clicks through scripts/develop's Home Assistant"
+        " (tests/browser; deselect: -m 'not browser')",
+    )
+    config.addinivalue_line(
+        "markers",
         "fuzz: hostile answers for every endpoint (tests/fuzz; deselect: -m 'not fuzz')",
     )
     # One real FlexMeasures server per run, shared by the xdist workers.
