@@ -21,8 +21,10 @@ class ImportProgress:
 
     covered: dict[str, float] = field(default_factory=dict)
     expected: frozenset[str] = frozenset()
+    reported: bool = False
+    """Whether the importer has said anything since the entry was set up."""
     _listeners: list[Callable[[], None]] = field(default_factory=list)
-    _shown: tuple[int, int] | None = None
+    _shown: tuple[int, int, bool] | None = None
 
     @property
     def percent(self) -> int:
@@ -52,12 +54,14 @@ class ImportProgress:
         share = (hour - start) / (now - start) if now > start else 1.0
         share = min(max(share, 0.0), 0.999)  # 1 is for a finished import only
         self.covered[statistic_id] = max(share, self.covered.get(statistic_id, 0.0))
+        self.reported = True
         self._changed()
 
     @callback
     def finished(self, statistic_id: str) -> None:
         """Note that a statistic holds all the cloud has (its import ended)."""
         self.covered[statistic_id] = 1.0
+        self.reported = True
         self._changed()
 
     @callback
@@ -67,8 +71,11 @@ class ImportProgress:
         return lambda: self._listeners.remove(listener)
 
     def _changed(self) -> None:
-        """Tell the listeners when the whole percentage or the finished count moved."""
-        if (shown := (self.percent, self.done)) == self._shown:
+        """Tell the listeners when the whole percentage or the finished count moved.
+
+        Also at the importer's first word, which ends the value restored.
+        """
+        if (shown := (self.percent, self.done, self.reported)) == self._shown:
             return
         self._shown = shown
         for listener in list(self._listeners):

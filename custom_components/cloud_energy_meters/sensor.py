@@ -318,8 +318,14 @@ class SiteTextSensor(CloudEnergyEntity, SensorEntity):
         return value if isinstance(value, str) else None
 
 
-class ImportProgressSensor(CloudEnergyEntity, SensorEntity):
-    """How far the entry's history import has come, in percent (progress.py)."""
+class ImportProgressSensor(CloudEnergyEntity, RestoreSensor):
+    """How far the entry's history import has come, in percent (progress.py).
+
+    After a reload or restart it shows its last value until the importer reports
+    again: it counts from nothing, and would otherwise fall to 0 in between.
+    """
+
+    _restored: int | None = None
 
     _attr_entity_category = EntityCategory.DIAGNOSTIC
     _attr_native_unit_of_measurement = PERCENTAGE
@@ -339,6 +345,12 @@ class ImportProgressSensor(CloudEnergyEntity, SensorEntity):
     async def async_added_to_hass(self) -> None:
         """Show each whole percent the import gains."""
         await super().async_added_to_hass()
+        if (
+            (last := await self.async_get_last_sensor_data()) is not None
+            and isinstance(last.native_value, int | float)
+            and 0 <= last.native_value <= 100
+        ):
+            self._restored = int(last.native_value)
         self.async_on_remove(
             self.coordinator.import_progress.async_add_listener(
                 self.async_write_ha_state
@@ -355,7 +367,10 @@ class ImportProgressSensor(CloudEnergyEntity, SensorEntity):
     @override
     def native_value(self) -> int:
         """Return the share of the backfill stored, 0 to 100."""
-        return self.coordinator.import_progress.percent
+        progress = self.coordinator.import_progress
+        if not progress.reported and self._restored is not None:
+            return self._restored
+        return progress.percent
 
     @property
     @override

@@ -164,7 +164,10 @@ async def test_an_entry_made_before_meter_devices_keeps_ids_names_and_history(
     assert entry.state is ConfigEntryState.LOADED
 
     after = _entities(hass, entry)
-    assert {e.unique_id: (e.entity_id, e.name, e.area_id) for e in after} == before
+    kept = {e.unique_id: (e.entity_id, e.name, e.area_id) for e in after}
+    new = set(kept) - set(before)
+    assert new == {f"climkit:{lac.id}:history_import"}  # the one entity added since
+    assert {key: kept[key] for key in before} == before
     assert hass.states.get(f"sensor.{renamed}").name == "My flat's meter"
     devices = _devices(hass, entry)
     site = devices[SITE_LAC.id]

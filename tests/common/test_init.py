@@ -346,6 +346,7 @@ async def test_sites_added_to_the_account_later_join(
     names = {
         d.name
         for d in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
+        if d.via_device_id is None  # a site's; its meters' devices are under it
     }
     assert names == {SITE_LAC.name, SITE_FERME.name}
     assert "new sites" in caplog.text

@@ -29,6 +29,7 @@ from custom_components.cloud_energy_meters.const import (
 )
 from custom_components.cloud_energy_meters.statistics import (
     async_import_series,
+    async_move_statistic,
     series_for,
 )
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
@@ -204,7 +205,11 @@ async def test_an_energydata_entry_of_version_1_keeps_every_hour(
         assert_matches_truth(after, truth, str(stream))
         assert not await stored(hass, _statistic(OLD, stream))
 
-    migrated = er.async_entries_for_config_entry(entities, entry.entry_id)
+    migrated = [
+        e
+        for e in er.async_entries_for_config_entry(entities, entry.entry_id)
+        if e.unique_id != f"energydata:{new}:history_import"  # added since version 1
+    ]
     assert {e.entity_id: (e.name, e.area_id) for e in migrated} == names
     assert {e.unique_id for e in migrated} == {
         f"energydata:{new}:{stream}" for stream in STREAMS
@@ -243,6 +248,9 @@ async def test_a_climkit_entry_of_version_1_records_what_it_wrote(
     )
     imported = entry.runtime_data.imported
     assert await hass.config_entries.async_unload(entry.entry_id)
+    for key, statistic_id in imported.pinned.items():
+        assert await async_move_statistic(hass, statistic_id, key)  # version 1's ids
+    await async_wait_recording_done(hass)
     await imported.async_set([])  # version 1 kept no record
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from custom_components.cloud_energy_meters.ids import SITE_TEXTS
+from custom_components.cloud_energy_meters.ids import HISTORY_IMPORT_KEY, SITE_TEXTS
 from custom_components.cloud_energy_meters.providers import PROVIDERS
 from custom_components.cloud_energy_meters.providers.model import Kind, Label
 import homeassistant.components
@@ -231,8 +231,11 @@ def test_every_form_field_is_described() -> None:
 
 
 def test_every_label_has_a_name_and_an_icon() -> None:
-    """Each label of the shared vocabulary names an entity and has an icon."""
-    labels = {label.value for label in Label} | set(SITE_TEXTS)
+    """Each label of the shared vocabulary names an entity and has an icon.
+
+    So do the site's texts and the entry's History import sensor.
+    """
+    labels = {label.value for label in Label} | {*SITE_TEXTS, HISTORY_IMPORT_KEY}
     names = _load("strings.json")["entity"]["sensor"]
     icons = _load("icons.json")["entity"]["sensor"]
     assert labels == set(names)

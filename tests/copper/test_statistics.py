@@ -25,7 +25,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import slugify
 from tests.conftest import SetupEntry
-from tests.helpers import assert_matches_truth, hour, stored
+from tests.helpers import assert_matches_truth, hour, stored, where
 from tests.simulator import Simulator
 from tests.simulator.copper import (
     DEMO_EMAIL,
@@ -179,7 +179,9 @@ async def test_units_and_names_of_the_statistics(
         if row["source"] == DOMAIN
     }
     expected = {
-        statistic_id(p, m): (p, m) for p in premises for m in p.meters
+        await where(hass, statistic_id(p, m)): (p, m)
+        for p in premises
+        for m in p.meters
     }  # five meters
     assert set(listed) == set(expected)
     for statistic, (premise, meter) in expected.items():

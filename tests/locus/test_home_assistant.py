@@ -30,7 +30,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from tests.conftest import LOCUS_SMALL_SITES, SetupEntry, locus_entry_for
-from tests.helpers import assert_matches_truth, hour, stored
+from tests.helpers import assert_matches_truth, hour, stored, where
 from tests.simulator import Simulator
 from tests.simulator.locus import DEMO_USERNAME
 from tests.simulator.requestlog import RequestRecord
@@ -262,12 +262,12 @@ async def test_statistic_names(
         for row in await async_list_statistic_ids(hass)
         if row["source"] == DOMAIN
     }
-    site_name = names[statistic(MAPLE)]
+    site_name = names[await where(hass, statistic(MAPLE))]
     assert "Maple Street Residence" in site_name
     assert "Meter" not in site_name
     assert "Inverter" not in site_name
     inverter = simulator.locus.component(MAPLE_INVERTER)
-    assert inverter.name in names[statistic(MAPLE, MAPLE_INVERTER)]
+    assert inverter.name in names[await where(hass, statistic(MAPLE, MAPLE_INVERTER))]
 
 
 @pytest.mark.parametrize(
