@@ -9,11 +9,46 @@ import probatio
 from custom_components.cloud_energy_meters.providers.model import Site
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlowResult,
     ConfigSubentryFlow,
+    SubentryFlowResult,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.typing import ConfigType
+
+
+class LoadedEntrySubentryFlow(ConfigSubentryFlow):
+    """A subentry flow whose adding and reconfiguring share one form.
+
+    Both need the entry loaded (they ask its cloud); a subclass draws and reads the
+    form in `_async_form`.
+    """
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Add a subentry."""
+        return await self._async_step(user_input)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a subentry."""
+        return await self._async_step(user_input)
+
+    async def _async_step(
+        self, user_input: dict[str, Any] | None
+    ) -> SubentryFlowResult:
+        if self._get_entry().state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="entry_not_loaded")
+        return await self._async_form(user_input)
+
+    async def _async_form(
+        self, user_input: dict[str, Any] | None
+    ) -> SubentryFlowResult:
+        """Show the form, or check and save what was entered."""
+        raise NotImplementedError
 
 
 class SignInFlow(Protocol):

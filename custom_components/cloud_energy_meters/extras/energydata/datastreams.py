@@ -7,7 +7,7 @@ subentry (its own device and sensor), added and edited in the UI.
 """
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, override
 
 import probatio
 
@@ -17,6 +17,7 @@ from custom_components.cloud_energy_meters.const import (
     CONF_PROVIDER,
     DOMAIN,
 )
+from custom_components.cloud_energy_meters.extras.base import LoadedEntrySubentryFlow
 from custom_components.cloud_energy_meters.forms import whole_number
 from custom_components.cloud_energy_meters.providers.energydata import (
     AMOUNT_END,
@@ -32,12 +33,7 @@ from custom_components.cloud_energy_meters.providers.errors import (
     RequestRejected,
 )
 from custom_components.cloud_energy_meters.providers.model import Quantity, Unit
-from homeassistant.config_entries import (
-    SOURCE_USER,
-    ConfigEntryState,
-    ConfigSubentryFlow,
-    SubentryFlowResult,
-)
+from homeassistant.config_entries import SOURCE_USER, SubentryFlowResult
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
@@ -227,31 +223,22 @@ def check_error(err: Exception) -> str:
     return "unknown"
 
 
-class DatastreamSubentryFlow(ConfigSubentryFlow):
+class DatastreamSubentryFlow(LoadedEntrySubentryFlow):
     """Add or edit one datastream of an Energydata.dk account: what, then its unit."""
 
     def __init__(self) -> None:
         """Start with nothing described."""
         self._data: dict[str, Any] = {}
 
-    async def async_step_user(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Describe a new datastream; check the token may read it."""
-        return await self._async_step(user_input)
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Edit a datastream's description (its id stays)."""
-        return await self._async_step(user_input)
-
-    async def _async_step(
+    @override
+    async def _async_form(
         self, user_input: dict[str, Any] | None
     ) -> SubentryFlowResult:
+        """Describe a new datastream (checking the token may read it), or edit one.
+
+        A datastream's id stays when it is edited.
+        """
         entry = self._get_entry()
-        if entry.state is not ConfigEntryState.LOADED:
-            return self.async_abort(reason="entry_not_loaded")
         adding = self.source == SOURCE_USER
         current = None if adding else self._get_reconfigure_subentry()
         errors: dict[str, str] = {}

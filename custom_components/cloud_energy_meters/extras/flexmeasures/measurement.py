@@ -1,10 +1,11 @@
 """The "measurement to send" subentry: a Home Assistant sensor and a FlexMeasures one."""
 
-from typing import Any
+from typing import Any, override
 
 import probatio
 
 from custom_components.cloud_energy_meters.coordinator import CloudEnergyConfigEntry
+from custom_components.cloud_energy_meters.extras.base import LoadedEntrySubentryFlow
 from custom_components.cloud_energy_meters.providers.errors import (
     AuthError,
     ProviderError,
@@ -13,12 +14,7 @@ from custom_components.cloud_energy_meters.providers.flexmeasures import (
     FlexMeasuresProvider,
 )
 from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
-from homeassistant.config_entries import (
-    SOURCE_USER,
-    ConfigEntryState,
-    ConfigSubentryFlow,
-    SubentryFlowResult,
-)
+from homeassistant.config_entries import SOURCE_USER, SubentryFlowResult
 from homeassistant.const import ATTR_FRIENDLY_NAME
 from homeassistant.helpers.selector import (
     EntitySelector,
@@ -52,27 +48,18 @@ def _targets(entry: CloudEnergyConfigEntry) -> list[SelectOptionDict]:
     return sorted(options.values(), key=lambda option: option["label"])
 
 
-class MeasurementSubentryFlow(ConfigSubentryFlow):
-    """Choose a Home Assistant sensor whose intervals go to a FlexMeasures sensor."""
+class MeasurementSubentryFlow(LoadedEntrySubentryFlow):
+    """Choose a Home Assistant sensor whose intervals go to a FlexMeasures sensor.
 
-    async def async_step_user(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Pick the two sensors; check FlexMeasures can take the values' unit."""
-        return await self._async_step(user_input)
+    Reconfiguring changes either sensor of a pair; sending resumes where it stopped.
+    """
 
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Change either sensor of a pair (sending resumes where it stopped)."""
-        return await self._async_step(user_input)
-
-    async def _async_step(
+    @override
+    async def _async_form(
         self, user_input: dict[str, Any] | None
     ) -> SubentryFlowResult:
+        """Pick the two sensors; check FlexMeasures can take the values' unit."""
         entry: CloudEnergyConfigEntry = self._get_entry()
-        if entry.state is not ConfigEntryState.LOADED:
-            return self.async_abort(reason="entry_not_loaded")
         adding = self.source == SOURCE_USER
         current = None if adding else self._get_reconfigure_subentry()
         errors: dict[str, str] = {}
