@@ -77,6 +77,7 @@ class Pacing:
         sent = saved.get("sent")
         if isinstance(sent, list):
             self.provider.state.limiter.restore(sent)
+        self.provider.state.limiter.restore_lowered(saved.get("lowered_until"))
         if isinstance(memory := saved.get("memory"), Mapping):
             self.provider.recall(memory)
         imported = saved.get("imported")
@@ -132,6 +133,7 @@ class Pacing:
     def _data(self) -> dict[str, Any]:
         return {
             "sent": self.provider.state.limiter.sent_at(),
+            "lowered_until": self.provider.state.limiter.lowered_until(),
             "memory": self.provider.memory(),
             "imported": {
                 statistic_id: moment.isoformat()

@@ -66,6 +66,36 @@ async def test_a_429_lowers_the_share_for_a_day(fake_time: FakeTime) -> None:
     assert await sent(limiter, fake_time, 100) == 60
 
 
+async def test_a_lowered_share_stays_lowered_after_a_restart(
+    fake_time: FakeTime,
+) -> None:
+    """A new limiter given when the old one's lowered share ends keeps it lowered."""
+    fake_time.now = 1_000_000.0
+    before = RateLimiter(COPPER, clock=fake_time)
+    before.share = 0.6
+    assert before.lowered_until() is None
+    before.pause(1.0)
+    until = before.lowered_until()
+    assert until == pytest.approx(1_000_000.0 + LOWERED_FOR)
+    fake_time.now += 3600.0
+    after = RateLimiter(COPPER, clock=fake_time)
+    after.share = 0.6
+    for junk in (None, "junk", float("nan"), True, until + 10 * LOWERED_FOR):
+        after.restore_lowered(junk)  # refused, or never longer than a day
+    assert after.lowered_until() is None or after.lowered_until() <= (
+        fake_time.now + LOWERED_FOR
+    )
+    after = RateLimiter(COPPER, clock=fake_time)
+    after.share = 0.6
+    after.restore_lowered(until)
+    assert after.share_now() == pytest.approx(0.3)
+    assert after.lowered_until() == pytest.approx(until)
+    fake_time.now = until + 1.0
+    assert after.share_now() == pytest.approx(0.6)
+    after.restore_lowered(until)  # over: nothing lowered
+    assert after.share_now() == pytest.approx(0.6)
+
+
 async def test_requests_before_a_restart_still_count(fake_time: FakeTime) -> None:
     """A new limiter given the old one's request times paces as the old one would."""
     fake_time.now = 1_000_000.0

@@ -262,7 +262,10 @@ async def test_the_phone_app_spends_too_a_429_halves_our_share(
     setup_entry: SetupEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """One 429, then no other: we pause and keep to 30 % for the rest of the day."""
+    """One 429, then no other: we pause and keep to 30 % for the rest of the day.
+
+    Also through a restart.
+    """
     freezer.move_to(NOW)
     token = await app_refresh_token(async_get_clientsession(hass), simulator)
     entry = copper_entry(simulator, refresh_token=token, options={})
@@ -281,6 +284,14 @@ async def test_the_phone_app_spends_too_a_429_halves_our_share(
     assert [r for r in records if r.status == 429] == []
     assert most_in_window(records, HOUR) <= 30
     assert entry.runtime_data.last_update_success
+    # A restart remembers it: the new limiter keeps to 30 % too.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass.data.pop(_ACCOUNTS, None)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await settle(hass)
+    assert entry.runtime_data.provider.state.limiter is not limiter
+    limiter = entry.runtime_data.provider.state.limiter
+    assert limiter.share_now() == pytest.approx(0.3)
     # A day after the 429 the whole share is ours again.
     await advance(hass, freezer, timedelta(hours=12), timedelta(hours=1))
     assert limiter.share_now() == pytest.approx(0.6)

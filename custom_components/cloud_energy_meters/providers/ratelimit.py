@@ -135,6 +135,27 @@ class RateLimiter:
         lowered = self._clock() < self._lowered_until
         return self.share * (LOWERED_SHARE if lowered else 1.0)
 
+    def lowered_until(self) -> float | None:
+        """Return when a share lowered by a 429 is whole again (Unix time), if lowered.
+
+        What a restart must remember: the other client is still spending.
+        """
+        left = self._lowered_until - self._clock()
+        return self._wall() + left if left > 0 else None
+
+    def restore_lowered(self, until: Any) -> None:
+        """Lower the share until `until` (Unix time, as `lowered_until` gave)."""
+        if (
+            not self.policy.budgets
+            or not isinstance(until, (int, float))
+            or isinstance(until, bool)
+            or not math.isfinite(until)
+        ):
+            return
+        left = min(float(until) - self._wall(), LOWERED_FOR)
+        if left > 0:
+            self._lowered_until = max(self._lowered_until, self._clock() + left)
+
     def _limit(self, index: int, budget: Budget, background: bool) -> int:
         """Return how many requests of a budget's window we may send now."""
         limit = math.floor(budget.count * self.share_now() + 1e-9)
