@@ -16,11 +16,9 @@ bytes, whether Home Assistant dropped the connection ("Client unable to keep up"
 
 import argparse
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 import json
-import os
 from pathlib import Path
 import shutil
 import subprocess
@@ -36,7 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.develop_config.wait_ready import Client  # noqa: E402
 from tests.simulator import locus  # noqa: E402
-from tests.simulator.process import free_port, simulator_subprocess  # noqa: E402
+from tests.simulator.process import (  # noqa: E402
+    free_port,
+    hass_subprocess,
+    simulator_subprocess,
+)
 
 DOMAIN = "cloud_energy_meters"
 USER, PASSWORD = "bench", "bench-password"
@@ -181,28 +183,6 @@ def _add_locus_entry(client: Client, sim: str, partner: int) -> float:
     return time.monotonic() - started
 
 
-@contextmanager
-def _home_assistant(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `hass -c config` (output to `log`); stop it on the way out."""
-    env = {**os.environ, "UV_OFFLINE": "1"}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "homeassistant", "-c", str(config)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _prepare(config: Path, port: int) -> None:
     (config / "custom_components").mkdir(parents=True)
     (config / "custom_components" / DOMAIN).symlink_to(
@@ -298,7 +278,7 @@ def main() -> None:
         log = Path(tmp) / "hass.log"
         with (
             simulator_subprocess(Path(tmp) / "simulator.log") as sim,
-            _home_assistant(config, log) as process,
+            hass_subprocess(config, log) as process,
         ):
             client = _log_in(url, process)
             result = asyncio.run(_measure(url, client, sim, args))

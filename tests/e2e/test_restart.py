@@ -12,9 +12,7 @@ API, then a restart, timed from the process start.
     .venv/bin/pytest --no-cov -m e2e -s      (-s shows the load times)
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-import os
+from collections.abc import Callable
 from pathlib import Path
 import re
 import shutil
@@ -38,15 +36,18 @@ from tests.simulator import (
     flexmeasures_data as fm_data,
     locus,
 )
-from tests.simulator.process import ROOT, free_port, simulator_subprocess
+from tests.simulator.process import (
+    ROOT,
+    free_port,
+    hass_subprocess,
+    simulator_subprocess,
+)
 
 pytestmark = pytest.mark.e2e
 
 # Seconds from the process start until every entry is loaded, at most. They load
 # in about 4 s here; a setup stalled by the recorder takes the bootstrap's 300 s.
 LOAD_BOUND = 60
-# SIGTERM, then this long for Home Assistant to stop before it is killed.
-STOP_TIMEOUT = 30
 USER, PASSWORD = "e2e", "e2e-password"
 FLOW = "/api/config/config_entries/flow"
 # A log record of ours that means trouble: an error, a slow or failed setup.
@@ -146,30 +147,6 @@ def _answers(sim: str) -> dict[str, list[Answer]]:
     }
 
 
-@contextmanager
-def _home_assistant(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `hass -c config` (output to `log`); stop it with SIGTERM on the way out."""
-    # As scripts/develop: every requirement is installed, so nothing is downloaded.
-    env = {**os.environ, "UV_OFFLINE": "1"}
-    hass = [sys.executable, "-m", "homeassistant"]  # this venv's `hass`
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*hass, "-c", str(config), "--log-no-color"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _log_in(url: str, process: subprocess.Popen[bytes], deadline: float) -> Client:
     """Log in as soon as the web server answers (it does while entries set up)."""
     client = Client(url)
@@ -267,7 +244,7 @@ def test_a_restart_loads_every_entry_in_seconds(
     logs = [tmp_path / "first-start.log", tmp_path / "restart.log"]
     with simulator_subprocess(tmp_path / "simulator.log") as sim:
         answers = _answers(sim)
-        with _home_assistant(config, logs[0]) as process:
+        with hass_subprocess(config, logs[0]) as process:
             client = _log_in(url, process, time.monotonic() + LOAD_BOUND)
             _wait_running(client, time.monotonic() + LOAD_BOUND)
             for cloud_answers in answers.values():
@@ -275,7 +252,7 @@ def test_a_restart_loads_every_entry_in_seconds(
             assert set(_states(client).values()) == {"loaded"}
             assert len(_states(client)) == len(answers)
 
-        with _home_assistant(config, logs[1]) as process:
+        with hass_subprocess(config, logs[1]) as process:
             started = time.monotonic()
             client = _log_in(url, process, started + LOAD_BOUND)
             loaded = _load_times(client, started)

@@ -2,12 +2,14 @@
 
 scripts/bench and the memory test measure the provider layer alone: with the
 simulator in another process, tracemalloc and the clock see only our side. The
-end-to-end tests (tests/e2e) run it next to a real Home Assistant process.
+end-to-end tests (tests/e2e) run it next to a real Home Assistant process,
+started by `hass_subprocess`.
 """
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+import os
 from pathlib import Path
 import socket
 import subprocess
@@ -79,3 +81,37 @@ def simulator_subprocess(log: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+HASS_STOP_TIMEOUT = 30
+"""Seconds Home Assistant has to stop after SIGTERM before it is killed."""
+
+
+@contextmanager
+def hass_subprocess(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run this venv's `hass -c config` (output to `log`); stop it on the way out."""
+    # As scripts/develop: every requirement is installed, so nothing is downloaded.
+    env = {**os.environ, "UV_OFFLINE": "1"}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "homeassistant",
+                "-c",
+                str(config),
+                "--log-no-color",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=HASS_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
