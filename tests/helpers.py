@@ -1,14 +1,16 @@
 """What Home Assistant tests share: flow steps, stored statistics, the simulator's truth."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 import math
 import threading
+import time
 from typing import Any
+from unittest.mock import patch
 
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -20,9 +22,12 @@ from custom_components.cloud_energy_meters.const import (
     DOMAIN,
 )
 from custom_components.cloud_energy_meters.statistics import ImportedStatistics
-from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder import (
+    Recorder,
+    statistics as recorder_statistics,
+)
 from homeassistant.components.recorder.statistics import statistics_during_period
-from homeassistant.components.recorder.tasks import RecorderTask
+from homeassistant.components.recorder.tasks import ImportStatisticsTask, RecorderTask
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
@@ -273,6 +278,38 @@ async def recorder_queue_held(hass: HomeAssistant) -> AsyncIterator[None]:
     finally:
         hold.release.set()
         await async_wait_recording_done(hass)
+
+
+@contextmanager
+def busy_recorder(hass: HomeAssistant, seconds: float) -> Iterator[None]:
+    """Make the recorder a slow disk that takes each import the moment it is queued.
+
+    Every statistics import takes `seconds`, and queuing one returns only once the
+    recorder's thread has taken it (as when the thread runs before the event
+    loop goes on). Its queue is then empty while it still writes: what waits for
+    rows must not take that emptiness for "written".
+    """
+    instance = get_instance(hass)
+    real_import = recorder_statistics.import_statistics
+    real_queue_task = instance.queue_task
+
+    def slow_import(*args: Any, **kwargs: Any) -> bool:
+        time.sleep(seconds)
+        return real_import(*args, **kwargs)
+
+    def queue_task(task: RecorderTask) -> None:
+        real_queue_task(task)
+        if not isinstance(task, ImportStatisticsTask):
+            return
+        deadline = time.monotonic() + 2
+        while not instance._queue.empty() and time.monotonic() < deadline:  # noqa: SLF001
+            time.sleep(0.001)
+
+    with (
+        patch.object(recorder_statistics, "import_statistics", slow_import),
+        patch.object(instance, "queue_task", queue_task),
+    ):
+        yield
 
 
 async def settle(hass: HomeAssistant) -> None:

@@ -39,6 +39,7 @@ from homeassistant.components.recorder.statistics import (
     get_metadata,
     statistics_during_period,
 )
+from homeassistant.components.recorder.tasks import SynchronizeTask
 from homeassistant.const import UnitOfEnergy, UnitOfVolume
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
@@ -170,6 +171,20 @@ def queued_rows(hass: HomeAssistant) -> dict[str, _Queued]:
     return _queued(hass)
 
 
+def _worked_through(hass: HomeAssistant) -> asyncio.Future[None]:
+    """Return a future done once the recorder has worked through all queued so far.
+
+    Not the recorder's `async_get_commit_future`: it returns None when the queue is
+    empty, which it also is while the recorder's thread still writes the task it has
+    just taken. A move would then read the database before the rows are in it, and
+    an import would start over from its backfill with the wrong sums. A task queued
+    behind ours is done only after ours.
+    """
+    future: asyncio.Future[None] = hass.loop.create_future()
+    get_instance(hass).queue_task(SynchronizeTask(future))
+    return future
+
+
 def _write(
     hass: HomeAssistant,
     metadata: StatisticMetaData,
@@ -180,7 +195,7 @@ def _write(
     """Queue rows for the recorder and remember them until it has committed them."""
     async_add_external_statistics(hass, metadata, rows)
     queued.trim(now)
-    queued.committed = get_instance(hass).async_get_commit_future()
+    queued.committed = _worked_through(hass)
     _queued(hass)[metadata["statistic_id"]] = queued
 
 
@@ -326,7 +341,7 @@ async def async_clear_statistics(
     ids.difference_update(keep)
     if ids:
         get_instance(hass).async_clear_statistics(sorted(ids))
-        committed = get_instance(hass).async_get_commit_future()
+        committed = _worked_through(hass)
         for statistic_id in ids:
             _queued(hass)[statistic_id] = _Queued(Decimal(0), committed=committed)
     return sorted(ids)
