@@ -5,7 +5,7 @@ clock of rate limits: the simulator enforces none and our policy spaces nothing,
 in tests marked `real_rates`, which run both at the documented pace.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 import logging
 import os
 from typing import Any
@@ -262,6 +262,7 @@ def energydata_entry_for(
     topics: bool = False,
     options: dict[str, Any] | None = None,
     account_id: str = EDK_ACCOUNT_ID,
+    roles: Mapping[int, str] | None = None,
 ) -> MockConfigEntry:
     """Return an Energydata.dk entry with datastream subentries (not yet added).
 
@@ -290,6 +291,7 @@ def energydata_entry_for(
                     "id": stream,
                     **EDK_STREAMS[stream],
                     "topic": EDK_STREAMS[stream]["topic"] if topics else "",
+                    **({"role": roles[stream]} if roles and stream in roles else {}),
                 },
                 subentry_type="datastream",
                 title=EDK_STREAMS[stream]["name"],

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 import ssl
+from typing import Any
 
 from homeassistant.config_entries import (
     SIGNAL_CONFIG_ENTRY_CHANGED,
@@ -70,20 +71,29 @@ def _reload_when_subentries_change(
     """Reload the entry when the user adds, edits or removes a subentry.
 
     Without an update listener: flows here reload entries themselves, and Home
-    Assistant refuses both on one entry.
+    Assistant refuses both on one entry. What is compared is each subentry's
+    content: an edit changes the subentry object in place.
     """
-    loaded = dict(entry.subentries)
+    loaded = _subentries_of(entry)
 
     @callback
     def changed(change: ConfigEntryChange, changed_entry: ConfigEntry) -> None:
         if (
             change is ConfigEntryChange.UPDATED
             and changed_entry.entry_id == entry.entry_id
-            and dict(changed_entry.subentries) != loaded
+            and _subentries_of(changed_entry) != loaded
         ):
             hass.config_entries.async_schedule_reload(entry.entry_id)
 
     return async_dispatcher_connect(hass, SIGNAL_CONFIG_ENTRY_CHANGED, changed)
+
+
+def _subentries_of(entry: ConfigEntry) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Return each subentry's title and data, by id."""
+    return {
+        subentry_id: (subentry.title, dict(subentry.data))
+        for subentry_id, subentry in entry.subentries.items()
+    }
 
 
 async def async_unload_entry(

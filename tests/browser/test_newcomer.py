@@ -91,12 +91,14 @@ def _fill_locus(page: Page, dialog: Locator, sim: str) -> None:
     _submit(dialog)
 
 
+# As the develop banner describes them: the main meter is what the building buys.
+_DASHBOARD_ROLES = {65603: "Energy bought from the grid", 65607: "Solar production"}
+
+
 def _fill_energydata(page: Page, dialog: Locator, sim: str) -> None:
     dialog.get_by_role("textbox", name="API token").fill(energydata.DEMO_TOKEN)
     streams = {65603: "Energy: a meter reading (only grows)"}
     streams[65607] = "Energy: an amount per interval, stamped at its end"
-    # What the Energy dashboard offer takes: a water meter (an energy datastream the
-    # user describes has no role there: grid, solar or a device).
     streams[70001] = "Water: a meter reading (only grows)"
     dialog.get_by_role("textbox", name="Datastream ids").fill(
         ", ".join(map(str, streams))
@@ -124,6 +126,10 @@ def _fill_energydata(page: Page, dialog: Locator, sim: str) -> None:
         except PlaywrightTimeoutError:
             continue  # the unit was on the datastream's form
         _pick_unit(page, dialog, described["unit"])
+        if stream in _DASHBOARD_ROLES:  # energy: what it counts on the dashboard
+            role = _DASHBOARD_ROLES[stream]
+            dialog.get_by_text(role, exact=True).click()
+            assert dialog.get_by_role("radio", name=role, exact=True).is_checked()
         if number == 1:
             _screenshot(page, "energydata-unit")
         _submit(dialog)
@@ -221,8 +227,8 @@ CLOUDS: dict[str, Cloud] = {
         _fill_energydata,
         (),
         energydata.USER_DATASTREAMS[65603]["name"],
-        "water",
-        ("Energydata.dk", energydata.USER_DATASTREAMS[70001]["name"]),
+        "electricity",
+        ("Energydata.dk Main meter", "Energydata.dk PV yield"),
     ),
     "copper": Cloud(
         "Copper Labs",

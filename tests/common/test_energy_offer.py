@@ -55,6 +55,7 @@ from tests.conftest import (
 from tests.copper.entries import copper_entry
 from tests.flexmeasures.sim_entries import flexmeasures_sim_entry, sim_server
 from tests.helpers import settle
+from tests.provider_factory import EDK_ACCOUNT_ID
 from tests.simulator import Simulator
 from tests.simulator.climkit import SITES, SimSite
 from tests.simulator.flexmeasures_data import (
@@ -392,9 +393,12 @@ async def test_no_offer_without_anything_for_the_dashboard(
 ) -> None:
     """No offer without a statistic for the dashboard; one of water makes one.
 
-    An energy register the user described without a role has no part in it.
+    An energy register the user kept off the dashboard has no part in it (so is
+    one described before the form asked).
     """
-    entry = energydata_entry_for(simulator, streams=[65603])
+    entry = energydata_entry_for(
+        simulator, streams=[65603, 65607], roles={65607: "measurement"}
+    )
     assert await setup_entry(entry)
     assert entry.runtime_data.imports
     assert offer_of(hass, entry) is None
@@ -462,6 +466,29 @@ def _flexmeasures(simulator: Simulator) -> tuple[MockConfigEntry, dict[str, list
     }
 
 
+def _energydata(simulator: Simulator) -> tuple[MockConfigEntry, dict[str, list[Any]]]:
+    """Return an Energydata.dk entry: energy where the user said, water, gas.
+
+    The main meter was described as energy bought from the grid, the PV yield as
+    solar production: a datastream's role is the user's answer, not the cloud's.
+    """
+    entry = energydata_entry_for(
+        simulator,
+        streams=[65603, 65607, 70001, 70003],
+        roles={65603: "grid_import", 65607: "production"},
+    )
+
+    def stat_id(stream: int, word: str) -> str:
+        return f"{DOMAIN}:energydata_{EDK_ACCOUNT_ID}_{stream}_{word}"
+
+    return entry, {
+        "grid": [(stat_id(65603, "energy"), None)],
+        "solar": [stat_id(65607, "energy")],
+        "water": [stat_id(70001, "volume")],
+        "gas": [stat_id(70003, "gas")],
+    }
+
+
 def _prefs_of(parts: dict[str, list[Any]]) -> tuple[list[Any], list[Any]]:
     """Return the sources and devices the parts make."""
     sources: list[dict[str, Any]] = [grid(*pair) for pair in parts.get("grid", [])]
@@ -487,7 +514,7 @@ def _prefs_of(parts: dict[str, list[Any]]) -> tuple[list[Any], list[Any]]:
     return sources, [{"stat_consumption": i} for i in parts.get("devices", [])]
 
 
-@pytest.mark.parametrize("cloud", [_copper, _locus, _flexmeasures])
+@pytest.mark.parametrize("cloud", [_copper, _locus, _flexmeasures, _energydata])
 async def test_every_cloud_offers_by_role(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,

@@ -26,7 +26,11 @@ from homeassistant.components.sensor import DEVICE_CLASS_STATE_CLASSES
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from tests.conftest import SetupEntry, energydata_entry_for
 from tests.helpers import open_flow, settle, stored
 from tests.provider_factory import build_provider
@@ -57,6 +61,18 @@ def shown(result: Any) -> dict[str, Any]:
         elif key.default is not probatio.UNDEFINED:
             values[str(key)] = key.default()
     return values
+
+
+async def _add_datastream(
+    hass: HomeAssistant, entry: MockConfigEntry, described: dict[str, Any]
+) -> Any:
+    """Open the entry's "add a datastream" flow and send its first form."""
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
+    )
+    return await hass.config_entries.subentries.async_configure(
+        result["flow_id"], described
+    )
 
 
 async def _form(hass: HomeAssistant) -> str:
@@ -111,12 +127,15 @@ async def test_token_then_each_datastream(
     result = await hass.config_entries.flow.async_configure(flow_id, METER)
     assert result["step_id"] == "datastream_unit"
     assert unit_options(result) == ["kWh", "Wh", "MWh"]  # energy's units only
-    assert shown(result) == {"unit": "kWh"}  # the usual one, in the open
+    # The usual unit, in the open; energy also says what it counts on the dashboard.
+    assert shown(result) == {"unit": "kWh", "role": "consumption"}
     # Another unit, or none, is refused (the frontend shows it on the field).
     for unit in ("°C", ""):
         with pytest.raises(InvalidData):
             await hass.config_entries.flow.async_configure(flow_id, {"unit": unit})
-    result = await hass.config_entries.flow.async_configure(flow_id, {"unit": "Wh"})
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"unit": "Wh", "role": "grid_import"}
+    )
     assert result["description_placeholders"]["id"] == "65863"
     # The next datastream starts blank: nothing of the previous answers.
     assert shown(result) == {"name": "Datastream 65863", "type": "", "topic": ""}
@@ -140,6 +159,7 @@ async def test_token_then_each_datastream(
         "unit": "Wh",
         "meaning": "register",
         "topic": "dtu-b101/meter/main/energy",
+        "role": "grid_import",
     }
     assert described[65863]["unit"] == "°C"  # the quantity's only unit
     assert described[65863]["meaning"] == "measurement"
@@ -170,7 +190,9 @@ async def test_the_units_follow_what_the_datastream_measures(
         flow_id, {"name": "Stream", "type": kind, "topic": ""}
     )
     assert unit_options(result) == units
-    assert shown(result) == {"unit": units[0]}
+    assert shown(result)["unit"] == units[0]
+    # Only energy is asked what it counts on the Energy dashboard.
+    assert ("role" in shown(result)) == kind.startswith("energy")
     result = await hass.config_entries.flow.async_configure(
         flow_id, {"unit": units[-1]}
     )
@@ -178,6 +200,67 @@ async def test_the_units_follow_what_the_datastream_measures(
     (subentry,) = result["result"].subentries.values()
     assert subentry.data["unit"] == units[-1]
     await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_an_energy_datastream_says_what_it_counts_on_the_dashboard(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """The unit form asks an energy datastream's role; its entity and offer follow.
+
+    A datastream described before the form asked (no role) stays off the Energy
+    dashboard; editing it shows "use of a device" to start with, the usual answer.
+    """
+    entry = energydata_entry_for(simulator, streams=[65603])
+    assert await setup_entry(entry)
+    result = await _add_datastream(
+        hass,
+        entry,
+        {"id": "65607", "name": "PV", "type": "energy_amount_end", "topic": ""},
+    )
+    role = result["data_schema"].schema["role"]
+    assert role.config["options"] == [
+        "consumption",
+        "grid_import",
+        "grid_export",
+        "production",
+        "measurement",
+    ]
+    with pytest.raises(InvalidData):  # a battery needs both ways: not offered
+        await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"unit": "Wh", "role": "battery_charge"}
+        )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"unit": "Wh", "role": "production"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await settle(hass)
+    pv = next(s for s in entry.subentries.values() if s.data["id"] == 65607)
+    assert pv.data["role"] == "production"
+    channels = {c.source_id: c for c in entry.runtime_data.channels}
+    assert channels["65607"].role == "production"
+    assert channels["65603"].role == "measurement"  # described before: no role
+    offer = ir.async_get(hass).async_get_issue(DOMAIN, f"energy_offer_{entry.entry_id}")
+    assert offer is not None  # the solar production can be added
+
+    main = next(s for s in entry.subentries.values() if s.data["id"] == 65603)
+    result = await entry.start_subentry_reconfigure_flow(hass, main.subentry_id)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**METER, "name": "Main meter"}
+    )
+    assert shown(result) == {"unit": "kWh", "role": "consumption"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"unit": "kWh", "role": "grid_import"}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await settle(hass)
+    channels = {c.source_id: c for c in entry.runtime_data.channels}
+    assert channels["65603"].role == "grid_import"
+    # Edited again: its role is shown as it was.
+    result = await entry.start_subentry_reconfigure_flow(hass, main.subentry_id)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**METER, "name": "Main meter"}
+    )
+    assert shown(result)["role"] == "grid_import"
 
 
 async def test_text_has_no_unit_and_another_number_any(
@@ -377,6 +460,11 @@ async def test_add_edit_and_refuse_datastreams(
     await hass.async_block_till_done(wait_background_tasks=True)
     edited = entry.subentries[heating.subentry_id].data
     assert (edited["name"], edited["unit"]) == ("District heating", "L")
+    # The entry took the edit at once (a reload): it reads litres now. (The sensor
+    # still shows m³: Home Assistant converts to the unit it first registered.)
+    await settle(hass)
+    channels = {c.source_id: c for c in entry.runtime_data.channels}
+    assert (channels["70001"].name, channels["70001"].unit) == ("District heating", "L")
 
 
 async def test_a_text_datastream_is_a_text_sensor(
@@ -385,12 +473,8 @@ async def test_a_text_datastream_is_a_text_sensor(
     """Text has no unit, whatever the form held; its values show as written."""
     entry = energydata_entry_for(simulator, streams=[65603])
     assert await setup_entry(entry)
-    result = await hass.config_entries.subentries.async_init(
-        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"],
-        {"id": "70002", "name": "Battery state", "type": "text"},
+    result = await _add_datastream(
+        hass, entry, {"id": "70002", "name": "Battery state", "type": "text"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["unit"] == ""
@@ -473,11 +557,8 @@ async def test_a_token_that_may_not_read_the_new_datastream(
     """The check of a new datastream uses the entry's own token."""
     entry = energydata_entry_for(simulator, streams=[65603], token=READ_ONLY_TOKEN)
     assert await setup_entry(entry)
-    result = await hass.config_entries.subentries.async_init(
-        (entry.entry_id, "datastream"), context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {**METER, "id": "70001", "name": "Heating", "topic": ""}
+    result = await _add_datastream(
+        hass, entry, {**METER, "id": "70001", "name": "Heating", "topic": ""}
     )
     assert result["errors"] == {"id": "datastream_forbidden"}
 

@@ -67,6 +67,7 @@ from .model import (
     Latest,
     Quantity,
     Reading,
+    Role,
     Site,
 )
 from .mqtt import PushClient, publish_once
@@ -123,10 +124,13 @@ class Datastream:
     unit: str
     meaning: str
     topic: str | None = None
+    role: Role = Role.MEASUREMENT
+    """What it counts for the Energy dashboard, as the user said (energy only)."""
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any]) -> Datastream:
         """Read one datastream of the provider's settings."""
+        role = str(raw.get("role") or "")
         return cls(
             id=int(raw["id"]),
             name=str(raw.get("name") or f"Datastream {raw['id']}"),
@@ -134,6 +138,7 @@ class Datastream:
             unit=str(raw.get("unit") or ""),
             meaning=str(raw.get("meaning") or MEASUREMENT),
             topic=str(raw["topic"]).strip("/") if raw.get("topic") else None,
+            role=Role(role) if role in {r.value for r in Role} else Role.MEASUREMENT,
         )
 
 
@@ -316,6 +321,9 @@ class EnergydataProvider(Provider):
             history=history,
             statistic=f"{site.id}_{stream.id}_{word}" if history else None,
             device_id=_device_id(site, stream),
+            role=stream.role
+            if stream.quantity is Quantity.ENERGY
+            else Role.MEASUREMENT,
             attributes={"datastream_id": stream.id, "topic": stream.topic or ""},
             ref=(str(stream.id), stream.meaning),
         )

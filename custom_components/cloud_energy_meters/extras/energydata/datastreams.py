@@ -32,7 +32,7 @@ from custom_components.cloud_energy_meters.providers.errors import (
     ProviderError,
     RequestRejected,
 )
-from custom_components.cloud_energy_meters.providers.model import Quantity, Unit
+from custom_components.cloud_energy_meters.providers.model import Quantity, Role, Unit
 from homeassistant.config_entries import SOURCE_USER, SubentryFlowResult
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
@@ -50,6 +50,17 @@ CONF_QUANTITY: Final = "quantity"
 CONF_UNIT: Final = "unit"
 CONF_MEANING: Final = "meaning"
 CONF_TOPIC: Final = "topic"
+CONF_ROLE: Final = "role"
+
+# What an energy datastream counts for the Energy dashboard (the offer adds it there):
+# the first is shown chosen; "measurement" keeps it off the dashboard.
+ROLES: Final = (
+    Role.CONSUMPTION,
+    Role.GRID_IMPORT,
+    Role.GRID_EXPORT,
+    Role.PRODUCTION,
+    Role.MEASUREMENT,
+)
 
 # What a datastream may measure, with the units Home Assistant accepts for it (the
 # first is the one the unit form shows first); OTHER takes any unit or none, TEXT none.
@@ -113,11 +124,14 @@ def datastream_schema(*, with_id: bool) -> probatio.Schema:
     return probatio.Schema(fields)
 
 
-def unit_schema(quantity: Quantity, unit: str = "") -> probatio.Schema | None:
+def unit_schema(
+    quantity: Quantity, unit: str = "", role: str = ""
+) -> probatio.Schema | None:
     """Return the form asking the unit among the quantity's, `unit` shown if it fits.
 
-    None when there is nothing to ask: text has no unit, and a temperature or a
-    humidity one unit only (the type's name says which).
+    Energy is also asked what it counts for the Energy dashboard (`role` shown if
+    set). None when there is nothing to ask: text has no unit, and a temperature or
+    a humidity one unit only (the type's name says which).
     """
     allowed = QUANTITY_UNITS[quantity]
     if quantity is Quantity.OTHER:
@@ -128,15 +142,20 @@ def unit_schema(quantity: Quantity, unit: str = "") -> probatio.Schema | None:
         return None
     # The usual unit shown chosen, in the open: never filled in behind the user's back.
     shown = unit if unit in allowed else allowed[0]
-    return probatio.Schema(
-        {
-            probatio.Required(CONF_UNIT, default=shown): SelectSelector(
-                SelectSelectorConfig(
-                    options=list(allowed), mode=SelectSelectorMode.LIST
-                )
+    fields: dict[Any, Any] = {
+        probatio.Required(CONF_UNIT, default=shown): SelectSelector(
+            SelectSelectorConfig(options=list(allowed), mode=SelectSelectorMode.LIST)
+        )
+    }
+    if quantity is Quantity.ENERGY:
+        fields[probatio.Required(CONF_ROLE, default=role or ROLES[0])] = SelectSelector(
+            SelectSelectorConfig(
+                options=[str(r) for r in ROLES],
+                translation_key=CONF_ROLE,
+                mode=SelectSelectorMode.LIST,
             )
-        }
-    )
+        )
+    return probatio.Schema(fields)
 
 
 def form_values(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,12 +195,15 @@ def needs_unit(data: Mapping[str, Any]) -> bool:
 
 
 def with_unit(data: Mapping[str, Any], user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the datastream's data with the unit form's unit.
+    """Return the datastream's data with the unit form's unit (and energy's role).
 
     The form's choice admits the quantity's units only (Home Assistant refuses
     anything else, an empty one too); another number takes any unit, or none.
     """
-    return {**data, CONF_UNIT: str(user_input.get(CONF_UNIT) or "").strip()}
+    answered = {**data, CONF_UNIT: str(user_input.get(CONF_UNIT) or "").strip()}
+    if CONF_ROLE in user_input:
+        answered[CONF_ROLE] = str(user_input[CONF_ROLE])
+    return answered
 
 
 def datastreams_taken(
@@ -296,7 +318,8 @@ class DatastreamSubentryFlow(LoadedEntrySubentryFlow):
             None if self.source == SOURCE_USER else self._get_reconfigure_subentry()
         )
         unit = str(current.data.get(CONF_UNIT, "")) if current else ""
-        schema = unit_schema(Quantity(self._data[CONF_QUANTITY]), unit)
+        role = str(current.data.get(CONF_ROLE, "")) if current else ""
+        schema = unit_schema(Quantity(self._data[CONF_QUANTITY]), unit, role)
         assert schema is not None
         return self.async_show_form(
             step_id="unit",
