@@ -52,7 +52,7 @@ from tests.conftest import (
     energydata_entry_for,
     locus_entry_for,
 )
-from tests.copper.entries import copper_entry
+from tests.copper.entries import ENTERPRISE_ID as COPPER_ENTERPRISE, copper_entry
 from tests.flexmeasures.sim_entries import flexmeasures_sim_entry, sim_server
 from tests.helpers import settle
 from tests.provider_factory import EDK_ACCOUNT_ID
@@ -424,17 +424,30 @@ async def test_removing_the_entry_removes_its_offer(
 def _copper(simulator: Simulator) -> tuple[MockConfigEntry, dict[str, list[Any]]]:
     """Return a Copper entry: a statistic per meter, no site totals.
 
-    Each gas and water meter is a source; the electric meter an individual device.
+    Copper reads the utility's meters: the electric meter (a net meter too) is the
+    home's grid connection, a generation meter solar, a sub-meter an individual
+    device; each gas and water meter is a source.
     """
-    entry = copper_entry(simulator)
-    parts: dict[str, list[Any]] = {"gas": [], "water": [], "devices": []}
+    premises = simulator.copper.premises_of_enterprise(COPPER_ENTERPRISE)
+    # Premise 35 has every kind: a net meter, generation, a sub-meter, gas, water.
+    entry = copper_entry(simulator, sites=[premises[2].id, premises[34].id])
+    parts: dict[str, list[Any]] = {"grid": [], "solar": [], "gas": [], "water": []}
+    parts["devices"] = []
     for premise_id in entry.data[CONF_SITES]:
         for meter in simulator.copper.premise(premise_id).meters:
             quantity = {"electric": "energy"}.get(meter.kind, meter.kind)
             stat_id = (
                 f"{DOMAIN}:{slugify(f'copper_{premise_id}_{meter.id}_{quantity}')}"
             )
-            parts["devices" if quantity == "energy" else quantity].append(stat_id)
+            if meter.type in ("power", "power_net", "electric"):
+                parts["grid"].append((stat_id, None))
+            elif quantity == "energy":
+                parts["solar" if meter.type == "power_gen" else "devices"].append(
+                    stat_id
+                )
+            else:
+                parts[quantity].append(stat_id)
+    assert all(parts.values())  # every part is tested
     return entry, parts
 
 

@@ -183,6 +183,16 @@ _MODELS: dict[str, str] = {
 }
 """What each meter type is, as its device's model says it (the type is an attribute)."""
 
+_ROLES: Final = {
+    "power": Role.GRID_IMPORT,
+    "power_net": Role.GRID_IMPORT,
+    "electric": Role.GRID_IMPORT,
+    "power_gen": Role.PRODUCTION,
+}
+"""What a meter counts for the home: Copper reads the utility's meters, so an
+electric meter is what the home takes from the grid (a net meter: its net use); a
+sub-meter (`power_sub`) is part of that use, and gas and water are the home's use."""
+
 APP_FIELD: Final = "code"
 """What the Copper app sign-in asks: the pasted address (or code), not kept."""
 FORM = Form(
@@ -811,7 +821,7 @@ class CopperProvider(Provider):
         kind = _KINDS[meter.kind]
         base = f"{meter.premise_id}:{meter.id}"
         name = f"{meter.kind.capitalize()} meter {meter.id}"
-        role = Role.PRODUCTION if meter.type == "power_gen" else Role.CONSUMPTION
+        role = _ROLES.get(meter.type, Role.CONSUMPTION)
         common = {
             "site_id": meter.premise_id,
             "source": name,
