@@ -73,9 +73,11 @@ DISCOVERED_AT = "discovered_at"
 """When the saved inventory was listed (beside it in the entry's storage)."""
 STORAGE_VERSION = 1
 LAYOUT = "layout"
-INVENTORY_LAYOUT = 2
-"""How providers describe devices; an inventory saved under another is listed anew
-(2: a device per Climkit meter), so entities start on the devices they now belong to."""
+INVENTORY_LAYOUT = 3
+"""How providers describe devices and channels; an inventory saved under another is
+listed anew, so entities start on the devices they now belong to (2: a device per
+Climkit meter) and channels count for what they now are (3: the roles of Copper's
+electric meters and Climkit's heat meters)."""
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.cloud_energy_meters.const import CONF_SITES, DOMAIN
+from custom_components.cloud_energy_meters.coordinator import LAYOUT, inventory_store
 from custom_components.cloud_energy_meters.energy import (
     Offer,
     merged,
@@ -66,8 +67,6 @@ from tests.simulator.flexmeasures_data import (
     HA_POWER,
     SOLAR_POWER,
 )
-
-ENERGY_METERS = ("electricity", "heating", "cooling")
 
 
 def stat(site: SimSite, what: str) -> str:
@@ -143,16 +142,18 @@ def expected_sources(sites: tuple[SimSite, ...]) -> list[dict[str, Any]]:
 
 
 def expected_devices(sites: tuple[SimSite, ...]) -> list[dict[str, Any]]:
-    """Return the individual devices: every meter of energy consumed, not the totals.
+    """Return the individual devices: every electricity meter consumed, not the totals.
 
-    Heating counts too: the model cannot tell a heat meter's kWh from electricity's.
+    A heat or cold meter's kWh are not electricity: no device of the dashboard.
     """
-    return [
+    devices = [
         {"stat_consumption": stat(site, f"{meter.id}_energy")}
         for site in sites
         for meter in site.meters
-        if meter.type in ENERGY_METERS and meter.mode == "consumption"
+        if meter.type == "electricity" and meter.mode == "consumption"
     ]
+    assert any(m.type == "heating" for site in sites for m in site.meters)
+    return devices
 
 
 def stored(entry: MockConfigEntry, value: Any) -> Any:
@@ -548,6 +549,36 @@ async def test_every_cloud_offers_by_role(
     assert same(prefs["energy_sources"], sources)  # type: ignore[arg-type]
     assert same(prefs["device_consumption"], devices)  # type: ignore[arg-type]
     ENERGY_SOURCE_SCHEMA(prefs["energy_sources"])
+
+
+async def test_a_copper_entry_of_the_previous_layout_offers_its_grid(
+    hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
+) -> None:
+    """An inventory saved while electric meters were devices is listed anew.
+
+    A restart restores the saved inventory rather than asking the cloud again: one
+    saved by the previous layout would keep the old roles until the next listing.
+    """
+    entry = copper_entry(simulator)
+    assert await setup_entry(entry)
+    store = inventory_store(hass, entry.entry_id)
+    saved = await store.async_load()
+    assert saved is not None
+    # As the previous layout saved it: every electric meter consumed, as a device.
+    saved[LAYOUT] = 2  # the layout before these roles
+    for channel in saved["channels"]:
+        if channel["role"] == Role.GRID_IMPORT:
+            channel["role"] = Role.CONSUMPTION
+    await store.async_save(saved)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await settle(hass)
+    electric = [
+        c.role
+        for c in entry.runtime_data.channels
+        if c.statistic and c.quantity is Quantity.ENERGY
+    ]
+    assert electric
+    assert set(electric) == {Role.GRID_IMPORT}  # no sub-meter or generation here
 
 
 async def test_the_offer_waits_for_its_entry(

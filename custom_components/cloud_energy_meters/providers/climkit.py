@@ -104,6 +104,7 @@ class _MeterType:
 
 
 _ENERGY, _WATER = (Quantity.ENERGY, Unit.KWH), (Quantity.WATER, Unit.CUBIC_METER)
+_THERMAL_TYPES = frozenset({"heating", "cooling"})
 _METER_TYPES = {
     "electricity": _MeterType(
         *_ENERGY,
@@ -775,6 +776,8 @@ def _meter_channels(site_id: str, meter: _Meter) -> list[Channel]:
     """Describe one meter: its registers (physical meters) and interval amounts."""
     kind = _METER_TYPES.get(meter.type, _OTHER_TYPE)
     role = _MODE_ROLES.get(meter.mode, Role.CONSUMPTION)
+    if meter.type in _THERMAL_TYPES:
+        role = Role.HEAT  # its kWh are heat or cold, never the site's electricity
     attributes: dict[str, str | int | float | bool] = {
         "meter_id": meter.id,
         "meter_type": meter.type,

@@ -65,6 +65,8 @@ class Role(StrEnum):
     SELF_CONSUMPTION = "self_consumption"
     BATTERY_CHARGE = "battery_charge"
     BATTERY_DISCHARGE = "battery_discharge"
+    HEAT = "heat"
+    """Heat or cold delivered (a heat meter's kWh): energy, but not electricity."""
     MEASUREMENT = "measurement"
 
 
