@@ -467,6 +467,17 @@ async def test_add_edit_and_refuse_datastreams(
     assert (channels["70001"].name, channels["70001"].unit) == ("District heating", "L")
 
 
+def _assert_shows_the_text(hass: HomeAssistant, simulator: Simulator) -> None:
+    """Assert the battery state's sensor shows its latest text, as text (no unit)."""
+    state = hass.states.get("sensor.battery_state")
+    assert state is not None
+    latest = simulator.energydata.latest(70002)
+    assert latest is not None
+    assert state.state == str(latest[1])
+    assert "unit_of_measurement" not in state.attributes
+    assert "state_class" not in state.attributes
+
+
 async def test_a_text_datastream_is_a_text_sensor(
     hass: HomeAssistant, simulator: Simulator, setup_entry: SetupEntry
 ) -> None:
@@ -480,13 +491,7 @@ async def test_a_text_datastream_is_a_text_sensor(
     assert result["data"]["unit"] == ""
     await hass.async_block_till_done(wait_background_tasks=True)
     await entry.runtime_data.async_refresh()
-    state = hass.states.get("sensor.battery_state")
-    assert state is not None
-    latest = simulator.energydata.latest(70002)
-    assert latest is not None
-    assert state.state == str(latest[1])
-    assert "unit_of_measurement" not in state.attributes
-    assert "state_class" not in state.attributes
+    _assert_shows_the_text(hass, simulator)
 
 
 async def test_a_text_datastream_saved_with_a_unit_shows_its_text(
@@ -506,12 +511,7 @@ async def test_a_text_datastream_saved_with_a_unit_shows_its_text(
     assert await setup_entry(entry)
     await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    state = hass.states.get("sensor.battery_state")
-    assert state is not None
-    latest = simulator.energydata.latest(70002)
-    assert latest is not None
-    assert state.state == str(latest[1])
-    assert "unit_of_measurement" not in state.attributes
+    _assert_shows_the_text(hass, simulator)
 
 
 async def test_the_form_offers_only_combinations_home_assistant_accepts() -> None:

@@ -18,7 +18,7 @@ from custom_components.cloud_energy_meters.providers.errors import (
     AuthError,
     RequestRejected,
 )
-from custom_components.cloud_energy_meters.providers.model import Kind, Quantity
+from custom_components.cloud_energy_meters.providers.model import Kind, Quantity, Role
 from tests.provider_factory import EDK_ACCOUNT_ID, EDK_DATASTREAMS, MakeProvider
 from tests.simulator import Simulator
 from tests.simulator.energydata import (
@@ -222,7 +222,9 @@ async def test_measured_energy_and_defaults(make_provider: MakeProvider) -> None
     """An energy measurement has no statistic; bare settings fall back to defaults.
 
     A datastream given only by id is an unnamed measurement of "other", without
-    topic: no device model and no MQTT.
+    topic: no device model and no MQTT. Its role on the Energy dashboard is the one
+    the user gave an energy datastream; none (measurement) for anything else, for
+    an unknown role, or when none was given.
     """
     provider = make_provider(
         "energydata",
@@ -234,13 +236,24 @@ async def test_measured_energy_and_defaults(make_provider: MakeProvider) -> None
                     "quantity": "energy",
                     "unit": "kWh",
                 },
-                {"id": 2, "topic": "/dtu-b101/x/"},
+                {"id": 2, "topic": "/dtu-b101/x/", "role": "grid_import"},
                 {"id": "3", "quantity": "gas", "meaning": "amount_start"},
+                {"id": 4, "quantity": "energy", "meaning": "register", "unit": "kWh"}
+                | {"role": "production"},
+                {"id": 5, "quantity": "energy", "meaning": "register", "unit": "kWh"}
+                | {"role": "<b>solar</b>"},
             ]
         },
     )
     inventory = await provider.async_discover([])
-    first, second, third = inventory.channels
+    first, second, third, *_ = inventory.channels
+    assert [c.role for c in inventory.channels] == [
+        Role.MEASUREMENT,
+        Role.MEASUREMENT,  # a role for "other": not energy, not on the dashboard
+        Role.MEASUREMENT,
+        Role.PRODUCTION,
+        Role.MEASUREMENT,  # not a role
+    ]
     assert (first.kind, first.history, first.statistic) == (
         Kind.INSTANT,
         False,
@@ -259,7 +272,7 @@ async def test_measured_energy_and_defaults(make_provider: MakeProvider) -> None
     )
     assert third.statistic is not None
     assert third.statistic.endswith("_3_gas")
-    assert [d.model for d in inventory.devices] == [None, "dtu-b101", None]
+    assert [d.model for d in inventory.devices] == [None, "dtu-b101", None, None, None]
     assert all(d.group is None for d in inventory.devices)
     assert (
         make_provider(
